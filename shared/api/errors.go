@@ -1,0 +1,102 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/auth"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/paginate"
+)
+
+// Error is a response GitLab would send for a failure: a status, a JSON body
+// and any extra headers.
+type Error struct {
+	Status int
+	Body   any
+	Header map[string]string
+}
+
+func (e *Error) Error() string { return http.StatusText(e.Status) }
+
+// message is the {"message": ...} shape of GitLab's helpers.
+func message(status int, msg string) *Error {
+	return &Error{Status: status, Body: map[string]string{"message": msg}}
+}
+
+// grape is the {"error": ...} shape of Grape's own errors.
+func grape(status int, msg string) *Error {
+	return &Error{Status: status, Body: map[string]string{"error": msg}}
+}
+
+// paramInvalid, paramValue and paramMissing are Grape's validation failures.
+func paramInvalid(name string) *Error { return grape(http.StatusBadRequest, name+" is invalid") }
+func paramValue(name string) *Error {
+	return grape(http.StatusBadRequest, name+" does not have a valid value")
+}
+
+// notFound is GitLab's not_found!(resource).
+func notFound(resource string) *Error {
+	return message(http.StatusNotFound, "404 "+resource+" Not Found")
+}
+
+var (
+	errRouteNotFound   = grape(http.StatusNotFound, "404 Not Found")
+	errRecordNotFound  = message(http.StatusNotFound, "404 Not found")
+	errProjectNotFound = notFound("Project")
+	errUnauthorized    = message(http.StatusUnauthorized, "401 Unauthorized")
+	errForbidden       = message(http.StatusForbidden, "403 Forbidden")
+	errInternal        = message(http.StatusInternalServerError, "500 Internal Server Error")
+)
+
+// forbidden is GitLab's forbidden!(reason).
+func forbidden(reason string) *Error {
+	return message(http.StatusForbidden, "403 Forbidden - "+reason)
+}
+
+func invalidToken(description string) *Error {
+	return &Error{
+		Status: http.StatusUnauthorized,
+		Body:   map[string]string{"error": "invalid_token", "error_description": description},
+		Header: map[string]string{"WWW-Authenticate": `Bearer realm="Protected by OAuth 2.0", error="invalid_token", error_description="` + description + `"`},
+	}
+}
+
+// errorTable maps the errors of the packages below the API to GitLab's
+// responses: the one place where a failure becomes a status and a body.
+var errorTable = []struct {
+	err error
+	to  func(error) *Error
+}{
+	{auth.ErrUnauthorized, func(error) *Error { return errUnauthorized }},
+	{auth.ErrTokenExpired, func(err error) *Error { return invalidToken(err.Error()) }},
+	{auth.ErrTokenRevoked, func(err error) *Error { return invalidToken(err.Error()) }},
+	{auth.ErrInsufficientScope, func(error) *Error {
+		return &Error{Status: http.StatusForbidden, Body: map[string]string{
+			"error":             "insufficient_scope",
+			"error_description": "The request requires higher privileges than provided by the access token.",
+			"scope":             "api",
+		}}
+	}},
+	{paginate.ErrKeysetOrder, func(err error) *Error { return grape(http.StatusMethodNotAllowed, err.Error()) }},
+	{paginate.ErrPage, badParam},
+	{paginate.ErrPerPage, badParam},
+	{paginate.ErrPerPageZero, badParam},
+	{paginate.ErrCursorInvalid, badParam},
+}
+
+func badParam(err error) *Error { return grape(http.StatusBadRequest, err.Error()) }
+
+// toError finds the response for err; anything unknown is a 500 whose cause
+// is logged, never shown.
+func toError(err error) (*Error, bool) {
+	var e *Error
+	if errors.As(err, &e) {
+		return e, true
+	}
+	for _, row := range errorTable {
+		if errors.Is(err, row.err) {
+			return row.to(err), true
+		}
+	}
+	return errInternal, false
+}

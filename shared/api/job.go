@@ -1,0 +1,97 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/render"
+)
+
+// projectBuild is GitLab's find_build!: the job read during lookup, if it is
+// a build of the project; bridges and other projects' jobs are not found.
+func (rq *request) projectBuild(p *jobs.Project) (*jobs.Job, error) {
+	j := rq.found.Job
+	if j == nil || j.ProjectID != p.ID || j.IsBridge() {
+		return nil, errRecordNotFound
+	}
+	return j, nil
+}
+
+// getJob serves GET /projects/:id/jobs/:job_id in two store round trips:
+// the lookup reads the job, and what it refers to, with the credentials.
+func getJob(w http.ResponseWriter, rq *request) error {
+	if _, err := rq.intParam("job_id"); err != nil {
+		return err
+	}
+	p, err := rq.buildsProject()
+	if err != nil {
+		return err
+	}
+	j, err := rq.projectBuild(p)
+	if err != nil {
+		return err
+	}
+	b, err := render.Marshal(render.NewJob(j, p, rq.found.Related, rq.deps.Now()), j.Extra)
+	if err != nil {
+		return err
+	}
+	writeBody(w, http.StatusOK, "application/json", b)
+	return nil
+}
+
+// maxTraceLimit is GitLab's byte_limit ceiling (Gitlab::Ci::Trace::Stream::LIMIT_SIZE).
+const maxTraceLimit = 512000
+
+// getJobTrace serves GET /projects/:id/jobs/:job_id/trace with one ranged S3
+// read, none when the job has no log.
+func getJobTrace(w http.ResponseWriter, rq *request) error {
+	if _, err := rq.intParam("job_id"); err != nil {
+		return err
+	}
+	offset, err := rq.queryInt("byte_offset", 0, -1)
+	if err != nil {
+		return err
+	}
+	limit, err := rq.queryInt("byte_limit", 1, maxTraceLimit)
+	if err != nil {
+		return err
+	}
+	p, err := rq.buildsProject()
+	if err != nil {
+		return err
+	}
+	j, err := rq.projectBuild(p)
+	if err != nil {
+		return err
+	}
+	if j.DebugTrace && !rq.caller.AtLeast(jobs.Developer) {
+		return errForbidden
+	}
+	var data []byte
+	if j.HasTrace && j.ErasedAt == nil {
+		if data, err = rq.deps.Files.Trace(rq.ctx(), p.ID, j.ID, offset, limit); err != nil {
+			return err
+		}
+	}
+	w.Header().Set("Content-Disposition", `infile; filename="`+strconv.FormatInt(j.ID, 10)+`.log"`)
+	writeBody(w, http.StatusOK, "text/plain", data)
+	return nil
+}
+
+// queryInt reads an optional integer query parameter within [lo, hi] (hi < 0:
+// no upper bound); absent is 0. Errors are Grape's.
+func (rq *request) queryInt(name string, lo, hi int64) (int64, error) {
+	v := rq.URL.Query().Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, paramInvalid(name)
+	}
+	if n < lo || (hi >= 0 && n > hi) {
+		return 0, paramValue(name)
+	}
+	return n, nil
+}

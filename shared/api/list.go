@@ -1,0 +1,135 @@
+package api
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/paginate"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/render"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
+)
+
+// parseScope reads `scope` as a string, as `scope[]` repeated or, where
+// hashes are allowed, as `scope[key]`; every value must be a status. An
+// empty list means no filter.
+func parseScope(q url.Values, hashAllowed bool) ([]jobs.Status, error) {
+	var values []string
+	for k, vs := range q {
+		switch {
+		case k == "scope" || k == "scope[]":
+			values = append(values, vs...)
+		case strings.HasPrefix(k, "scope[") && strings.HasSuffix(k, "]"):
+			if !hashAllowed {
+				return nil, paramInvalid("scope")
+			}
+			values = append(values, vs...)
+		}
+	}
+	var out []jobs.Status
+	seen := map[jobs.Status]bool{}
+	for _, v := range values {
+		if v == "" {
+			continue
+		}
+		st, ok := jobs.ParseStatus(v)
+		if !ok {
+			return nil, paramValue("scope")
+		}
+		if !seen[st] {
+			seen[st] = true
+			out = append(out, st)
+		}
+	}
+	return out, nil
+}
+
+// pageLink is the base of a list's page links: this request's URL with its
+// project path re-encoded (API Gateway decoded it) and every parameter,
+// path parameters included, as GitLab builds them.
+func (rq *request) pageLink(pathParams map[string]string) paginate.Link {
+	scheme := rq.Header.Get("X-Forwarded-Proto")
+	if scheme == "" {
+		scheme = "https"
+	}
+	rest := strings.TrimPrefix(rq.URL.Path, projectsPrefix+rq.projectID)
+	params := rq.URL.Query()
+	params.Set("id", rq.projectID)
+	for k, v := range pathParams {
+		params.Set(k, v)
+	}
+	return paginate.Link{Base: scheme + "://" + rq.Host + projectsPrefix + url.PathEscape(rq.projectID) + rest, Params: params}
+}
+
+// listProjectJobs serves GET /projects/:id/jobs.
+func listProjectJobs(w http.ResponseWriter, rq *request) error {
+	q := rq.URL.Query()
+	scopes, err := parseScope(q, true)
+	if err != nil {
+		return err
+	}
+	pg, err := paginate.Parse(q, true)
+	if err != nil {
+		return err
+	}
+	p, err := rq.buildsProject()
+	if err != nil {
+		return err
+	}
+	rng := store.Range{Statuses: scopes, Limit: pg.PerPage}
+	if pg.Keyset {
+		if pg.After.ID != 0 && pg.After.Ordinal == 0 && len(scopes) == 0 {
+			return paginate.ErrCursorInvalid
+		}
+		rng.After = store.Position(pg.After)
+	} else {
+		rng.Skip = pg.Offset()
+	}
+	page, err := rq.deps.Store.ProjectBuilds(rq.ctx(), p, rng)
+	if err != nil {
+		return err
+	}
+	body, err := rq.renderJobs(p, page.Jobs)
+	if err != nil {
+		return err
+	}
+	link := rq.pageLink(nil)
+	if pg.Keyset {
+		var next *paginate.Cursor
+		if page.More {
+			last := page.Jobs[len(page.Jobs)-1]
+			next = &paginate.Cursor{ID: last.ID}
+			if len(scopes) == 0 {
+				next.Ordinal = last.Ordinal
+			}
+		}
+		paginate.KeysetHeaders(w.Header(), link, pg, next)
+	} else {
+		paginate.OffsetHeaders(w.Header(), link, pg, page.More, -1)
+	}
+	writeBody(w, http.StatusOK, "application/json", body)
+	return nil
+}
+
+// renderJobs renders a page of builds as a JSON array of Job entities,
+// reading what they share in one round trip.
+func (rq *request) renderJobs(p *jobs.Project, js []*jobs.Job) ([]byte, error) {
+	rel, err := rq.deps.Store.Related(rq.ctx(), js...)
+	if err != nil {
+		return nil, err
+	}
+	now := rq.deps.Now()
+	out := []byte{'['}
+	for i, j := range js {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		b, err := render.Marshal(render.NewJob(j, p, rel, now), j.Extra)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b...)
+	}
+	return append(out, ']'), nil
+}

@@ -1,0 +1,75 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/testenv"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// demo is a test stack holding the seeded demo world.
+type demo struct {
+	*testenv.Env
+	world *world.World
+}
+
+// fixedNow is the clock of the tests: after every seeded timestamp.
+var fixedNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+
+func newDemo(t *testing.T, jobsPerProject int) *demo {
+	t.Helper()
+	env := testenv.New(t)
+	env.Deps.Now = func() time.Time { return fixedNow }
+	w := world.Seed(jobsPerProject)
+	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: env.Deps.Now}
+	if _, err := im.Import(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	env.Counter.Reset()
+	return &demo{Env: env, world: w}
+}
+
+// call serves one request with the named function's handler, as the local
+// API does: the path decoded, the query raw.
+func (d *demo) call(t *testing.T, function, method, target string, header map[string]string) *httptest.ResponseRecorder {
+	t.Helper()
+	newHandler, ok := api.Functions[function]
+	if !ok {
+		t.Fatalf("no function %q", function)
+	}
+	r := httptest.NewRequest(method, target, nil)
+	for k, v := range header {
+		r.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	newHandler(d.Deps).ServeHTTP(w, r)
+	return w
+}
+
+func token(tok string) map[string]string { return map[string]string{"PRIVATE-TOKEN": tok} }
+
+func decode[T any](t *testing.T, body io.Reader) T {
+	t.Helper()
+	var v T
+	if err := json.NewDecoder(body).Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func mustContain(t *testing.T, got, want string) {
+	t.Helper()
+	if !strings.Contains(got, want) {
+		t.Errorf("got %q, want it to contain %q", got, want)
+	}
+}
+

@@ -1,0 +1,67 @@
+// Package config builds the handlers' dependencies from the environment,
+// once per cold start: the SDK's standard chain (AWS_REGION, credentials,
+// AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_S3, checksum settings) plus
+// JOBS_TABLE, ARTIFACTS_BUCKET and S3_FORCE_PATH_STYLE.
+package config
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
+)
+
+// Clients are the AWS clients built from the environment.
+type Clients struct {
+	DynamoDB *dynamodb.Client
+	S3       *s3.Client
+	Table    string
+	Bucket   string
+}
+
+// LoadClients reads the environment and builds the clients.
+func LoadClients(ctx context.Context) (*Clients, error) {
+	table, bucket := os.Getenv("JOBS_TABLE"), os.Getenv("ARTIFACTS_BUCKET")
+	if table == "" || bucket == "" {
+		return nil, fmt.Errorf("JOBS_TABLE and ARTIFACTS_BUCKET must be set")
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("aws config: %w", err)
+	}
+	return &Clients{
+		DynamoDB: dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+			// TLS already guards integrity; DynamoDB Local sends no CRC on
+			// errors, which would log a warning per conditional failure.
+			o.DisableValidateResponseChecksum = true
+		}),
+		S3: s3.NewFromConfig(cfg, func(o *s3.Options) {
+			o.UsePathStyle = os.Getenv("S3_FORCE_PATH_STYLE") == "true"
+		}),
+		Table:  table,
+		Bucket: bucket,
+	}, nil
+}
+
+// Load builds the handlers' dependencies from the environment.
+func Load(ctx context.Context) (*api.Deps, error) {
+	c, err := LoadClients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &api.Deps{
+		Store: store.New(c.DynamoDB, c.Table),
+		Files: jobfiles.New(c.S3, c.Bucket),
+		Now:   time.Now,
+		Log:   slog.New(slog.NewJSONHandler(os.Stdout, nil)),
+	}, nil
+}

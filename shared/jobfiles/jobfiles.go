@@ -1,0 +1,79 @@
+// Package jobfiles keeps the files of jobs in S3: traces and artifacts, all
+// under one prefix per job so that erasing a job is one listing and one
+// batch delete.
+package jobfiles
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+)
+
+// Store reads and writes job files in one bucket.
+type Store struct {
+	s3     *s3.Client
+	bucket string
+}
+
+// New returns a Store on bucket.
+func New(c *s3.Client, bucket string) *Store { return &Store{s3: c, bucket: bucket} }
+
+// Prefix is where every file of a job lives.
+func Prefix(projectID, jobID int64) string {
+	return fmt.Sprintf("projects/%d/jobs/%d/", projectID, jobID)
+}
+
+// TraceKey is the object key of a job's log.
+func TraceKey(projectID, jobID int64) string { return Prefix(projectID, jobID) + "trace.log" }
+
+// ArtifactKey is the object key of one of a job's artifact files.
+func ArtifactKey(projectID, jobID int64, filename string) string {
+	return Prefix(projectID, jobID) + "artifacts/" + filename
+}
+
+// Put stores data under key.
+func (s *Store) Put(ctx context.Context, key string, data []byte, contentType string) error {
+	_, err := s.s3.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(key),
+		Body: bytes.NewReader(data), ContentType: aws.String(contentType),
+	})
+	if err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil
+}
+
+// Trace reads a job's log from byte offset, at most limit bytes (0: to the
+// end), with one ranged GetObject. A missing log or an offset past its end
+// reads as empty, as GitLab answers.
+func (s *Store) Trace(ctx context.Context, projectID, jobID, offset, limit int64) ([]byte, error) {
+	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(TraceKey(projectID, jobID))}
+	switch {
+	case limit > 0:
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", offset, offset+limit-1))
+	case offset > 0:
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
+	}
+	res, err := s.s3.GetObject(ctx, in)
+	if err != nil {
+		var noKey *types.NoSuchKey
+		var api smithy.APIError
+		if errors.As(err, &noKey) || (errors.As(err, &api) && api.ErrorCode() == "InvalidRange") {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get trace: %w", err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read trace: %w", err)
+	}
+	return data, nil
+}

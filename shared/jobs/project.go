@@ -1,0 +1,130 @@
+package jobs
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Access levels of project members, as GitLab numbers them.
+const (
+	NoAccess   = 0
+	Guest      = 10
+	Planner    = 15
+	Reporter   = 20
+	Developer  = 30
+	Maintainer = 40
+	Owner      = 50
+)
+
+// Visibility levels of a project.
+const (
+	Private  = "private"
+	Internal = "internal"
+	Public   = "public"
+)
+
+// Project holds what the Jobs API needs of a GitLab project.
+type Project struct {
+	ID                   int64           `db:"id"`
+	Path                 string          `db:"path"` // path_with_namespace
+	GroupID              int64           `db:"g,omitempty"`
+	Visibility           string          `db:"vis"`
+	PublicBuilds         bool            `db:"pb,omitempty"`
+	JobTokenScopeEnabled bool            `db:"jts,omitempty"`
+	ProtectedRefs        []string        `db:"prot,omitempty"`
+	WebURL               string          `db:"url"`
+	Builds               int64           `db:"nb"`            // builds created so far: the highest build ordinal
+	Identity             json.RawMessage `db:"doc,omitempty"` // GitLab's ProjectIdentity, as imported
+}
+
+// Protected reports whether ref is one of the project's protected refs: the
+// stand-in for GitLab's protected branch and tag rules.
+func (p *Project) Protected(ref string) bool {
+	for _, r := range p.ProtectedRefs {
+		if r == ref {
+			return true
+		}
+	}
+	return false
+}
+
+// User is a GitLab user; Doc is its User entity as imported, rendered as is.
+type User struct {
+	ID       int64           `db:"id"`
+	Username string          `db:"un"`
+	State    string          `db:"s"`
+	Admin    bool            `db:"adm,omitempty"`
+	Doc      json.RawMessage `db:"doc"`
+}
+
+// Active reports whether the user may authenticate.
+func (u *User) Active() bool { return u.State == "" || u.State == "active" }
+
+// Token is a personal access token or a CI job token. Only its SHA-256 hash
+// is ever stored.
+type Token struct {
+	Hash        string     `db:"h"`
+	UserID      int64      `db:"u"`
+	Scopes      []string   `db:"sc,omitempty"`
+	ExpiresAt   *time.Time `db:"exp,omitempty"`
+	Revoked     bool       `db:"rev,omitempty"`
+	JobID       int64      `db:"job,omitempty"` // set on job tokens
+	ProjectID   int64      `db:"pr,omitempty"`  // the job's project, on job tokens
+	ProjectPath string     `db:"pp,omitempty"`  // and its full path, for error messages
+}
+
+// IsJobToken reports whether t is a CI job token.
+func (t *Token) IsJobToken() bool { return t.JobID != 0 }
+
+// Expired reports whether the token is past its expiry date at now.
+func (t *Token) Expired(now time.Time) bool { return t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) }
+
+// HasScope reports whether the token carries scope s.
+func (t *Token) HasScope(s string) bool {
+	for _, x := range t.Scopes {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Pipeline is a CI pipeline; Doc is its PipelineBasic entity and Commit the
+// Commit entity of its sha, both as imported.
+type Pipeline struct {
+	ID        int64           `db:"id"`
+	ProjectID int64           `db:"pr"`
+	Doc       json.RawMessage `db:"doc"`
+	Commit    json.RawMessage `db:"c,omitempty"`
+}
+
+// Runner is a CI runner; Doc is its Runner entity as imported.
+type Runner struct {
+	ID  int64           `db:"id"`
+	Doc json.RawMessage `db:"doc"`
+}
+
+// Group is a namespace group.
+type Group struct {
+	ID       int64  `db:"id"`
+	FullPath string `db:"path"`
+	ParentID int64  `db:"parent,omitempty"`
+}
+
+// Agent is a GitLab agent for Kubernetes and where it is authorized.
+type Agent struct {
+	ID                   int64           `db:"id"`
+	Name                 string          `db:"n"`
+	ConfigProjectID      int64           `db:"cp"`
+	AuthorizedProjectIDs []int64         `db:"ap,omitempty"`
+	AuthorizedGroupIDs   []int64         `db:"ag,omitempty"`
+	Configuration        json.RawMessage `db:"cfg,omitempty"`
+}
+
+// Related holds what a page of jobs refers to and shares: users, pipelines
+// (with their commits; downstream pipelines too) and runners.
+type Related struct {
+	Users     map[int64]*User
+	Pipelines map[int64]*Pipeline
+	Runners   map[int64]*Runner
+}

@@ -1,0 +1,152 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+)
+
+// Position is a row's place in a list: the job id and, in a project's
+// unfiltered build list, its build ordinal.
+type Position struct {
+	ID      int64
+	Ordinal int64
+}
+
+// Range selects a page of a list ordered by id, newest first.
+type Range struct {
+	Statuses []jobs.Status // only these statuses; empty for all
+	After    Position      // keyset pages: only rows after this one; zero for the top
+	Skip     int           // offset pages: rows to pass over first
+	Limit    int           // rows wanted; one more is read to tell whether more follow
+}
+
+// Page is one page of a list.
+type Page struct {
+	Jobs []*jobs.Job
+	More bool // rows follow this page
+}
+
+// partition is one index partition a list reads.
+type partition struct{ index, pkAttr, skAttr, pk string }
+
+func gsi(name, pk string) partition {
+	for _, g := range gsiKeys {
+		if g.name == name {
+			return partition{index: name, pkAttr: g.pk, skAttr: g.sk, pk: pk}
+		}
+	}
+	panic("unknown index " + name)
+}
+
+// ProjectBuilds lists a project's builds (no bridges). Without a status filter
+// it reads the ordinal index, so an offset page costs what page 1 costs; with
+// one it runs one Query per status and merges them.
+func (s *Store) ProjectBuilds(ctx context.Context, p *jobs.Project, r Range) (*Page, error) {
+	if len(r.Statuses) > 0 {
+		parts := make([]partition, len(r.Statuses))
+		for i, st := range r.Statuses {
+			parts[i] = gsi(GSIProjectBuildsByStatus, projectStatusPK(p.ID, st))
+		}
+		return s.page(ctx, parts, below(r.After.ID), r.Skip, r.Limit)
+	}
+	top := p.Builds - int64(r.Skip)
+	if r.After.Ordinal > 0 {
+		top = r.After.Ordinal - 1 - int64(r.Skip)
+	}
+	if top < 1 {
+		return &Page{}, nil
+	}
+	return s.page(ctx, []partition{gsi(GSIProjectBuilds, projectBuildsPK(p.ID))}, top, 0, r.Limit)
+}
+
+// below is the inclusive upper bound of sort keys before id, or 0 for none.
+func below(id int64) int64 {
+	if id == 0 {
+		return 0
+	}
+	return id - 1
+}
+
+// page reads each partition newest first, at most skip+limit+1 rows each, and
+// merges them by id.
+func (s *Store) page(ctx context.Context, parts []partition, upTo int64, skip, limit int) (*Page, error) {
+	want := skip + limit + 1
+	results := make([][]*jobs.Job, len(parts))
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, part := range parts {
+		wg.Go(func() { results[i], errs[i] = s.queryDesc(ctx, part, upTo, want) })
+	}
+	wg.Wait()
+	var all []*jobs.Job
+	for i := range parts {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		all = append(all, results[i]...)
+	}
+	if len(parts) > 1 {
+		slices.SortFunc(all, func(a, b *jobs.Job) int { return cmp.Compare(b.ID, a.ID) })
+	}
+	pg := &Page{}
+	if len(all) <= skip {
+		return pg, nil
+	}
+	all = all[skip:]
+	if len(all) > limit {
+		pg.More = true
+		all = all[:limit]
+	}
+	pg.Jobs = all
+	return pg, nil
+}
+
+// queryDesc reads up to want items of one partition, sort keys <= upTo
+// (unbounded when 0), newest first.
+func (s *Store) queryDesc(ctx context.Context, part partition, upTo int64, want int) ([]*jobs.Job, error) {
+	in := &dynamodb.QueryInput{
+		TableName:                aws.String(s.table),
+		IndexName:                aws.String(part.index),
+		KeyConditionExpression:   aws.String("#pk = :pk"),
+		ExpressionAttributeNames: map[string]string{"#pk": part.pkAttr},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(part.pk),
+		},
+		ScanIndexForward:       aws.Bool(false),
+		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+	}
+	if upTo > 0 {
+		in.KeyConditionExpression = aws.String("#pk = :pk AND #sk <= :sk")
+		in.ExpressionAttributeNames["#sk"] = part.skAttr
+		in.ExpressionAttributeValues[":sk"] = num(upTo)
+	}
+	var out []*jobs.Job
+	for len(out) < want {
+		in.Limit = aws.Int32(int32(want - len(out)))
+		res, err := s.db.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("query %s: %w", part.index, err)
+		}
+		for _, it := range res.Items {
+			j, err := decodeJob(it)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, j)
+		}
+		if res.LastEvaluatedKey == nil {
+			break
+		}
+		in.ExclusiveStartKey = res.LastEvaluatedKey
+	}
+	return out, nil
+}

@@ -1,0 +1,161 @@
+package store
+
+import (
+	"context"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+)
+
+// ProjectRef names a project by numeric id or by full path.
+type ProjectRef struct {
+	ID   int64
+	Path string
+}
+
+// IsZero reports whether the ref names no project.
+func (r ProjectRef) IsZero() bool { return r.ID == 0 && r.Path == "" }
+
+// Lookup says what a request needs before it can authorize.
+type Lookup struct {
+	TokenHash string     // "" for anonymous requests
+	Project   ProjectRef // zero when the route has no project
+	JobID     int64      // a job to read in the same round trips, or 0
+	Related   bool       // also read what that job refers to (see Related)
+}
+
+// Found is what a Lookup found. Missing things are nil.
+type Found struct {
+	Token    *jobs.Token
+	User     *jobs.User
+	Project  *jobs.Project
+	Access   int       // the user's access level in Project
+	Job      *jobs.Job // the job asked for by Lookup.JobID
+	TokenJob *jobs.Job // the job that owns a job token
+	Related  *jobs.Related
+}
+
+type pathAlias struct {
+	ID int64 `db:"id"`
+}
+
+// Lookup resolves credentials, project, membership and an optional job in at
+// most two sequential BatchGetItem round trips: first the token, the project
+// (or its path alias) and the job; then the user, the membership, the project
+// behind an alias and the job behind a job token.
+func (s *Store) Lookup(ctx context.Context, l Lookup) (*Found, error) {
+	f := &Found{}
+	var first []item
+	if l.TokenHash != "" {
+		first = append(first, tokenKey(l.TokenHash))
+	}
+	switch {
+	case l.Project.ID != 0:
+		first = append(first, projectKey(l.Project.ID))
+	case l.Project.Path != "":
+		first = append(first, projectPathKey(l.Project.Path))
+	}
+	if l.JobID != 0 {
+		first = append(first, jobKey(l.JobID))
+	}
+	got, err := s.batchGet(ctx, first)
+	if err != nil {
+		return nil, err
+	}
+	projectID := l.Project.ID
+	if l.TokenHash != "" {
+		if it, ok := got[keyString(tokenKey(l.TokenHash))]; ok {
+			f.Token = &jobs.Token{}
+			if err := unmarshal(it, f.Token); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if l.Project.ID != 0 {
+		if it, ok := got[keyString(projectKey(l.Project.ID))]; ok {
+			f.Project = &jobs.Project{}
+			if err := unmarshal(it, f.Project); err != nil {
+				return nil, err
+			}
+		}
+	} else if l.Project.Path != "" {
+		if it, ok := got[keyString(projectPathKey(l.Project.Path))]; ok {
+			var a pathAlias
+			if err := unmarshal(it, &a); err != nil {
+				return nil, err
+			}
+			projectID = a.ID
+		}
+	}
+	if l.JobID != 0 {
+		if it, ok := got[keyString(jobKey(l.JobID))]; ok {
+			if f.Job, err = decodeJob(it); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	var second []item
+	if f.Token != nil {
+		second = append(second, userKey(f.Token.UserID))
+		if projectID != 0 {
+			second = append(second, memberKey(projectID, f.Token.UserID))
+		}
+		if f.Token.IsJobToken() {
+			second = append(second, jobKey(f.Token.JobID))
+		}
+	}
+	if f.Project == nil && projectID != 0 {
+		second = append(second, projectKey(projectID))
+	}
+	if l.Related && f.Job != nil {
+		second = append(second, relatedKeys([]*jobs.Job{f.Job})...)
+	}
+	if len(second) == 0 {
+		return f, nil
+	}
+	if got, err = s.batchGet(ctx, second); err != nil {
+		return nil, err
+	}
+	if l.Related && f.Job != nil {
+		if f.Related, err = decodeRelated(got); err != nil {
+			return nil, err
+		}
+	}
+	if f.Project == nil && projectID != 0 {
+		if it, ok := got[keyString(projectKey(projectID))]; ok {
+			f.Project = &jobs.Project{}
+			if err := unmarshal(it, f.Project); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if f.Token == nil {
+		return f, nil
+	}
+	if it, ok := got[keyString(userKey(f.Token.UserID))]; ok {
+		f.User = &jobs.User{}
+		if err := unmarshal(it, f.User); err != nil {
+			return nil, err
+		}
+	}
+	if it, ok := got[keyString(memberKey(projectID, f.Token.UserID))]; ok && projectID != 0 {
+		var m member
+		if err := unmarshal(it, &m); err != nil {
+			return nil, err
+		}
+		f.Access = m.Access
+	}
+	if f.Token.IsJobToken() {
+		if it, ok := got[keyString(jobKey(f.Token.JobID))]; ok {
+			if f.TokenJob, err = decodeJob(it); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return f, nil
+}
+
+type member struct {
+	UserID int64 `db:"u"`
+	Access int   `db:"lvl"`
+}

@@ -1,0 +1,80 @@
+// Package store is the DynamoDB repository of the Jobs API: one table holds
+// projects, members, users, tokens, pipelines, runners, agents and jobs.
+//
+// Key design (PK, SK; GSI keys only on job items):
+//
+//	P#<project>          P          project (also the builds counter)
+//	PP#<lower(path)>     P          project path alias -> project id
+//	P#<project>          M#<user>   membership with access level
+//	P#<project>          A#<agent>  agent authorized for the project
+//	G#<group>            G          group;  G#<group> A#<agent>: agent authorized for the group
+//	U#<user>             U          user
+//	T#<sha256(token)>    T          access token or job token
+//	PL#<pipeline>        PL         pipeline with its commit
+//	R#<runner>           R          runner
+//	A#<agent>            A          agent
+//	J#<job>              J          job
+//	COUNTER              JOB        the global job id counter
+//
+// Job items carry four index keys so that every list page is one Query per
+// status that reads only the rows it returns:
+//
+//	GSI1 builds of a project        P#<project>#B                  by ordinal
+//	GSI2 builds of a project        P#<project>#B#<status>         by id
+//	GSI3 jobs of a pipeline         PL#<pipeline>#<B|X>#<L|R>      by id
+//	GSI4 jobs of a pipeline         PL#<pipeline>#<B|X>#<status>#<L|R> by id
+//
+// B marks builds, X bridges, L the latest try of a job and R retried ones.
+package store
+
+import (
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Index names and their key attributes.
+const (
+	GSIProjectBuilds         = "GSI1"
+	GSIProjectBuildsByStatus = "GSI2"
+	GSIPipelineJobs          = "GSI3"
+	GSIPipelineJobsByStatus  = "GSI4"
+)
+
+var gsiKeys = []struct{ name, pk, sk string }{
+	{GSIProjectBuilds, "GSI1PK", "GSI1SK"},
+	{GSIProjectBuildsByStatus, "GSI2PK", "GSI2SK"},
+	{GSIPipelineJobs, "GSI3PK", "GSI3SK"},
+	{GSIPipelineJobsByStatus, "GSI4PK", "GSI4SK"},
+}
+
+// TableSchema is the one definition of the table; template.yaml declares the
+// same (a test compares them) and local tools create the table from it.
+func TableSchema(name string) *dynamodb.CreateTableInput {
+	in := &dynamodb.CreateTableInput{
+		TableName:   aws.String(name),
+		BillingMode: types.BillingModePayPerRequest,
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String("PK"), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String("SK"), KeyType: types.KeyTypeRange},
+		},
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String("PK"), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String("SK"), AttributeType: types.ScalarAttributeTypeS},
+		},
+	}
+	for _, g := range gsiKeys {
+		in.AttributeDefinitions = append(in.AttributeDefinitions,
+			types.AttributeDefinition{AttributeName: aws.String(g.pk), AttributeType: types.ScalarAttributeTypeS},
+			types.AttributeDefinition{AttributeName: aws.String(g.sk), AttributeType: types.ScalarAttributeTypeN})
+		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, types.GlobalSecondaryIndex{
+			IndexName: aws.String(g.name),
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String(g.pk), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(g.sk), KeyType: types.KeyTypeRange},
+			},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		})
+	}
+	return in
+}

@@ -1,0 +1,192 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+)
+
+// ErrNotFound is returned when an item does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned when a conditional write lost to another writer.
+var ErrConflict = errors.New("conflicting write")
+
+// Store is the DynamoDB repository. It is safe for concurrent use.
+type Store struct {
+	db    *dynamodb.Client
+	table string
+}
+
+// New returns a Store on table.
+func New(db *dynamodb.Client, table string) *Store { return &Store{db: db, table: table} }
+
+// Table names the table the store works on.
+func (s *Store) Table() string { return s.table }
+
+type item = map[string]types.AttributeValue
+
+func id(n int64) string { return strconv.FormatInt(n, 10) }
+
+func key(pk, sk string) item {
+	return item{"PK": &types.AttributeValueMemberS{Value: pk}, "SK": &types.AttributeValueMemberS{Value: sk}}
+}
+
+func projectKey(p int64) item         { return key("P#"+id(p), "P") }
+func projectPathKey(path string) item { return key("PP#"+strings.ToLower(path), "P") }
+func memberKey(p, u int64) item       { return key("P#"+id(p), "M#"+id(u)) }
+func userKey(u int64) item            { return key("U#"+id(u), "U") }
+func tokenKey(hash string) item       { return key("T#"+hash, "T") }
+func pipelineKey(p int64) item        { return key("PL#"+id(p), "PL") }
+func runnerKey(r int64) item          { return key("R#"+id(r), "R") }
+func groupKey(g int64) item           { return key("G#"+id(g), "G") }
+func agentKey(a int64) item           { return key("A#"+id(a), "A") }
+func jobKey(j int64) item             { return key("J#"+id(j), "J") }
+func counterKey() item                { return key("COUNTER", "JOB") }
+func projectBuildsPK(p int64) string  { return "P#" + id(p) + "#B" }
+func projectStatusPK(p int64, st jobs.Status) string {
+	return projectBuildsPK(p) + "#" + string(st)
+}
+
+func kindMark(k jobs.Kind) string {
+	if k == jobs.Bridge {
+		return "X"
+	}
+	return "B"
+}
+
+func triesMark(retried bool) string {
+	if retried {
+		return "R"
+	}
+	return "L"
+}
+
+// PipelinePK is the GSI3 partition of a pipeline's jobs of one kind and try.
+func pipelinePK(pl int64, k jobs.Kind, retried bool) string {
+	return "PL#" + id(pl) + "#" + kindMark(k) + "#" + triesMark(retried)
+}
+
+// pipelineStatusPK is the GSI4 partition of the same, for one status.
+func pipelineStatusPK(pl int64, k jobs.Kind, st jobs.Status, retried bool) string {
+	return "PL#" + id(pl) + "#" + kindMark(k) + "#" + string(st) + "#" + triesMark(retried)
+}
+
+func withKey(it item, k item) item {
+	for n, v := range k {
+		it[n] = v
+	}
+	return it
+}
+
+func num(n int64) types.AttributeValue  { return &types.AttributeValueMemberN{Value: id(n)} }
+func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+
+func encoderOptions(o *attributevalue.EncoderOptions) { o.TagKey = "db" }
+func decoderOptions(o *attributevalue.DecoderOptions) { o.TagKey = "db" }
+
+func marshal(v any) (item, error) {
+	return attributevalue.MarshalMapWithOptions(v, encoderOptions)
+}
+
+func unmarshal(it item, v any) error {
+	return attributevalue.UnmarshalMapWithOptions(it, v, decoderOptions)
+}
+
+// jobItem is the stored form of a job: its attributes plus its keys.
+func jobItem(j *jobs.Job) (item, error) {
+	it, err := marshal(j)
+	if err != nil {
+		return nil, err
+	}
+	withKey(it, jobKey(j.ID))
+	if j.Kind != jobs.Bridge {
+		it["GSI1PK"], it["GSI1SK"] = str(projectBuildsPK(j.ProjectID)), num(j.Ordinal)
+		it["GSI2PK"], it["GSI2SK"] = str(projectStatusPK(j.ProjectID, j.Status)), num(j.ID)
+	}
+	it["GSI3PK"], it["GSI3SK"] = str(pipelinePK(j.PipelineID, j.Kind, j.Retried)), num(j.ID)
+	it["GSI4PK"], it["GSI4SK"] = str(pipelineStatusPK(j.PipelineID, j.Kind, j.Status, j.Retried)), num(j.ID)
+	return it, nil
+}
+
+func decodeJob(it item) (*jobs.Job, error) {
+	var j jobs.Job
+	if err := unmarshal(it, &j); err != nil {
+		return nil, fmt.Errorf("decode job: %w", err)
+	}
+	if j.Kind == "" {
+		j.Kind = jobs.Build
+	}
+	return &j, nil
+}
+
+// batchGet reads keys in one BatchGetItem round trip (more only when
+// DynamoDB hands back unprocessed keys), with strongly consistent reads.
+// Results are keyed by PK+"|"+SK.
+func (s *Store) batchGet(ctx context.Context, keys []item) (map[string]item, error) {
+	out := make(map[string]item, len(keys))
+	seen := make(map[string]bool, len(keys))
+	for len(keys) > 0 {
+		n := min(len(keys), 100)
+		var chunk []item
+		for _, k := range keys[:n] {
+			if ks := keyString(k); !seen[ks] {
+				seen[ks] = true
+				chunk = append(chunk, k)
+			}
+		}
+		keys = keys[n:]
+		req := map[string]types.KeysAndAttributes{s.table: {Keys: chunk, ConsistentRead: aws.Bool(true)}}
+		for len(req) > 0 && len(req[s.table].Keys) > 0 {
+			res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+				RequestItems:           req,
+				ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("batch get: %w", err)
+			}
+			for _, it := range res.Responses[s.table] {
+				out[keyString(it)] = it
+			}
+			req = res.UnprocessedKeys
+		}
+	}
+	return out, nil
+}
+
+func keyString(it item) string {
+	pk, _ := it["PK"].(*types.AttributeValueMemberS)
+	sk, _ := it["SK"].(*types.AttributeValueMemberS)
+	if pk == nil || sk == nil {
+		return ""
+	}
+	return pk.Value + "|" + sk.Value
+}
+
+func (s *Store) put(ctx context.Context, it item) error {
+	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: it})
+	return err
+}
+
+func (s *Store) get(ctx context.Context, k item, v any) error {
+	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: k, ConsistentRead: aws.Bool(true),
+		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+	})
+	if err != nil {
+		return fmt.Errorf("get item: %w", err)
+	}
+	if res.Item == nil {
+		return ErrNotFound
+	}
+	return unmarshal(res.Item, v)
+}

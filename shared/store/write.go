@@ -1,0 +1,311 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+)
+
+// CreateTable creates the table from TableSchema and waits until it is
+// active. An existing table is left as it is.
+func (s *Store) CreateTable(ctx context.Context) error {
+	_, err := s.db.CreateTable(ctx, TableSchema(s.table))
+	var inUse *types.ResourceInUseException
+	if err != nil && !errors.As(err, &inUse) {
+		return fmt.Errorf("create table %s: %w", s.table, err)
+	}
+	return dynamodb.NewTableExistsWaiter(s.db).Wait(ctx,
+		&dynamodb.DescribeTableInput{TableName: aws.String(s.table)}, 2*time.Minute)
+}
+
+// PutUser writes a user.
+func (s *Store) PutUser(ctx context.Context, u *jobs.User) error {
+	return s.putDoc(ctx, userKey(u.ID), u)
+}
+
+// PutToken writes a token; t.Hash is the SHA-256 of the secret.
+func (s *Store) PutToken(ctx context.Context, t *jobs.Token) error {
+	return s.putDoc(ctx, tokenKey(t.Hash), t)
+}
+
+// PutGroup writes a group.
+func (s *Store) PutGroup(ctx context.Context, g *jobs.Group) error {
+	return s.putDoc(ctx, groupKey(g.ID), g)
+}
+
+// PutPipeline writes a pipeline.
+func (s *Store) PutPipeline(ctx context.Context, p *jobs.Pipeline) error {
+	return s.putDoc(ctx, pipelineKey(p.ID), p)
+}
+
+// PutRunner writes a runner.
+func (s *Store) PutRunner(ctx context.Context, r *jobs.Runner) error {
+	return s.putDoc(ctx, runnerKey(r.ID), r)
+}
+
+// PutAgent writes an agent and one authorization item under each project and
+// group it is authorized for.
+func (s *Store) PutAgent(ctx context.Context, a *jobs.Agent) error {
+	it, err := marshal(a)
+	if err != nil {
+		return err
+	}
+	items := []item{withKey(it, agentKey(a.ID))}
+	for _, p := range a.AuthorizedProjectIDs {
+		items = append(items, key("P#"+id(p), "A#"+id(a.ID)))
+	}
+	for _, g := range a.AuthorizedGroupIDs {
+		items = append(items, key("G#"+id(g), "A#"+id(a.ID)))
+	}
+	return s.writeAll(ctx, items)
+}
+
+func (s *Store) putDoc(ctx context.Context, k item, v any) error {
+	it, err := marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.put(ctx, withKey(it, k))
+}
+
+// PutProject writes a project, its path alias and its members. The builds
+// counter of an existing project is kept.
+func (s *Store) PutProject(ctx context.Context, p *jobs.Project, members map[int64]int) error {
+	it, err := marshal(p)
+	if err != nil {
+		return err
+	}
+	delete(it, "nb")
+	names := map[string]string{"#nb": "nb"}
+	values := map[string]types.AttributeValue{":zero": num(0)}
+	sets := []string{"#nb = if_not_exists(#nb, :zero)"}
+	attrs := make([]string, 0, len(it))
+	for a := range it {
+		attrs = append(attrs, a)
+	}
+	sort.Strings(attrs)
+	for i, a := range attrs {
+		n, v := fmt.Sprintf("#a%d", i), fmt.Sprintf(":a%d", i)
+		names[n], values[v] = a, it[a]
+		sets = append(sets, n+" = "+v)
+	}
+	if _, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: projectKey(p.ID),
+		UpdateExpression:         aws.String("SET " + strings.Join(sets, ", ")),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	}); err != nil {
+		return fmt.Errorf("put project %d: %w", p.ID, err)
+	}
+	items := []item{withKey(item{"id": num(p.ID)}, projectPathKey(p.Path))}
+	for u, lvl := range members {
+		m, err := marshal(member{UserID: u, Access: lvl})
+		if err != nil {
+			return err
+		}
+		items = append(items, withKey(m, memberKey(p.ID, u)))
+	}
+	return s.writeAll(ctx, items)
+}
+
+// ImportJobs writes the jobs that do not exist yet; existing ones are left
+// untouched, so importing twice changes nothing. New builds get the next
+// ordinals of their project, or the project's builds are renumbered when the
+// new ones do not all come after the existing ones. It returns how many jobs
+// were written; progress, if not nil, is told after each batch.
+func (s *Store) ImportJobs(ctx context.Context, js []*jobs.Job, progress func(done int)) (int, error) {
+	keys := make([]item, len(js))
+	for i, j := range js {
+		keys[i] = jobKey(j.ID)
+	}
+	existing, err := s.batchGet(ctx, keys)
+	if err != nil {
+		return 0, err
+	}
+	var fresh []*jobs.Job
+	for _, j := range js {
+		if _, ok := existing[keyString(jobKey(j.ID))]; !ok {
+			fresh = append(fresh, j)
+		}
+	}
+	byProject := map[int64][]*jobs.Job{}
+	var maxID int64
+	for _, j := range fresh {
+		if j.Kind != jobs.Bridge {
+			byProject[j.ProjectID] = append(byProject[j.ProjectID], j)
+		}
+		maxID = max(maxID, j.ID)
+	}
+	var rewrite []*jobs.Job // existing builds whose ordinals move
+	counts := map[int64]int64{}
+	for pid, builds := range byProject {
+		moved, total, err := s.assignOrdinals(ctx, pid, builds)
+		if err != nil {
+			return 0, err
+		}
+		rewrite = append(rewrite, moved...)
+		counts[pid] = total
+	}
+	items := make([]item, 0, len(fresh)+len(rewrite))
+	for _, j := range append(fresh, rewrite...) {
+		it, err := jobItem(j)
+		if err != nil {
+			return 0, err
+		}
+		items = append(items, it)
+	}
+	if err := s.writeAllProgress(ctx, items, progress); err != nil {
+		return 0, err
+	}
+	for pid, n := range counts {
+		if _, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(s.table), Key: projectKey(pid),
+			UpdateExpression:          aws.String("SET nb = :n"),
+			ConditionExpression:       aws.String("attribute_exists(PK)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(n)},
+		}); err != nil {
+			return 0, fmt.Errorf("count builds of project %d: %w", pid, err)
+		}
+	}
+	return len(fresh), s.raiseCounter(ctx, maxID)
+}
+
+// assignOrdinals numbers new builds of a project after its existing ones, or
+// renumbers all of them when a new build is older than an existing one. It
+// returns the existing builds whose ordinal changed and the new total.
+func (s *Store) assignOrdinals(ctx context.Context, pid int64, builds []*jobs.Job) ([]*jobs.Job, int64, error) {
+	slices.SortFunc(builds, func(a, b *jobs.Job) int { return cmp.Compare(a.ID, b.ID) })
+	old, err := s.allBuilds(ctx, pid)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(old) == 0 || old[len(old)-1].ID < builds[0].ID {
+		for i, j := range builds {
+			j.Ordinal = int64(len(old) + i + 1)
+		}
+		return nil, int64(len(old) + len(builds)), nil
+	}
+	all := append(slices.Clone(old), builds...)
+	slices.SortFunc(all, func(a, b *jobs.Job) int { return cmp.Compare(a.ID, b.ID) })
+	var moved []*jobs.Job
+	isOld := map[*jobs.Job]bool{}
+	for _, j := range old {
+		isOld[j] = true
+	}
+	for i, j := range all {
+		if n := int64(i + 1); j.Ordinal != n {
+			j.Ordinal = n
+			if isOld[j] {
+				j.Version++
+				moved = append(moved, j)
+			}
+		}
+	}
+	return moved, int64(len(all)), nil
+}
+
+// allBuilds reads every build of a project, oldest first. Only import uses it.
+func (s *Store) allBuilds(ctx context.Context, pid int64) ([]*jobs.Job, error) {
+	part := gsi(GSIProjectBuilds, projectBuildsPK(pid))
+	in := &dynamodb.QueryInput{
+		TableName: aws.String(s.table), IndexName: aws.String(part.index),
+		KeyConditionExpression:    aws.String("GSI1PK = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(part.pk)},
+	}
+	var out []*jobs.Job
+	p := dynamodb.NewQueryPaginator(s.db, in)
+	for p.HasMorePages() {
+		res, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range res.Items {
+			j, err := decodeJob(it)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, j)
+		}
+	}
+	return out, nil
+}
+
+// raiseCounter moves the job id counter up to at least n.
+func (s *Store) raiseCounter(ctx context.Context, n int64) error {
+	if n == 0 {
+		return nil
+	}
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: counterKey(),
+		UpdateExpression:          aws.String("SET n = :n"),
+		ConditionExpression:       aws.String("attribute_not_exists(n) OR n < :n"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(n)},
+	})
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		return nil
+	}
+	return err
+}
+
+func (s *Store) writeAll(ctx context.Context, items []item) error {
+	return s.writeAllProgress(ctx, items, nil)
+}
+
+// writeAllProgress writes items with BatchWriteItem, 25 a call, four calls at
+// a time, retrying what DynamoDB leaves unprocessed.
+func (s *Store) writeAllProgress(ctx context.Context, items []item, progress func(int)) error {
+	var (
+		mu    sync.Mutex
+		done  int
+		first error
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, 4)
+	)
+	for start := 0; start < len(items); start += 25 {
+		batch := items[start:min(start+25, len(items))]
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			err := s.batchWrite(ctx, batch)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && first == nil {
+				first = err
+			}
+			done += len(batch)
+			if progress != nil {
+				progress(done)
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+func (s *Store) batchWrite(ctx context.Context, batch []item) error {
+	reqs := make([]types.WriteRequest, len(batch))
+	for i, it := range batch {
+		reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: it}}
+	}
+	pending := map[string][]types.WriteRequest{s.table: reqs}
+	for len(pending[s.table]) > 0 {
+		res, err := s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
+		if err != nil {
+			return fmt.Errorf("batch write: %w", err)
+		}
+		pending = res.UnprocessedItems
+	}
+	return nil
+}

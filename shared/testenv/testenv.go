@@ -1,0 +1,142 @@
+// Package testenv gives tests the real local stack: one DynamoDB Local per
+// test binary (started in TestMain, stopped by its process id) and an
+// in-process gofakes3 per test, each test on its own table and bucket.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/localaws"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
+)
+
+var dynamoEndpoint string
+
+// Main runs a package's tests with a DynamoDB Local started for them.
+func Main(m *testing.M) {
+	root, err := localaws.ModuleRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	p, err := localaws.StartDynamoDB(root, "", 0)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testenv:", err)
+		os.Exit(1)
+	}
+	dynamoEndpoint = p.Endpoint
+	code := m.Run()
+	p.Stop()
+	os.Exit(code)
+}
+
+// Env is one test's stack: its own table and bucket.
+type Env struct {
+	Deps     *api.Deps
+	Counter  *Counter
+	DynamoDB *dynamodb.Client
+	S3       *s3.Client
+	Table    string
+	Bucket   string
+	S3URL    string
+}
+
+var seq atomic.Int64
+
+// Config is the SDK configuration tests use: static credentials and the
+// checksum settings gofakes3 needs.
+func Config(t testing.TB) aws.Config {
+	cfg, err := awsconfig.LoadDefaultConfig(context.Background(),
+		awsconfig.WithRegion("us-east-1"),
+		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
+		awsconfig.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
+		awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// New creates a table and a bucket for t and the dependencies on them.
+func New(t testing.TB) *Env {
+	t.Helper()
+	if dynamoEndpoint == "" {
+		t.Fatal("testenv.Main did not run: call it from TestMain")
+	}
+	n := seq.Add(1)
+	e := &Env{Counter: &Counter{}, Table: fmt.Sprintf("jobs-%d-%d", os.Getpid(), n), Bucket: fmt.Sprintf("artifacts-%d", n)}
+	cfg := Config(t)
+	e.DynamoDB = dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String(dynamoEndpoint)
+		o.DisableValidateResponseChecksum = true
+		o.APIOptions = append(o.APIOptions, e.Counter.middleware)
+	})
+	h, err := localaws.NewS3(s3mem.New(), e.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	e.S3URL = srv.URL
+	e.S3 = s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(srv.URL)
+		o.UsePathStyle = true
+		o.APIOptions = append(o.APIOptions, e.Counter.middleware)
+	})
+	st := store.New(e.DynamoDB, e.Table)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := st.CreateTable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = e.DynamoDB.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(e.Table)})
+	})
+	e.Deps = &api.Deps{
+		Store: st,
+		Files: jobfiles.New(e.S3, e.Bucket),
+		Now:   time.Now,
+		Log:   slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	}
+	e.Counter.Reset()
+	return e
+}
+
+// Logs makes the dependencies log into a buffer the test can read.
+func (e *Env) Logs() *strings.Builder {
+	var b strings.Builder
+	var mu sync.Mutex
+	e.Deps.Log = slog.New(slog.NewJSONHandler(lockedWriter{&b, &mu}, nil))
+	return &b
+}
+
+type lockedWriter struct {
+	b  *strings.Builder
+	mu *sync.Mutex
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}

@@ -1,0 +1,229 @@
+package world
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+)
+
+// entityKeys are the keys of GitLab's Job and Bridge entities that the store
+// keeps in its own attributes; every other key of an imported job but the
+// import-only ones is passed through to responses as it came.
+var entityKeys = []string{"id", "status", "stage", "name", "ref", "tag", "coverage", "allow_failure",
+	"created_at", "started_at", "finished_at", "erased_at", "duration", "queued_duration", "user", "commit",
+	"pipeline", "failure_reason", "web_url", "project", "artifacts_file", "artifacts", "runner",
+	"runner_manager", "artifacts_expire_at", "archived", "tag_list", "downstream_pipeline"}
+
+// importOnlyKeys describe a job to the importer and never appear in responses.
+var importOnlyKeys = []string{"project_id", "type", "retried", "when", "trace", "token", "environment",
+	"debug_trace_enabled", "supports_canceling", "queued_at"}
+
+// jobDoc is an imported job: GitLab's entity plus the import-only keys.
+type jobDoc struct {
+	ID                 int64               `json:"id"`
+	Status             string              `json:"status"`
+	Stage              string              `json:"stage"`
+	Name               string              `json:"name"`
+	Ref                string              `json:"ref"`
+	Tag                bool                `json:"tag"`
+	Coverage           *float64            `json:"coverage"`
+	AllowFailure       bool                `json:"allow_failure"`
+	CreatedAt          *string             `json:"created_at"`
+	StartedAt          *string             `json:"started_at"`
+	FinishedAt         *string             `json:"finished_at"`
+	ErasedAt           *string             `json:"erased_at"`
+	Duration           *float64            `json:"duration"`
+	QueuedDuration     *float64            `json:"queued_duration"`
+	User               json.RawMessage     `json:"user"`
+	Commit             json.RawMessage     `json:"commit"`
+	Pipeline           json.RawMessage     `json:"pipeline"`
+	FailureReason      string              `json:"failure_reason"`
+	ArtifactsFile      *jobs.ArtifactsFile `json:"artifacts_file"`
+	Artifacts          []jobs.Artifact     `json:"artifacts"`
+	Runner             json.RawMessage     `json:"runner"`
+	RunnerManager      json.RawMessage     `json:"runner_manager"`
+	ArtifactsExpireAt  *string             `json:"artifacts_expire_at"`
+	Archived           bool                `json:"archived"`
+	TagList            []string            `json:"tag_list"`
+	DownstreamPipeline json.RawMessage     `json:"downstream_pipeline"`
+	ProjectID          int64               `json:"project_id"`
+	Type               string              `json:"type"`
+	Retried            bool                `json:"retried"`
+	When               string              `json:"when"`
+	Trace              *string             `json:"trace"`
+	Token              string              `json:"token"`
+	Environment        json.RawMessage     `json:"environment"`
+	DebugTrace         bool                `json:"debug_trace_enabled"`
+	SupportsCanceling  bool                `json:"supports_canceling"`
+	QueuedAt           *string             `json:"queued_at"`
+}
+
+type importedJob struct {
+	job   *jobs.Job
+	trace *string
+	token string
+}
+
+func isNull(raw json.RawMessage) bool {
+	return len(raw) == 0 || string(raw) == "null"
+}
+
+// decodeJobs turns imported jobs into domain jobs, registering the users,
+// runners and pipelines (with commits) that they embed.
+func (im *Importer) decodeJobs(ctx context.Context, raws []json.RawMessage, projects map[int64]*jobs.Project,
+	pipelines map[int64]*jobs.Pipeline, users map[int64]bool) ([]*importedJob, error) {
+	runners := map[int64]bool{}
+	now := im.Now()
+	out := make([]*importedJob, 0, len(raws))
+	for _, raw := range raws {
+		var d jobDoc
+		if err := json.Unmarshal(raw, &d); err != nil {
+			return nil, fmt.Errorf("job: %w", err)
+		}
+		j, err := d.toJob(now)
+		if err != nil {
+			return nil, fmt.Errorf("job %d: %w", d.ID, err)
+		}
+		if j.Extra, err = withoutKeys(raw, append(entityKeys, importOnlyKeys...)...); err != nil {
+			return nil, err
+		}
+		if string(j.Extra) == "{}" {
+			j.Extra = nil
+		}
+		if !isNull(d.Pipeline) {
+			p, err := decodePipeline(d.Pipeline)
+			if err != nil {
+				return nil, fmt.Errorf("job %d: %w", d.ID, err)
+			}
+			j.PipelineID = p.ID
+			if _, ok := pipelines[p.ID]; !ok {
+				pipelines[p.ID] = p
+			}
+			if !isNull(d.Commit) && pipelines[p.ID].Commit == nil {
+				pipelines[p.ID].Commit = compact(d.Commit)
+			}
+			if j.ProjectID == 0 {
+				j.ProjectID = pipelines[p.ID].ProjectID
+			}
+		}
+		if !isNull(d.DownstreamPipeline) {
+			p, err := decodePipeline(d.DownstreamPipeline)
+			if err != nil {
+				return nil, fmt.Errorf("job %d: downstream %w", d.ID, err)
+			}
+			j.DownstreamPipelineID = p.ID
+			if _, ok := pipelines[p.ID]; !ok {
+				pipelines[p.ID] = p
+			}
+		}
+		if j.ProjectID == 0 || j.PipelineID == 0 {
+			return nil, fmt.Errorf("job %d: needs a project_id and a pipeline", d.ID)
+		}
+		if _, ok := projects[j.ProjectID]; !ok {
+			return nil, fmt.Errorf("job %d: project %d is not in the document", d.ID, j.ProjectID)
+		}
+		if !isNull(d.User) {
+			u, err := decodeUser(d.User)
+			if err != nil {
+				return nil, fmt.Errorf("job %d: %w", d.ID, err)
+			}
+			j.UserID = u.ID
+			if !users[u.ID] {
+				users[u.ID] = true
+				if err := im.Store.PutUser(ctx, u); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if !isNull(d.Runner) {
+			if j.RunnerID, err = im.putRunnerOnce(ctx, d.Runner, runners); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, &importedJob{job: j, trace: d.Trace, token: d.Token})
+	}
+	return out, nil
+}
+
+func (im *Importer) putRunnerOnce(ctx context.Context, raw json.RawMessage, seen map[int64]bool) (int64, error) {
+	var r struct {
+		ID int64 `json:"id"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return 0, err
+	}
+	if seen[r.ID] {
+		return r.ID, nil
+	}
+	seen[r.ID] = true
+	return im.putRunner(ctx, raw)
+}
+
+// toJob converts the scalar fields. Durations are kept as given once they
+// are final (finished, or started for the queue time); live ones are
+// computed at read time as GitLab does.
+func (d *jobDoc) toJob(now time.Time) (*jobs.Job, error) {
+	st, ok := jobs.ParseStatus(d.Status)
+	if !ok || d.ID <= 0 {
+		return nil, fmt.Errorf("needs an id and a valid status, got %q", d.Status)
+	}
+	j := &jobs.Job{ID: d.ID, ProjectID: d.ProjectID, Status: st, Stage: d.Stage, Name: d.Name, Ref: d.Ref,
+		Tag: d.Tag, Coverage: d.Coverage, AllowFailure: d.AllowFailure, FailureReason: d.FailureReason,
+		Artifacts: d.Artifacts, ArtifactsFile: d.ArtifactsFile, Archived: d.Archived, TagList: d.TagList,
+		Retried: d.Retried, When: d.When, DebugTrace: d.DebugTrace, SupportsCanceling: d.SupportsCanceling,
+		HasTrace: d.Trace != nil && *d.Trace != "", Kind: jobs.Build, Version: 1}
+	// A downstream_pipeline key, even null, is what marks a bridge in GitLab's JSON.
+	if d.Type == string(jobs.Bridge) || (d.Type == "" && d.DownstreamPipeline != nil) {
+		j.Kind = jobs.Bridge
+	}
+	if !isNull(d.RunnerManager) {
+		j.RunnerManager = compact(d.RunnerManager)
+	}
+	if !isNull(d.Environment) {
+		j.Environment = compact(d.Environment)
+	}
+	if j.TagList != nil {
+		slices.Sort(j.TagList)
+	}
+	times := []struct {
+		in  *string
+		out **time.Time
+	}{{d.StartedAt, &j.StartedAt}, {d.FinishedAt, &j.FinishedAt}, {d.ErasedAt, &j.ErasedAt},
+		{d.ArtifactsExpireAt, &j.ArtifactsExpireAt}, {d.QueuedAt, &j.QueuedAt}}
+	for _, t := range times {
+		if t.in == nil {
+			continue
+		}
+		v, err := time.Parse(time.RFC3339Nano, *t.in)
+		if err != nil {
+			return nil, err
+		}
+		v = v.UTC()
+		*t.out = &v
+	}
+	if d.CreatedAt == nil {
+		return nil, fmt.Errorf("needs created_at")
+	}
+	created, err := time.Parse(time.RFC3339Nano, *d.CreatedAt)
+	if err != nil {
+		return nil, err
+	}
+	j.CreatedAt = created.UTC()
+	if j.FinishedAt != nil {
+		j.Duration = d.Duration
+	}
+	if j.StartedAt != nil || j.FinishedAt != nil {
+		j.QueuedDuration = d.QueuedDuration
+	} else if j.QueuedAt == nil && d.QueuedDuration != nil {
+		q := now.Add(-time.Duration(*d.QueuedDuration * float64(time.Second)))
+		j.QueuedAt = &q
+	}
+	if j.Status != jobs.Failed {
+		j.FailureReason = ""
+	}
+	return j, nil
+}

@@ -1,0 +1,388 @@
+// Package world imports a "world" document (users, tokens, groups, projects,
+// pipelines, agents and jobs, each job exactly as GitLab's API returns it)
+// into the store and the job files bucket.
+package world
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
+)
+
+// World is the import document.
+type World struct {
+	InstanceURL string            `json:"instance_url"`
+	Users       []json.RawMessage `json:"users"`
+	Tokens      []Token           `json:"tokens"`
+	Groups      []Group           `json:"groups"`
+	Projects    []Project         `json:"projects"`
+	Pipelines   []json.RawMessage `json:"pipelines"`
+	Runners     []json.RawMessage `json:"runners,omitempty"`
+	Agents      []Agent           `json:"agents"`
+	Jobs        []json.RawMessage `json:"jobs"`
+}
+
+// Token is an access token of the import document.
+type Token struct {
+	Token     string   `json:"token"`
+	UserID    int64    `json:"user_id"`
+	Scopes    []string `json:"scopes"`
+	ExpiresAt *string  `json:"expires_at"`
+	Revoked   bool     `json:"revoked"`
+}
+
+// Group is a group of the import document.
+type Group struct {
+	ID       int64  `json:"id"`
+	FullPath string `json:"full_path"`
+	ParentID *int64 `json:"parent_id"`
+}
+
+// Member is a project membership.
+type Member struct {
+	UserID      int64 `json:"user_id"`
+	AccessLevel int   `json:"access_level"`
+}
+
+// Project is a project of the import document; the ProjectIdentity fields
+// (name, description, ...) are kept as given.
+type Project struct {
+	ID                   int64    `json:"id"`
+	PathWithNamespace    string   `json:"path_with_namespace"`
+	GroupID              *int64   `json:"group_id"`
+	Visibility           string   `json:"visibility"`
+	PublicBuilds         bool     `json:"public_builds"`
+	JobTokenScopeEnabled bool     `json:"ci_job_token_scope_enabled"`
+	ProtectedRefs        []string `json:"protected_refs"`
+	Members              []Member `json:"members"`
+	WebURL               string   `json:"web_url,omitempty"`
+	Description          *string  `json:"description,omitempty"`
+	Name                 string   `json:"name,omitempty"`
+	NameWithNamespace    string   `json:"name_with_namespace,omitempty"`
+	Path                 string   `json:"path,omitempty"`
+	CreatedAt            *string  `json:"created_at,omitempty"`
+}
+
+// Agent is a GitLab agent for Kubernetes of the import document.
+type Agent struct {
+	ID                   int64           `json:"id"`
+	Name                 string          `json:"name"`
+	ConfigProjectID      int64           `json:"config_project_id"`
+	AuthorizedProjectIDs []int64         `json:"authorized_project_ids"`
+	AuthorizedGroupIDs   []int64         `json:"authorized_group_ids"`
+	Configuration        json.RawMessage `json:"configuration,omitempty"`
+}
+
+// Summary counts what an import wrote.
+type Summary struct {
+	Users, Tokens, Projects, Pipelines, Jobs, NewJobs, Traces int
+}
+
+// Importer writes worlds into a store and a bucket.
+type Importer struct {
+	Store    *store.Store
+	Files    *jobfiles.Store
+	Now      func() time.Time
+	Progress func(done, total int) // told as jobs are written; may be nil
+}
+
+// HashToken is how token secrets are stored: SHA-256, hex.
+func HashToken(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// Import writes w. Importing the same document twice changes nothing: jobs
+// that exist are left as they are, everything else is rewritten as it was.
+func (im *Importer) Import(ctx context.Context, w *World) (*Summary, error) {
+	sum := &Summary{}
+	instance := strings.TrimSuffix(w.InstanceURL, "/")
+	users := map[int64]bool{} // users written; jobs' embedded copies must not overwrite them
+	for _, raw := range w.Users {
+		u, err := decodeUser(raw)
+		if err != nil {
+			return nil, err
+		}
+		if err := im.Store.PutUser(ctx, u); err != nil {
+			return nil, err
+		}
+		users[u.ID] = true
+		sum.Users++
+	}
+	for _, g := range w.Groups {
+		grp := &jobs.Group{ID: g.ID, FullPath: g.FullPath}
+		if g.ParentID != nil {
+			grp.ParentID = *g.ParentID
+		}
+		if err := im.Store.PutGroup(ctx, grp); err != nil {
+			return nil, err
+		}
+	}
+	projects := map[int64]*jobs.Project{}
+	for i := range w.Projects {
+		p, members, err := decodeProject(&w.Projects[i], instance)
+		if err != nil {
+			return nil, err
+		}
+		if err := im.Store.PutProject(ctx, p, members); err != nil {
+			return nil, err
+		}
+		projects[p.ID] = p
+		sum.Projects++
+	}
+	for _, t := range w.Tokens {
+		tok := &jobs.Token{Hash: HashToken(t.Token), UserID: t.UserID, Scopes: t.Scopes, Revoked: t.Revoked}
+		if t.ExpiresAt != nil {
+			exp, err := parseDate(*t.ExpiresAt)
+			if err != nil {
+				return nil, fmt.Errorf("token of user %d: %w", t.UserID, err)
+			}
+			tok.ExpiresAt = &exp
+		}
+		if err := im.Store.PutToken(ctx, tok); err != nil {
+			return nil, err
+		}
+		sum.Tokens++
+	}
+	for _, a := range w.Agents {
+		if err := im.Store.PutAgent(ctx, &jobs.Agent{ID: a.ID, Name: a.Name, ConfigProjectID: a.ConfigProjectID,
+			AuthorizedProjectIDs: a.AuthorizedProjectIDs, AuthorizedGroupIDs: a.AuthorizedGroupIDs,
+			Configuration: a.Configuration}); err != nil {
+			return nil, err
+		}
+	}
+	for _, raw := range w.Runners {
+		if _, err := im.putRunner(ctx, raw); err != nil {
+			return nil, err
+		}
+	}
+	pipelines := map[int64]*jobs.Pipeline{}
+	for _, raw := range w.Pipelines {
+		p, err := decodePipeline(raw)
+		if err != nil {
+			return nil, err
+		}
+		pipelines[p.ID] = p
+	}
+	js, err := im.decodeJobs(ctx, w.Jobs, projects, pipelines, users)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pipelines {
+		if err := im.Store.PutPipeline(ctx, p); err != nil {
+			return nil, err
+		}
+		sum.Pipelines++
+	}
+	if sum.Traces, err = im.putTraces(ctx, js); err != nil {
+		return nil, err
+	}
+	for _, ij := range js {
+		if ij.token == "" {
+			continue
+		}
+		p := projects[ij.job.ProjectID]
+		tok := &jobs.Token{Hash: HashToken(ij.token), UserID: ij.job.UserID, JobID: ij.job.ID, ProjectID: ij.job.ProjectID}
+		if p != nil {
+			tok.ProjectPath = p.Path
+		}
+		if err := im.Store.PutToken(ctx, tok); err != nil {
+			return nil, err
+		}
+		sum.Tokens++
+	}
+	all := make([]*jobs.Job, len(js))
+	for i, ij := range js {
+		all[i] = ij.job
+	}
+	var progress func(int)
+	if im.Progress != nil {
+		progress = func(done int) { im.Progress(done, len(all)) }
+	}
+	if sum.NewJobs, err = im.Store.ImportJobs(ctx, all, progress); err != nil {
+		return nil, err
+	}
+	sum.Jobs = len(all)
+	return sum, nil
+}
+
+// putTraces stores the logs of jobs, eight at a time.
+func (im *Importer) putTraces(ctx context.Context, js []*importedJob) (int, error) {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		n     int
+		slots = make(chan struct{}, 8)
+	)
+	for _, ij := range js {
+		if ij.trace == nil {
+			continue
+		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			err := im.Files.Put(ctx, jobfiles.TraceKey(ij.job.ProjectID, ij.job.ID), []byte(*ij.trace), "text/plain")
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && first == nil {
+				first = err
+			}
+			n++
+		})
+	}
+	wg.Wait()
+	return n, first
+}
+
+func decodeUser(raw json.RawMessage) (*jobs.User, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, fmt.Errorf("user: %w", err)
+	}
+	var u struct {
+		ID       int64  `json:"id"`
+		Username string `json:"username"`
+		State    string `json:"state"`
+		Admin    bool   `json:"admin"`
+	}
+	if err := json.Unmarshal(raw, &u); err != nil || u.ID == 0 {
+		return nil, fmt.Errorf("user: needs an id: %s", raw)
+	}
+	// admin is the import's own key: GitLab's User entity does not show it.
+	doc, err := withoutKeys(raw, "admin")
+	if err != nil {
+		return nil, err
+	}
+	return &jobs.User{ID: u.ID, Username: u.Username, State: u.State, Admin: u.Admin, Doc: doc}, nil
+}
+
+func decodeProject(p *Project, instance string) (*jobs.Project, map[int64]int, error) {
+	if p.ID == 0 || !strings.Contains(p.PathWithNamespace, "/") {
+		return nil, nil, fmt.Errorf("project %d: needs an id and a path_with_namespace with a namespace", p.ID)
+	}
+	out := &jobs.Project{ID: p.ID, Path: p.PathWithNamespace, Visibility: p.Visibility,
+		PublicBuilds: p.PublicBuilds, JobTokenScopeEnabled: p.JobTokenScopeEnabled, ProtectedRefs: p.ProtectedRefs,
+		WebURL: p.WebURL}
+	if out.Visibility == "" {
+		out.Visibility = jobs.Private
+	}
+	if out.WebURL == "" {
+		out.WebURL = instance + "/" + p.PathWithNamespace
+	}
+	if p.GroupID != nil {
+		out.GroupID = *p.GroupID
+	}
+	name := p.Name
+	if name == "" {
+		name = p.PathWithNamespace[strings.LastIndex(p.PathWithNamespace, "/")+1:]
+	}
+	path := p.Path
+	if path == "" {
+		path = name
+	}
+	nwn := p.NameWithNamespace
+	if nwn == "" {
+		nwn = strings.ReplaceAll(p.PathWithNamespace, "/", " / ")
+	}
+	identity, err := json.Marshal(struct {
+		ID                int64   `json:"id"`
+		Description       *string `json:"description"`
+		Name              string  `json:"name"`
+		NameWithNamespace string  `json:"name_with_namespace"`
+		Path              string  `json:"path"`
+		PathWithNamespace string  `json:"path_with_namespace"`
+		CreatedAt         *string `json:"created_at"`
+	}{p.ID, p.Description, name, nwn, path, p.PathWithNamespace, p.CreatedAt})
+	if err != nil {
+		return nil, nil, err
+	}
+	out.Identity = identity
+	members := map[int64]int{}
+	for _, m := range p.Members {
+		members[m.UserID] = m.AccessLevel
+	}
+	return out, members, nil
+}
+
+func decodePipeline(raw json.RawMessage) (*jobs.Pipeline, error) {
+	var p struct {
+		ID        int64 `json:"id"`
+		ProjectID int64 `json:"project_id"`
+	}
+	if err := json.Unmarshal(raw, &p); err != nil || p.ID == 0 {
+		return nil, fmt.Errorf("pipeline needs an id: %s", raw)
+	}
+	return &jobs.Pipeline{ID: p.ID, ProjectID: p.ProjectID, Doc: compact(raw)}, nil
+}
+
+func (im *Importer) putRunner(ctx context.Context, raw json.RawMessage) (int64, error) {
+	var r struct {
+		ID int64 `json:"id"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil || r.ID == 0 {
+		return 0, fmt.Errorf("runner needs an id: %s", raw)
+	}
+	return r.ID, im.Store.PutRunner(ctx, &jobs.Runner{ID: r.ID, Doc: compact(raw)})
+}
+
+func compact(raw json.RawMessage) json.RawMessage {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return raw
+	}
+	return b.Bytes()
+}
+
+// withoutKeys returns the object raw without the named keys, the others in
+// their order.
+func withoutKeys(raw json.RawMessage, drop ...string) (json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, fmt.Errorf("want a JSON object: %s", raw)
+	}
+	var out bytes.Buffer
+	out.WriteByte('{')
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		k := t.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		if slices.Contains(drop, k) {
+			continue
+		}
+		if out.Len() > 1 {
+			out.WriteByte(',')
+		}
+		kb, _ := json.Marshal(k)
+		out.Write(kb)
+		out.WriteByte(':')
+		out.Write(compact(v))
+	}
+	out.WriteByte('}')
+	return out.Bytes(), nil
+}
+
+func parseDate(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	t, err := time.Parse("2006-01-02", s)
+	return t.UTC(), err
+}
