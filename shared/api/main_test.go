@@ -72,4 +72,3 @@ func mustContain(t *testing.T, got, want string) {
 		t.Errorf("got %q, want it to contain %q", got, want)
 	}
 }
-

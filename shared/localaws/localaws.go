@@ -107,7 +107,7 @@ func StartDynamoDB(root, dbPath string, port int) (*Process, error) {
 		args = append(args, "-dbPath", dbPath)
 	}
 	cmd := exec.Command("java", args...)
-	cmd.Stdout, cmd.Stderr = nil, nil
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start DynamoDB Local (is Java 17 installed?): %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -385,4 +386,15 @@ func parseDate(s string) (time.Time, error) {
 	}
 	t, err := time.Parse("2006-01-02", s)
 	return t.UTC(), err
+}
+
+// PrintProgress reports import progress on w, about every tenth of the way.
+func PrintProgress(w io.Writer) func(done, total int) {
+	last := -1
+	return func(done, total int) {
+		if step := done * 10 / max(total, 1); step != last || done == total {
+			last = step
+			fmt.Fprintf(w, "  %d/%d jobs\n", done, total)
+		}
+	}
 }

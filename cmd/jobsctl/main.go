@@ -1,0 +1,103 @@
+// Command jobsctl manages the Jobs API's data: it creates the table, imports
+// a world document and writes the demo world. It reaches DynamoDB and S3
+// through the SDK's standard environment, as the functions do.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/config"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
+)
+
+const usage = `usage:
+  jobsctl create-table        create the table (from the one schema definition)
+  jobsctl import FILE|-       import a world document, idempotently
+  jobsctl seed [-jobs N] [-o FILE]
+                              import the demo world (or write it to FILE) and print its tokens
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	if err := run(context.Background(), os.Args[1], os.Args[2:]); err != nil {
+		fmt.Fprintln(os.Stderr, "jobsctl:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cmd string, args []string) error {
+	switch cmd {
+	case "create-table":
+		deps, err := config.Load(ctx)
+		if err != nil {
+			return err
+		}
+		return deps.Store.CreateTable(ctx)
+	case "import":
+		if len(args) != 1 {
+			return fmt.Errorf("import needs a FILE or -")
+		}
+		var in io.Reader = os.Stdin
+		if args[0] != "-" {
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			in = f
+		}
+		var w world.World
+		if err := json.NewDecoder(in).Decode(&w); err != nil {
+			return fmt.Errorf("read world: %w", err)
+		}
+		return load(ctx, &w)
+	case "seed":
+		fs := flag.NewFlagSet("seed", flag.ContinueOnError)
+		n := fs.Int("jobs", 1500, "jobs per demo project")
+		out := fs.String("o", "", "write the world document to this file instead of importing it")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		w := world.Seed(*n)
+		if *out != "" {
+			b, err := json.MarshalIndent(w, "", "  ")
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(*out, b, 0o644)
+		}
+		if err := load(ctx, w); err != nil {
+			return err
+		}
+		for _, t := range world.DemoTokens() {
+			fmt.Printf("%-28s %s\n", t.Role, t.Token)
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+func load(ctx context.Context, w *world.World) error {
+	deps, err := config.Load(ctx)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	im := &world.Importer{Store: deps.Store, Files: deps.Files, Now: time.Now, Progress: world.PrintProgress(os.Stderr)}
+	sum, err := im.Import(ctx, w)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "imported %d users, %d tokens, %d projects, %d pipelines, %d traces, %d jobs (%d new) in %s\n",
+		sum.Users, sum.Tokens, sum.Projects, sum.Pipelines, sum.Traces, sum.Jobs, sum.NewJobs, time.Since(start).Round(time.Millisecond))
+	return nil
+}
