@@ -35,10 +35,11 @@ const (
 
 // Fixed ids of the demo world.
 const (
-	ProjectBackend  = 1 // demo/backend: private, public pipelines, main protected
-	ProjectFrontend = 2 // demo/platform/frontend: private, pipelines for members only
-	ProjectWebsite  = 3 // demo/website: public
-	RunningJobID    = 7 // the running job whose token is JobTokenRunning
+	ProjectBackend  = 1  // demo/backend: private, public pipelines, main protected
+	ProjectFrontend = 2  // demo/platform/frontend: private, pipelines for members only
+	ProjectWebsite  = 3  // demo/website: public
+	RunningJobID    = 7  // the running job whose token is JobTokenRunning
+	FailedJobID     = 42 // a failed build of demo/backend with a coloured trace
 )
 
 // DemoTokens lists the demo tokens by role, for printing.
@@ -126,6 +127,10 @@ func Seed(jobsPerProject int) *World {
 	paths := map[int64]string{ProjectBackend: "demo/backend", ProjectFrontend: "demo/platform/frontend", ProjectWebsite: "demo/website"}
 	// Interleave the projects so job ids are spread over them as on a real instance.
 	counts := map[int64]int{}
+	// The backend's history starts first, so that the README's job 42 is one of its builds.
+	for range 5 {
+		counts[ProjectBackend] += g.pipeline(ProjectBackend, paths[ProjectBackend])
+	}
 	for len(counts) < 3 || counts[ProjectBackend] < jobsPerProject || counts[ProjectFrontend] < jobsPerProject || counts[ProjectWebsite] < jobsPerProject {
 		for _, pid := range []int64{ProjectBackend, ProjectFrontend, ProjectWebsite} {
 			if counts[pid] < jobsPerProject || counts[pid] == 0 {
@@ -204,8 +209,11 @@ func (g *seeder) pipeline(pid int64, path string) int {
 // status spreads the 13 statuses, most jobs succeeding as in real life;
 // job RunningJobID runs.
 func (g *seeder) status(id int64) jobs.Status {
-	if id == RunningJobID {
+	switch id {
+	case RunningJobID:
 		return jobs.Running
+	case FailedJobID:
+		return jobs.Failed
 	}
 	if g.r.IntN(10) < 6 {
 		return jobs.Success
