@@ -92,10 +92,40 @@ func (t *Token) HasScope(s string) bool {
 // Pipeline is a CI pipeline; Doc is its PipelineBasic entity and Commit the
 // Commit entity of its sha, both as imported.
 type Pipeline struct {
-	ID        int64           `db:"id"`
-	ProjectID int64           `db:"pr"`
-	Doc       json.RawMessage `db:"doc"`
-	Commit    json.RawMessage `db:"c,omitempty"`
+	ID        int64            `db:"id"`
+	ProjectID int64            `db:"pr"`
+	Doc       json.RawMessage  `db:"doc"`
+	Commit    json.RawMessage  `db:"c,omitempty"`
+	Counts    map[string]int64 `db:"n"` // jobs per CountKey, kept by every write
+}
+
+// CountKey names one of a pipeline's job counts: builds (B) or bridges (X)
+// in one status, latest try (L) or retried (R).
+func CountKey(k Kind, st Status, retried bool) string {
+	kind, try := "B", "L"
+	if k == Bridge {
+		kind = "X"
+	}
+	if retried {
+		try = "R"
+	}
+	return kind + "_" + string(st) + "_" + try
+}
+
+// Count is how many of the pipeline's jobs of kind k are in one of statuses
+// (all when empty), retried ones included or not.
+func (p *Pipeline) Count(k Kind, statuses []Status, includeRetried bool) int64 {
+	if len(statuses) == 0 {
+		statuses = Statuses
+	}
+	var n int64
+	for _, st := range statuses {
+		n += p.Counts[CountKey(k, st, false)]
+		if includeRetried {
+			n += p.Counts[CountKey(k, st, true)]
+		}
+	}
+	return n
 }
 
 // Runner is a CI runner; Doc is its Runner entity as imported.

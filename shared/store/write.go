@@ -45,9 +45,14 @@ func (s *Store) PutGroup(ctx context.Context, g *jobs.Group) error {
 	return s.putDoc(ctx, groupKey(g.ID), g)
 }
 
-// PutPipeline writes a pipeline.
+// PutPipeline writes a pipeline; the job counts of an existing one are kept.
 func (s *Store) PutPipeline(ctx context.Context, p *jobs.Pipeline) error {
-	return s.putDoc(ctx, pipelineKey(p.ID), p)
+	it, err := marshal(p)
+	if err != nil {
+		return err
+	}
+	delete(it, "n")
+	return s.upsertKeeping(ctx, pipelineKey(p.ID), it, "n", &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}})
 }
 
 // PutRunner writes a runner.
@@ -88,24 +93,7 @@ func (s *Store) PutProject(ctx context.Context, p *jobs.Project, members map[int
 		return err
 	}
 	delete(it, "nb")
-	names := map[string]string{"#nb": "nb"}
-	values := map[string]types.AttributeValue{":zero": num(0)}
-	sets := []string{"#nb = if_not_exists(#nb, :zero)"}
-	attrs := make([]string, 0, len(it))
-	for a := range it {
-		attrs = append(attrs, a)
-	}
-	sort.Strings(attrs)
-	for i, a := range attrs {
-		n, v := fmt.Sprintf("#a%d", i), fmt.Sprintf(":a%d", i)
-		names[n], values[v] = a, it[a]
-		sets = append(sets, n+" = "+v)
-	}
-	if _, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: projectKey(p.ID),
-		UpdateExpression:         aws.String("SET " + strings.Join(sets, ", ")),
-		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-	}); err != nil {
+	if err := s.upsertKeeping(ctx, projectKey(p.ID), it, "nb", num(0)); err != nil {
 		return fmt.Errorf("put project %d: %w", p.ID, err)
 	}
 	items := []item{withKey(item{"id": num(p.ID)}, projectPathKey(p.Path))}
@@ -117,6 +105,30 @@ func (s *Store) PutProject(ctx context.Context, p *jobs.Project, members map[int
 		items = append(items, withKey(m, memberKey(p.ID, u)))
 	}
 	return s.writeAll(ctx, items)
+}
+
+// upsertKeeping writes the attributes of it under k, keeping the attribute
+// kept of an existing item (a counter) or setting it to initial.
+func (s *Store) upsertKeeping(ctx context.Context, k item, it item, kept string, initial types.AttributeValue) error {
+	names := map[string]string{"#kept": kept}
+	values := map[string]types.AttributeValue{":initial": initial}
+	sets := []string{"#kept = if_not_exists(#kept, :initial)"}
+	attrs := make([]string, 0, len(it))
+	for a := range it {
+		attrs = append(attrs, a)
+	}
+	sort.Strings(attrs)
+	for i, a := range attrs {
+		n, v := fmt.Sprintf("#a%d", i), fmt.Sprintf(":a%d", i)
+		names[n], values[v] = a, it[a]
+		sets = append(sets, n+" = "+v)
+	}
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: k,
+		UpdateExpression:         aws.String("SET " + strings.Join(sets, ", ")),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	})
+	return err
 }
 
 // ImportJobs writes the jobs that do not exist yet; existing ones are left
@@ -167,6 +179,20 @@ func (s *Store) ImportJobs(ctx context.Context, js []*jobs.Job, progress func(do
 	}
 	if err := s.writeAllProgress(ctx, items, progress); err != nil {
 		return 0, err
+	}
+	deltas := map[int64]map[string]int64{}
+	for _, j := range fresh {
+		if deltas[j.PipelineID] == nil {
+			deltas[j.PipelineID] = map[string]int64{}
+		}
+		for k, v := range countDelta(nil, j) {
+			deltas[j.PipelineID][k] += v
+		}
+	}
+	for pl, d := range deltas {
+		if err := s.addCounts(ctx, pl, d); err != nil {
+			return 0, err
+		}
 	}
 	for pid, n := range counts {
 		if _, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
