@@ -9,7 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/testenv"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
 )
@@ -72,3 +76,18 @@ func mustContain(t *testing.T, got, want string) {
 		t.Errorf("got %q, want it to contain %q", got, want)
 	}
 }
+
+func deleteInput(bucket, key string) *s3.DeleteObjectInput {
+	return &s3.DeleteObjectInput{Bucket: &bucket, Key: &key}
+}
+
+func mustProject(t *testing.T, d *demo) *jobs.Project {
+	t.Helper()
+	f, err := d.Deps.Store.Lookup(context.Background(), store.Lookup{Project: store.ProjectRef{ID: 1}})
+	if err != nil || f.Project == nil {
+		t.Fatal("project 1", err)
+	}
+	return f.Project
+}
+
+func rangeOf(limit int) store.Range { return store.Range{Limit: limit} }

@@ -135,17 +135,16 @@ func decodeJob(it item) (*jobs.Job, error) {
 func (s *Store) batchGet(ctx context.Context, keys []item) (map[string]item, error) {
 	out := make(map[string]item, len(keys))
 	seen := make(map[string]bool, len(keys))
-	for len(keys) > 0 {
-		n := min(len(keys), 100)
-		var chunk []item
-		for _, k := range keys[:n] {
-			if ks := keyString(k); !seen[ks] {
-				seen[ks] = true
-				chunk = append(chunk, k)
-			}
+	unique := make([]item, 0, len(keys))
+	for _, k := range keys {
+		if ks := keyString(k); !seen[ks] {
+			seen[ks] = true
+			unique = append(unique, k)
 		}
-		keys = keys[n:]
-		req := map[string]types.KeysAndAttributes{s.table: {Keys: chunk, ConsistentRead: aws.Bool(true)}}
+	}
+	for start := 0; start < len(unique); start += 100 {
+		req := map[string]types.KeysAndAttributes{s.table: {
+			Keys: unique[start:min(start+100, len(unique))], ConsistentRead: aws.Bool(true)}}
 		for len(req) > 0 && len(req[s.table].Keys) > 0 {
 			res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
 				RequestItems:           req,
