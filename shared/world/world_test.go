@@ -1,0 +1,178 @@
+package world_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/testenv"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+var clock = func() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) }
+
+func importer(env *testenv.Env) *world.Importer {
+	return &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: clock}
+}
+
+// dump is every item of the table, as sorted JSON lines: Scan is fine here,
+// in a test, to see the whole table.
+func dump(t *testing.T, env *testenv.Env) []string {
+	t.Helper()
+	var out []string
+	p := dynamodb.NewScanPaginator(env.DynamoDB, &dynamodb.ScanInput{TableName: aws.String(env.Table)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.Items {
+			b, _ := json.Marshal(it)
+			out = append(out, string(b))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestImportTwiceChangesNothing(t *testing.T) {
+	env := testenv.New(t)
+	w := world.Seed(30)
+	sum, err := importer(env).Import(context.Background(), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.NewJobs != len(w.Jobs) || sum.Traces == 0 {
+		t.Fatalf("first import: %+v", sum)
+	}
+	before := dump(t, env)
+	sum, err = importer(env).Import(context.Background(), world.Seed(30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.NewJobs != 0 {
+		t.Errorf("second import wrote %d jobs", sum.NewJobs)
+	}
+	after := dump(t, env)
+	if strings.Join(before, "\n") != strings.Join(after, "\n") {
+		t.Errorf("second import changed the table: %d items before, %d after", len(before), len(after))
+	}
+	// Only hashes of tokens are stored.
+	for _, line := range after {
+		if strings.Contains(line, world.TokenMaintainer) || strings.Contains(line, world.JobTokenRunning) {
+			t.Fatalf("a token secret is stored: %.200s", line)
+		}
+	}
+}
+
+// Importing older jobs after newer ones renumbers the project's builds, so
+// lists stay in id order and offset pages stay exact.
+func TestImportOutOfOrderRenumbers(t *testing.T) {
+	env := testenv.New(t)
+	w := world.Seed(30)
+	var late []json.RawMessage
+	keep := w.Jobs[:0]
+	for i, j := range w.Jobs {
+		if i%3 == 0 {
+			late = append(late, j)
+		} else {
+			keep = append(keep, j)
+		}
+	}
+	w.Jobs = keep
+	if _, err := importer(env).Import(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	w2 := world.Seed(30)
+	w2.Jobs = late
+	if _, err := importer(env).Import(context.Background(), w2); err != nil {
+		t.Fatal(err)
+	}
+	st := env.Deps.Store
+	f, err := st.Lookup(context.Background(), store.Lookup{Project: store.ProjectRef{ID: 1}})
+	if err != nil || f.Project == nil {
+		t.Fatal(err)
+	}
+	page, err := st.ProjectBuilds(context.Background(), f.Project, store.Range{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(page.Jobs)) != f.Project.Builds {
+		t.Fatalf("%d builds listed, project counts %d", len(page.Jobs), f.Project.Builds)
+	}
+	for i, j := range page.Jobs {
+		if want := f.Project.Builds - int64(i); j.Ordinal != want {
+			t.Fatalf("job %d has ordinal %d, want %d", j.ID, j.Ordinal, want)
+		}
+	}
+}
+
+func TestImportRejectsBadDocuments(t *testing.T) {
+	env := testenv.New(t)
+	tests := []struct{ name, job, want string }{
+		{"bad status", `{"id":1,"status":"nope","created_at":"2026-01-01T00:00:00Z","project_id":1,"pipeline":{"id":5,"project_id":1}}`, "valid status"},
+		{"no pipeline", `{"id":1,"status":"success","created_at":"2026-01-01T00:00:00Z","project_id":1}`, "pipeline"},
+		{"unknown project", `{"id":1,"status":"success","created_at":"2026-01-01T00:00:00Z","project_id":77,"pipeline":{"id":5,"project_id":77}}`, "project 77"},
+		{"bad time", `{"id":1,"status":"success","created_at":"yesterday","project_id":1,"pipeline":{"id":5,"project_id":1}}`, "cannot parse"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := world.Seed(1)
+			w.Jobs = []json.RawMessage{json.RawMessage(tc.job)}
+			_, err := importer(env).Import(context.Background(), w)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one about %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// The demo world has what the README promises: every status, retried jobs,
+// manual jobs, bridges, coloured traces, a running job with a token.
+func TestSeedCoversTheDemo(t *testing.T) {
+	w := world.Seed(100)
+	seen := map[string]int{}
+	for _, raw := range w.Jobs {
+		var j map[string]any
+		if err := json.Unmarshal(raw, &j); err != nil {
+			t.Fatal(err)
+		}
+		seen["status "+fmt.Sprint(j["status"])]++
+		if j["retried"] == true {
+			seen["retried"]++
+		}
+		if j["when"] == "manual" {
+			seen["manual"]++
+		}
+		if _, ok := j["downstream_pipeline"]; ok {
+			seen["bridge"]++
+		}
+		if tr, ok := j["trace"].(string); ok && strings.Contains(tr, "\x1b[") {
+			seen["ansi trace"]++
+		}
+		if j["token"] != nil {
+			seen["job token"]++
+		}
+	}
+	for _, st := range jobs.Statuses {
+		if seen["status "+string(st)] == 0 {
+			t.Errorf("no %s job", st)
+		}
+	}
+	for _, k := range []string{"retried", "manual", "bridge", "ansi trace", "job token"} {
+		if seen[k] == 0 {
+			t.Errorf("no %s", k)
+		}
+	}
+}
