@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/render"
@@ -40,8 +41,14 @@ func getJob(w http.ResponseWriter, rq *request) error {
 	return nil
 }
 
-// maxTraceLimit is GitLab's byte_limit ceiling (Gitlab::Ci::Trace::Stream::LIMIT_SIZE).
-const maxTraceLimit = 512000
+const (
+	// maxTraceLimit is GitLab's byte_limit ceiling (Gitlab::Ci::Trace::Stream::LIMIT_SIZE).
+	maxTraceLimit = 512000
+	// maxInlineTrace is the largest log served in the response body; a
+	// Lambda response holds 6 MB, and JSON escaping of newlines and ANSI
+	// escapes grows a log by about a fifth.
+	maxInlineTrace = 4 << 20
+)
 
 // getJobTrace serves GET /projects/:id/jobs/:job_id/trace with one ranged S3
 // read, none when the job has no log.
@@ -67,6 +74,16 @@ func getJobTrace(w http.ResponseWriter, rq *request) error {
 	}
 	if j.DebugTrace && !rq.caller.AtLeast(jobs.Developer) {
 		return errForbidden
+	}
+	if j.HasTrace && j.ErasedAt == nil && limit == 0 && j.TraceSize-offset > maxInlineTrace {
+		// Too big for a Lambda response (6 MB after JSON escaping): send the
+		// client to S3, as curl --location and the GitLab clients follow.
+		url, err := rq.deps.Files.TraceURL(rq.ctx(), p.ID, j.ID, 15*time.Minute)
+		if err != nil {
+			return err
+		}
+		http.Redirect(w, rq.Request, url, http.StatusFound)
+		return nil
 	}
 	var data []byte
 	if j.HasTrace && j.ErasedAt == nil {

@@ -2,11 +2,15 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/testenv"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
 )
 
@@ -76,5 +80,47 @@ func TestTraceWithoutLog(t *testing.T) {
 	w = d.call(t, "get-job-trace", http.MethodGet, "/api/v4/projects/1/jobs/999999/trace", m)
 	if w.Code != 404 || w.Body.String() != `{"message":"404 Not found"}` {
 		t.Errorf("unknown job: %d %s", w.Code, w.Body)
+	}
+}
+
+// A log too big for a Lambda response is served by S3: 302 to a presigned
+// URL that returns it as text/plain; ranged reads stay inline.
+func TestHugeTraceRedirects(t *testing.T) {
+	env := testenv.New(t)
+	w := world.Seed(1)
+	huge := strings.Repeat("\x1b[32;1mstep ok\x1b[0;m a fairly long line of build output\n", 100000) // ~5.5 MB
+	job := map[string]any{"id": 90001, "status": "success", "stage": "test", "name": "huge", "ref": "main",
+		"created_at": "2026-01-05T09:00:00.000Z", "started_at": "2026-01-05T09:00:01.000Z",
+		"finished_at": "2026-01-05T09:10:00.000Z", "project_id": 1, "trace": huge,
+		"pipeline": map[string]any{"id": 90000, "project_id": 1}}
+	raw, _ := json.Marshal(job)
+	w.Jobs = append(w.Jobs, raw)
+	if _, err := (&world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}).Import(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	d := &demo{Env: env}
+	resp := d.call(t, "get-job-trace", http.MethodGet, "/api/v4/projects/1/jobs/90001/trace", token(world.TokenMaintainer))
+	if resp.Code != http.StatusFound {
+		t.Fatalf("status %d, want 302", resp.Code)
+	}
+	loc := resp.Header().Get("Location")
+	if !strings.HasPrefix(loc, env.S3URL) {
+		t.Fatalf("Location %q is not the S3 endpoint", loc)
+	}
+	got, err := http.Get(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Body.Close()
+	body, _ := io.ReadAll(got.Body)
+	if got.StatusCode != 200 || string(body) != huge {
+		t.Fatalf("presigned GET: %d, %d bytes", got.StatusCode, len(body))
+	}
+	if ct := got.Header.Get("Content-Type"); ct != "text/plain" {
+		t.Errorf("S3 Content-Type %q", ct)
+	}
+	resp = d.call(t, "get-job-trace", http.MethodGet, "/api/v4/projects/1/jobs/90001/trace?byte_offset=100&byte_limit=500000", token(world.TokenMaintainer))
+	if resp.Code != 200 || resp.Body.String() != huge[100:500100] {
+		t.Errorf("ranged read of a huge log: %d, %d bytes", resp.Code, resp.Body.Len())
 	}
 }

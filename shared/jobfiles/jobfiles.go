@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -18,12 +19,30 @@ import (
 
 // Store reads and writes job files in one bucket.
 type Store struct {
-	s3     *s3.Client
-	bucket string
+	s3      *s3.Client
+	presign *s3.PresignClient
+	bucket  string
 }
 
 // New returns a Store on bucket.
-func New(c *s3.Client, bucket string) *Store { return &Store{s3: c, bucket: bucket} }
+func New(c *s3.Client, bucket string) *Store {
+	return &Store{s3: c, presign: s3.NewPresignClient(c), bucket: bucket}
+}
+
+// TraceURL is a presigned GET of a job's whole log, valid for ttl, that
+// S3 serves as text/plain with GitLab's Content-Disposition: the way out for
+// logs too big for a Lambda response. Signing makes no request.
+func (s *Store) TraceURL(ctx context.Context, projectID, jobID int64, ttl time.Duration) (string, error) {
+	req, err := s.presign.PresignGetObject(ctx, &s3.GetObjectInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(TraceKey(projectID, jobID)),
+		ResponseContentType:        aws.String("text/plain"),
+		ResponseContentDisposition: aws.String(fmt.Sprintf(`infile; filename="%d.log"`, jobID)),
+	}, s3.WithPresignExpires(ttl))
+	if err != nil {
+		return "", fmt.Errorf("presign trace: %w", err)
+	}
+	return req.URL, nil
+}
 
 // Prefix is where every file of a job lives.
 func Prefix(projectID, jobID int64) string {

@@ -70,6 +70,7 @@ type Job struct {
 	SupportsCanceling    bool            `db:"sc,omitempty"` // the runner runs after_script on cancel
 	DebugTrace           bool            `db:"dbg,omitempty"`
 	HasTrace             bool            `db:"ht,omitempty"`
+	TraceSize            int64           `db:"tz,omitempty"` // bytes of the stored log
 	Variables            []Variable      `db:"var,omitempty"`
 	Extra                json.RawMessage `db:"x,omitempty"` // imported fields this API does not interpret, passed through
 	Ordinal              int64           `db:"o"`           // 1-based position among the project's builds, in id order

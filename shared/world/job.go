@@ -176,6 +176,9 @@ func (d *jobDoc) toJob(now time.Time) (*jobs.Job, error) {
 		Artifacts: d.Artifacts, ArtifactsFile: d.ArtifactsFile, Archived: d.Archived, TagList: d.TagList,
 		Retried: d.Retried, When: d.When, DebugTrace: d.DebugTrace, SupportsCanceling: d.SupportsCanceling,
 		HasTrace: d.Trace != nil && *d.Trace != "", Kind: jobs.Build, Version: 1}
+	if j.HasTrace {
+		j.TraceSize = int64(len(*d.Trace))
+	}
 	// A downstream_pipeline key, even null, is what marks a bridge in GitLab's JSON.
 	if d.Type == string(jobs.Bridge) || (d.Type == "" && d.DownstreamPipeline != nil) {
 		j.Kind = jobs.Bridge
