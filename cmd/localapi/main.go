@@ -22,6 +22,7 @@ import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/config"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/gateway"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/localaws"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/rie"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/sam"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
@@ -33,13 +34,14 @@ func main() {
 	ddbPort := flag.Int("dynamodb-port", 8000, "DynamoDB Local port")
 	s3Port := flag.Int("s3-port", 4569, "local S3 port")
 	jobsPerProject := flag.Int("demo-jobs", 1500, "jobs per demo project loaded on first start")
+	lambda := flag.Bool("lambda", false, "send each request to its function's real bootstrap under the Lambda emulator (make run-lambda)")
 	flag.Parse()
-	if err := run(*addr, *data, *ddbPort, *s3Port, *jobsPerProject); err != nil {
+	if err := run(*addr, *data, *ddbPort, *s3Port, *jobsPerProject, *lambda); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(addr, data string, ddbPort, s3Port, jobsPerProject int) error {
+func run(addr, data string, ddbPort, s3Port, jobsPerProject int, lambda bool) error {
 	root, err := localaws.ModuleRoot()
 	if err != nil {
 		return err
@@ -67,15 +69,12 @@ func run(addr, data string, ddbPort, s3Port, jobsPerProject int) error {
 	if err := seedOnce(ctx, deps, jobsPerProject); err != nil {
 		return err
 	}
-	handlers := map[string]http.Handler{}
-	for _, f := range tmpl.Functions {
-		newHandler, ok := api.Functions[f.Folder]
-		if !ok {
-			return fmt.Errorf("template.yaml names %s but functions/%s has no handler", f.LogicalID, f.Folder)
-		}
-		handlers[f.Folder] = newHandler(deps)
+	invoke, stopFunctions, err := functions(root, tmpl, deps, stack.Env, lambda)
+	if err != nil {
+		return err
 	}
-	srv := &http.Server{Addr: addr, Handler: gateway.Handler(gateway.NewRouter(tmpl), gateway.InProcess(handlers)),
+	defer stopFunctions()
+	srv := &http.Server{Addr: addr, Handler: gateway.Handler(gateway.NewRouter(tmpl), invoke),
 		ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
@@ -90,6 +89,41 @@ func run(addr, data string, ddbPort, s3Port, jobsPerProject int) error {
 		}
 	}
 	return srv.Shutdown(context.Background())
+}
+
+// functions serves the template's functions in this process or, in Lambda
+// mode, each from its real bootstrap under the emulator.
+func functions(root string, tmpl *sam.Template, deps *api.Deps, env map[string]string, lambda bool) (gateway.Invoke, func(), error) {
+	if !lambda {
+		handlers := map[string]http.Handler{}
+		for _, f := range tmpl.Functions {
+			newHandler, ok := api.Functions[f.Folder]
+			if !ok {
+				return nil, nil, fmt.Errorf("template.yaml names %s but functions/%s has no handler", f.LogicalID, f.Folder)
+			}
+			handlers[f.Folder] = newHandler(deps)
+		}
+		return gateway.InProcess(handlers), func() {}, nil
+	}
+	rieBin, err := rie.Install(root)
+	if err != nil {
+		return nil, nil, err
+	}
+	folders := make([]string, len(tmpl.Functions))
+	for i, f := range tmpl.Functions {
+		folders[i] = f.Folder
+	}
+	fmt.Fprintf(os.Stderr, "building %d bootstraps for the Lambda emulator ...\n", len(folders))
+	bins, err := rie.BuildFunctions(context.Background(), root, rie.LocalBuildDir(root), "", folders...)
+	if err != nil {
+		return nil, nil, err
+	}
+	pool, err := rie.StartPool(tmpl, rie.PoolOptions{RIE: rieBin, Bootstraps: bins, Base: env,
+		Refs: rie.StackRefs(env["JOBS_TABLE"], env["ARTIFACTS_BUCKET"]), Out: os.Stderr})
+	if err != nil {
+		return nil, nil, err
+	}
+	return pool.Invoke, pool.Stop, nil
 }
 
 // seedOnce loads the demo world unless the table already holds it.

@@ -131,3 +131,12 @@ func FunctionEnv(f *sam.Function, refs, base map[string]string) (map[string]stri
 
 // errNotStarted is returned by invokes on a stopped emulator.
 var errNotStarted = errors.New("emulator not running")
+
+// StackRefs maps the template's resources to a local stack's names, for
+// FunctionEnv.
+func StackRefs(table, bucket string) map[string]string {
+	return map[string]string{"JobsTable": table, "ArtifactsBucket": bucket}
+}
+
+// LocalBuildDir is where the local tools put host bootstraps (git-ignored).
+func LocalBuildDir(root string) string { return filepath.Join(root, ".local", "lambda") }
