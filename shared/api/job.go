@@ -19,17 +19,24 @@ func (rq *request) projectBuild(p *jobs.Project) (*jobs.Job, error) {
 	return j, nil
 }
 
-// getJob serves GET /projects/:id/jobs/:job_id in two store round trips:
-// the lookup reads the job, and what it refers to, with the credentials.
-func getJob(w http.ResponseWriter, rq *request) error {
+// readableBuild is the job_id parameter, checked, and the build it names in
+// a project whose jobs the caller may read.
+func (rq *request) readableBuild() (*jobs.Project, *jobs.Job, error) {
 	if _, err := rq.intParam("job_id"); err != nil {
-		return err
+		return nil, nil, err
 	}
 	p, err := rq.buildsProject()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	j, err := rq.projectBuild(p)
+	return p, j, err
+}
+
+// getJob serves GET /projects/:id/jobs/:job_id in two store round trips:
+// the lookup reads the job, and what it refers to, with the credentials.
+func getJob(w http.ResponseWriter, rq *request) error {
+	p, j, err := rq.readableBuild()
 	if err != nil {
 		return err
 	}
@@ -53,9 +60,6 @@ const (
 // getJobTrace serves GET /projects/:id/jobs/:job_id/trace with one ranged S3
 // read, none when the job has no log.
 func getJobTrace(w http.ResponseWriter, rq *request) error {
-	if _, err := rq.intParam("job_id"); err != nil {
-		return err
-	}
 	offset, err := rq.queryInt("byte_offset", 0, -1)
 	if err != nil {
 		return err
@@ -64,11 +68,7 @@ func getJobTrace(w http.ResponseWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
-	p, err := rq.buildsProject()
-	if err != nil {
-		return err
-	}
-	j, err := rq.projectBuild(p)
+	p, j, err := rq.readableBuild()
 	if err != nil {
 		return err
 	}

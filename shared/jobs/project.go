@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -39,14 +40,7 @@ type Project struct {
 
 // Protected reports whether ref is one of the project's protected refs: the
 // stand-in for GitLab's protected branch and tag rules.
-func (p *Project) Protected(ref string) bool {
-	for _, r := range p.ProtectedRefs {
-		if r == ref {
-			return true
-		}
-	}
-	return false
-}
+func (p *Project) Protected(ref string) bool { return slices.Contains(p.ProtectedRefs, ref) }
 
 // User is a GitLab user; Doc is its User entity as imported, rendered as is.
 type User struct {
@@ -80,14 +74,7 @@ func (t *Token) IsJobToken() bool { return t.JobID != 0 }
 func (t *Token) Expired(now time.Time) bool { return t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) }
 
 // HasScope reports whether the token carries scope s.
-func (t *Token) HasScope(s string) bool {
-	for _, x := range t.Scopes {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
+func (t *Token) HasScope(s string) bool { return slices.Contains(t.Scopes, s) }
 
 // Pipeline is a CI pipeline; Doc is its PipelineBasic entity and Commit the
 // Commit entity of its sha, both as imported.
@@ -141,14 +128,15 @@ type Group struct {
 	ParentID int64  `db:"parent,omitempty"`
 }
 
-// Agent is a GitLab agent for Kubernetes and where it is authorized.
+// Agent is a GitLab agent for Kubernetes and where it is authorized; the
+// import document spells it with the json names.
 type Agent struct {
-	ID                   int64           `db:"id"`
-	Name                 string          `db:"n"`
-	ConfigProjectID      int64           `db:"cp"`
-	AuthorizedProjectIDs []int64         `db:"ap,omitempty"`
-	AuthorizedGroupIDs   []int64         `db:"ag,omitempty"`
-	Configuration        json.RawMessage `db:"cfg,omitempty"`
+	ID                   int64           `db:"id" json:"id"`
+	Name                 string          `db:"n" json:"name"`
+	ConfigProjectID      int64           `db:"cp" json:"config_project_id"`
+	AuthorizedProjectIDs []int64         `db:"ap,omitempty" json:"authorized_project_ids"`
+	AuthorizedGroupIDs   []int64         `db:"ag,omitempty" json:"authorized_group_ids"`
+	Configuration        json.RawMessage `db:"cfg,omitempty" json:"configuration,omitempty"`
 }
 
 // Related holds what a page of jobs refers to and shares: users, pipelines

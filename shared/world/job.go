@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/render"
 )
 
 // entityKeys are the keys of GitLab's Job and Bridge entities that the store
@@ -22,44 +23,22 @@ var entityKeys = []string{"id", "status", "stage", "name", "ref", "tag", "covera
 var importOnlyKeys = []string{"project_id", "type", "retried", "when", "trace", "token", "environment",
 	"debug_trace_enabled", "supports_canceling", "queued_at"}
 
-// jobDoc is an imported job: GitLab's entity plus the import-only keys.
+// jobDoc is an imported job: GitLab's entity (as we render it, so that a
+// round trip is exact) plus a bridge's downstream pipeline and the
+// import-only keys.
 type jobDoc struct {
-	ID                 int64               `json:"id"`
-	Status             string              `json:"status"`
-	Stage              string              `json:"stage"`
-	Name               string              `json:"name"`
-	Ref                string              `json:"ref"`
-	Tag                bool                `json:"tag"`
-	Coverage           *float64            `json:"coverage"`
-	AllowFailure       bool                `json:"allow_failure"`
-	CreatedAt          *string             `json:"created_at"`
-	StartedAt          *string             `json:"started_at"`
-	FinishedAt         *string             `json:"finished_at"`
-	ErasedAt           *string             `json:"erased_at"`
-	Duration           *float64            `json:"duration"`
-	QueuedDuration     *float64            `json:"queued_duration"`
-	User               json.RawMessage     `json:"user"`
-	Commit             json.RawMessage     `json:"commit"`
-	Pipeline           json.RawMessage     `json:"pipeline"`
-	FailureReason      string              `json:"failure_reason"`
-	ArtifactsFile      *jobs.ArtifactsFile `json:"artifacts_file"`
-	Artifacts          []jobs.Artifact     `json:"artifacts"`
-	Runner             json.RawMessage     `json:"runner"`
-	RunnerManager      json.RawMessage     `json:"runner_manager"`
-	ArtifactsExpireAt  *string             `json:"artifacts_expire_at"`
-	Archived           bool                `json:"archived"`
-	TagList            []string            `json:"tag_list"`
-	DownstreamPipeline json.RawMessage     `json:"downstream_pipeline"`
-	ProjectID          int64               `json:"project_id"`
-	Type               string              `json:"type"`
-	Retried            bool                `json:"retried"`
-	When               string              `json:"when"`
-	Trace              *string             `json:"trace"`
-	Token              string              `json:"token"`
-	Environment        json.RawMessage     `json:"environment"`
-	DebugTrace         bool                `json:"debug_trace_enabled"`
-	SupportsCanceling  bool                `json:"supports_canceling"`
-	QueuedAt           *string             `json:"queued_at"`
+	render.Job
+	DownstreamPipeline json.RawMessage `json:"downstream_pipeline"`
+	ProjectID          int64           `json:"project_id"`
+	Type               string          `json:"type"`
+	Retried            bool            `json:"retried"`
+	When               string          `json:"when"`
+	Trace              *string         `json:"trace"`
+	Token              string          `json:"token"`
+	Environment        json.RawMessage `json:"environment"`
+	DebugTrace         bool            `json:"debug_trace_enabled"`
+	SupportsCanceling  bool            `json:"supports_canceling"`
+	QueuedAt           *string         `json:"queued_at"`
 }
 
 type importedJob struct {
@@ -94,31 +73,19 @@ func (im *Importer) decodeJobs(ctx context.Context, raws []json.RawMessage, proj
 		if string(j.Extra) == "{}" {
 			j.Extra = nil
 		}
-		if !isNull(d.Pipeline) {
-			p, err := decodePipeline(d.Pipeline)
-			if err != nil {
-				return nil, fmt.Errorf("job %d: %w", d.ID, err)
-			}
-			j.PipelineID = p.ID
-			if _, ok := pipelines[p.ID]; !ok {
-				pipelines[p.ID] = p
-			}
-			if !isNull(d.Commit) && pipelines[p.ID].Commit == nil {
-				pipelines[p.ID].Commit = compact(d.Commit)
+		if j.PipelineID, err = registerPipeline(pipelines, d.Pipeline); err != nil {
+			return nil, fmt.Errorf("job %d: %w", d.ID, err)
+		}
+		if p := pipelines[j.PipelineID]; p != nil {
+			if !isNull(d.Commit) && p.Commit == nil {
+				p.Commit = compact(d.Commit)
 			}
 			if j.ProjectID == 0 {
-				j.ProjectID = pipelines[p.ID].ProjectID
+				j.ProjectID = p.ProjectID
 			}
 		}
-		if !isNull(d.DownstreamPipeline) {
-			p, err := decodePipeline(d.DownstreamPipeline)
-			if err != nil {
-				return nil, fmt.Errorf("job %d: downstream %w", d.ID, err)
-			}
-			j.DownstreamPipelineID = p.ID
-			if _, ok := pipelines[p.ID]; !ok {
-				pipelines[p.ID] = p
-			}
+		if j.DownstreamPipelineID, err = registerPipeline(pipelines, d.DownstreamPipeline); err != nil {
+			return nil, fmt.Errorf("job %d: downstream %w", d.ID, err)
 		}
 		if j.ProjectID == 0 || j.PipelineID == 0 {
 			return nil, fmt.Errorf("job %d: needs a project_id and a pipeline", d.ID)
@@ -149,6 +116,22 @@ func (im *Importer) decodeJobs(ctx context.Context, raws []json.RawMessage, proj
 	return out, nil
 }
 
+// registerPipeline notes a pipeline embedded in a job, unless the document
+// lists it already, and returns its id (0 for null).
+func registerPipeline(pipelines map[int64]*jobs.Pipeline, raw json.RawMessage) (int64, error) {
+	if isNull(raw) {
+		return 0, nil
+	}
+	p, err := decodePipeline(raw)
+	if err != nil {
+		return 0, err
+	}
+	if _, ok := pipelines[p.ID]; !ok {
+		pipelines[p.ID] = p
+	}
+	return p.ID, nil
+}
+
 func (im *Importer) putRunnerOnce(ctx context.Context, raw json.RawMessage, seen map[int64]bool) (int64, error) {
 	var r struct {
 		ID int64 `json:"id"`
@@ -167,12 +150,12 @@ func (im *Importer) putRunnerOnce(ctx context.Context, raw json.RawMessage, seen
 // are final (finished, or started for the queue time); live ones are
 // computed at read time as GitLab does.
 func (d *jobDoc) toJob(now time.Time) (*jobs.Job, error) {
-	st, ok := jobs.ParseStatus(d.Status)
+	st, ok := jobs.ParseStatus(string(d.Status))
 	if !ok || d.ID <= 0 {
 		return nil, fmt.Errorf("needs an id and a valid status, got %q", d.Status)
 	}
 	j := &jobs.Job{ID: d.ID, ProjectID: d.ProjectID, Status: st, Stage: d.Stage, Name: d.Name, Ref: d.Ref,
-		Tag: d.Tag, Coverage: d.Coverage, AllowFailure: d.AllowFailure, FailureReason: d.FailureReason,
+		Tag: d.Tag, Coverage: d.Coverage, AllowFailure: d.AllowFailure,
 		Artifacts: d.Artifacts, ArtifactsFile: d.ArtifactsFile, Archived: d.Archived, TagList: d.TagList,
 		Retried: d.Retried, When: d.When, DebugTrace: d.DebugTrace, SupportsCanceling: d.SupportsCanceling,
 		HasTrace: d.Trace != nil && *d.Trace != "", Kind: jobs.Build, Version: 1}
@@ -225,8 +208,8 @@ func (d *jobDoc) toJob(now time.Time) (*jobs.Job, error) {
 		q := now.Add(-time.Duration(*d.QueuedDuration * float64(time.Second)))
 		j.QueuedAt = &q
 	}
-	if j.Status != jobs.Failed {
-		j.FailureReason = ""
+	if j.Status == jobs.Failed && d.FailureReason != nil {
+		j.FailureReason = *d.FailureReason
 	}
 	return j, nil
 }

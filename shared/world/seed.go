@@ -109,7 +109,7 @@ func Seed(jobsPerProject int) *World {
 			PublicBuilds: true, Members: []Member{{UserID: 2, AccessLevel: jobs.Maintainer}}, Name: "website",
 			CreatedAt: ptr("2025-03-03T10:00:00.000Z")},
 	}
-	w.Agents = []Agent{
+	w.Agents = []jobs.Agent{
 		{ID: 1, Name: "production-cluster", ConfigProjectID: ProjectBackend, AuthorizedProjectIDs: []int64{ProjectBackend}},
 		{ID: 2, Name: "shared-cluster", ConfigProjectID: ProjectFrontend, AuthorizedGroupIDs: []int64{3}},
 	}

@@ -30,7 +30,7 @@ type World struct {
 	Projects    []Project         `json:"projects"`
 	Pipelines   []json.RawMessage `json:"pipelines"`
 	Runners     []json.RawMessage `json:"runners,omitempty"`
-	Agents      []Agent           `json:"agents"`
+	Agents      []jobs.Agent      `json:"agents"`
 	Jobs        []json.RawMessage `json:"jobs"`
 }
 
@@ -73,16 +73,6 @@ type Project struct {
 	NameWithNamespace    string   `json:"name_with_namespace,omitempty"`
 	Path                 string   `json:"path,omitempty"`
 	CreatedAt            *string  `json:"created_at,omitempty"`
-}
-
-// Agent is a GitLab agent for Kubernetes of the import document.
-type Agent struct {
-	ID                   int64           `json:"id"`
-	Name                 string          `json:"name"`
-	ConfigProjectID      int64           `json:"config_project_id"`
-	AuthorizedProjectIDs []int64         `json:"authorized_project_ids"`
-	AuthorizedGroupIDs   []int64         `json:"authorized_group_ids"`
-	Configuration        json.RawMessage `json:"configuration,omitempty"`
 }
 
 // Summary counts what an import wrote.
@@ -156,10 +146,8 @@ func (im *Importer) Import(ctx context.Context, w *World) (*Summary, error) {
 		}
 		sum.Tokens++
 	}
-	for _, a := range w.Agents {
-		if err := im.Store.PutAgent(ctx, &jobs.Agent{ID: a.ID, Name: a.Name, ConfigProjectID: a.ConfigProjectID,
-			AuthorizedProjectIDs: a.AuthorizedProjectIDs, AuthorizedGroupIDs: a.AuthorizedGroupIDs,
-			Configuration: a.Configuration}); err != nil {
+	for i := range w.Agents {
+		if err := im.Store.PutAgent(ctx, &w.Agents[i]); err != nil {
 			return nil, err
 		}
 	}
