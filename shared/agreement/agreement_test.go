@@ -1,0 +1,204 @@
+package agreement_test
+
+import (
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/agreement"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/rie"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/sam"
+)
+
+const root = "../.."
+
+func project(t *testing.T, templatePath string) agreement.Project {
+	t.Helper()
+	tmpl, err := sam.Load(templatePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return agreement.Project{Template: tmpl, FunctionsDir: filepath.Join(root, "functions"),
+		EventsDir: filepath.Join(root, "events"), Handlers: api.Functions}
+}
+
+// template.yaml, functions/, events/ and api.Functions agree, and every
+// function's policy grants exactly what its permissions file declares.
+func TestRepositoryAgrees(t *testing.T) {
+	for _, err := range agreement.Check(project(t, filepath.Join(root, "template.yaml"))) {
+		t.Error(err)
+	}
+}
+
+// Each way of breaking the agreement, applied to a copy of the real
+// template (or of functions/ and events/), is caught.
+func TestDisagreementsFail(t *testing.T) {
+	original, err := os.ReadFile(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(original)
+	getJob := regexp.MustCompile(`(?s)\n  GetJobFunction:\n.*?\n\n`)
+	for _, c := range []struct {
+		name   string
+		mutate func(string) string
+		want   string
+	}{
+		{"function missing from the template", func(s string) string { return getJob.ReplaceAllString(s, "\n") },
+			"functions/get-job: no function in template.yaml"},
+		{"a namespace depth missing", func(s string) string {
+			return cut(s, `        Depth5: {Type: HttpApi, Properties: {ApiId: !Ref JobsApi, Method: ANY, Path: "/api/v4/projects/{p1}/{p2}/{p3}/{p4}/{p5}/jobs/{job_id}"}}`+"\n")
+		}, "GetJobFunction lacks the route ANY /api/v4/projects/{p1}/{p2}/{p3}/{p4}/{p5}/jobs/{job_id}"},
+		{"a GET route without HEAD", func(s string) string {
+			return strings.Replace(s, `Method: ANY, Path: "/api/v4/projects/{p1}/jobs/{job_id}"}`, `Method: GET, Path: "/api/v4/projects/{p1}/jobs/{job_id}"}`, 1)
+		}, "GetJobFunction lacks the route ANY /api/v4/projects/{p1}/jobs/{job_id}"},
+		{"a route the handler does not serve", func(s string) string {
+			return strings.Replace(s, `Path: "/api/v4/projects/{p1}/jobs/{job_id}"}`, `Path: "/api/v4/projects/{p1}/jobs/{job_id}/artifacts"}`, 1)
+		}, "has the route ANY /api/v4/projects/{p1}/jobs/{job_id}/artifacts, which its handler does not serve"},
+		{"no $default route", func(s string) string {
+			return cut(s, "        Default: {Type: HttpApi, Properties: {ApiId: !Ref JobsApi}}\n")
+		}, "NotFoundFunction lacks the route $default"},
+		{"policy missing", func(s string) string {
+			return cut(s, `            - {Effect: Allow, Action: [s3:GetObject], Resource: !Sub "${ArtifactsBucket.Arn}/projects/*"}`+"\n")
+		}, "GetJobTraceFunction's policy lacks s3:GetObject bucket/projects/*"},
+		{"action wildcard", func(s string) string {
+			return strings.Replace(s, "Action: [s3:GetObject]", "Action: [s3:*]", 1)
+		}, "too broad: it grants s3:* bucket/projects/*"},
+		{"extra action", func(s string) string {
+			return strings.Replace(s, "Action: [s3:GetObject]", "Action: [s3:GetObject, s3:PutObject]", 1)
+		}, "too broad: it grants s3:PutObject bucket/projects/*"},
+		{"resource wildcard", func(s string) string {
+			return strings.Replace(s, `Resource: !Sub "${ArtifactsBucket.Arn}/projects/*"`, `Resource: "*"`, 1)
+		}, "too broad: it grants s3:GetObject *"},
+		{"index grant widened to the table", func(s string) string {
+			return strings.Replace(s, `Action: [dynamodb:Query], Resource: !Sub "${JobsTable.Arn}/index/*"`, `Action: [dynamodb:Query], Resource: [!GetAtt JobsTable.Arn, !Sub "${JobsTable.Arn}/index/*"]`, 1)
+		}, "too broad: it grants dynamodb:Query table,"},
+		{"SAM policy template", func(s string) string {
+			return strings.Replace(s, "      Policies:\n", "      Policies:\n        - DynamoDBCrudPolicy: {TableName: !Ref JobsTable}\n", 1)
+		}, "Policies must be a list of {Statement: [...]}"},
+		{"a policy on a function that declares none", func(s string) string {
+			return strings.Replace(s, "      Description: not-found\n",
+				"      Description: not-found\n      Policies:\n        - Statement:\n            - {Effect: Allow, Action: [dynamodb:GetItem], Resource: !GetAtt JobsTable.Arn}\n", 1)
+		}, "NotFoundFunction's policy is too broad: it grants dynamodb:GetItem table"},
+		{"a condition", func(s string) string {
+			return strings.Replace(s, "Action: [s3:GetObject],", "Action: [s3:GetObject], Condition: {Bool: {aws:SecureTransport: true}},", 1)
+		}, "a statement with Condition cannot be checked"},
+		{"a role", func(s string) string {
+			return strings.Replace(s, "      Description: get-job\n", "      Description: get-job\n      Role: arn:aws:iam::123456789012:role/anything\n", 1)
+		}, "GetJobFunction: a Role hides"},
+		{"not built by the Makefile", func(s string) string {
+			return strings.Replace(s, "  GetJobFunction:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildMethod: makefile}\n",
+				"  GetJobFunction:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildMethod: go1.x}\n", 1)
+		}, "GetJobFunction lacks Metadata {BuildMethod: makefile}"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			mutated := c.mutate(src)
+			if mutated == src {
+				t.Fatal("the mutation changed nothing: update the test to the template")
+			}
+			path := filepath.Join(t.TempDir(), "template.yaml")
+			if err := os.WriteFile(path, []byte(mutated), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			expectError(t, agreement.Check(project(t, path)), c.want)
+		})
+	}
+
+	// A function folder without an event or a permissions file, and an
+	// event whose route key lies.
+	t.Run("event and permissions missing", func(t *testing.T) {
+		p := project(t, filepath.Join(root, "template.yaml"))
+		p.FunctionsDir, p.EventsDir = copyDir(t, p.FunctionsDir), copyDir(t, p.EventsDir)
+		must(t, os.Remove(filepath.Join(p.EventsDir, "get-job.json")))
+		for _, f := range []string{"get-job-bridge.json", "get-job-encoded-path.json"} {
+			must(t, os.Remove(filepath.Join(p.EventsDir, f)))
+		}
+		must(t, os.Remove(filepath.Join(p.FunctionsDir, "get-job-trace", agreement.PermissionsFile)))
+		b, err := os.ReadFile(filepath.Join(p.EventsDir, "list-project-jobs.json"))
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(p.EventsDir, "list-project-jobs.json"),
+			[]byte(strings.ReplaceAll(string(b), `"GET /api/v4/projects/{p1}/jobs"`, `"ANY /api/v4/projects/{p1}/jobs"`)), 0o644))
+		must(t, os.MkdirAll(filepath.Join(p.FunctionsDir, "orphan"), 0o755))
+		errs := agreement.Check(p)
+		expectError(t, errs, "GetJobFunction: no event in events/")
+		expectError(t, errs, "functions/get-job-trace: open")
+		expectError(t, errs, "functions/orphan: no function in template.yaml (want OrphanFunction)")
+		expectError(t, errs, "functions/orphan: no handler in api.Functions")
+	})
+	t.Run("handler missing", func(t *testing.T) {
+		p := project(t, filepath.Join(root, "template.yaml"))
+		handlers := map[string]func(*api.Deps) http.Handler{}
+		for k, v := range api.Functions {
+			handlers[k] = v
+		}
+		delete(handlers, "get-job")
+		handlers["get-job-trace"] = api.GetJob // wired to the wrong handler
+		p.Handlers = handlers
+		errs := agreement.Check(p)
+		expectError(t, errs, `GetJobFunction has no handler in api.Functions["get-job"]`)
+		expectError(t, errs, "functions/get-job-trace/main.go does not call lambdafn.Start(api.GetJob)")
+	})
+}
+
+// sam build runs `make build-<LogicalId>`: the Makefile must build the
+// function's own folder, with the flags the emulator builds use, and install
+// the emulator version the tools pin.
+func TestMakefileAgrees(t *testing.T) {
+	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	must(t, err)
+	if want := "LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags \"-s -w\"\n"; !strings.Contains(string(mk), want) ||
+		strings.Join(rie.BuildFlags, " ") != "-tags lambda.norpc -trimpath -ldflags -s -w" {
+		t.Errorf("Makefile LAMBDA_FLAGS and rie.BuildFlags %q differ", rie.BuildFlags)
+	}
+	if !strings.Contains(string(mk), "RIE_MODULE := "+rie.Module+"\n") {
+		t.Errorf("Makefile RIE_MODULE is not %s", rie.Module)
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make not installed")
+	}
+	p := project(t, filepath.Join(root, "template.yaml"))
+	for _, f := range p.Template.Functions {
+		out, err := exec.Command("make", "-s", "-n", "-C", root, "build-"+f.LogicalID, "ARTIFACTS_DIR=/artifacts").CombinedOutput()
+		if err != nil {
+			t.Fatalf("make -n build-%s: %v\n%s", f.LogicalID, err, out)
+		}
+		sh, err := exec.Command("sh", "-c", "echo "+strings.TrimSpace(string(out))).Output()
+		must(t, err)
+		for _, want := range []string{"GOARCH=arm64", "lambda.norpc", "-o /artifacts/bootstrap", "./functions/" + f.Folder + "\n"} {
+			if !strings.Contains(string(sh), want) {
+				t.Errorf("make build-%s runs %q, want it to contain %q", f.LogicalID, sh, want)
+			}
+		}
+	}
+}
+
+func cut(s, line string) string { return strings.Replace(s, line, "", 1) }
+
+func expectError(t *testing.T, errs []error, want string) {
+	t.Helper()
+	for _, err := range errs {
+		if strings.Contains(err.Error(), want) {
+			return
+		}
+	}
+	t.Errorf("no error containing %q; got %v", want, errs)
+}
+
+func copyDir(t *testing.T, dir string) string {
+	t.Helper()
+	dst := t.TempDir()
+	must(t, os.CopyFS(dst, os.DirFS(dir)))
+	return dst
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,259 @@
+package agreement
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/gateway"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/sam"
+)
+
+// Depths is how many namespace levels every project route is declared for
+// (template.yaml's routing comment says why).
+const Depths = 8
+
+// Project is what must agree.
+type Project struct {
+	Template     *sam.Template
+	FunctionsDir string
+	EventsDir    string
+	Handlers     map[string]func(*api.Deps) http.Handler
+}
+
+// Check returns every disagreement found.
+func Check(p Project) []error {
+	var errs []error
+	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	dirs, err := os.ReadDir(p.FunctionsDir)
+	if err != nil {
+		return []error{err}
+	}
+	folders := map[string]bool{}
+	for _, d := range dirs {
+		if d.IsDir() {
+			folders[d.Name()] = true
+		}
+	}
+	inTemplate := map[string]bool{}
+	routeOwner := map[string]string{}
+	for i := range p.Template.Functions {
+		f := &p.Template.Functions[i]
+		inTemplate[f.Folder] = true
+		if !folders[f.Folder] {
+			fail("template.yaml: %s has no folder functions/%s", f.LogicalID, f.Folder)
+		}
+		if !buildsWithMakefile(p.Template, f) {
+			fail("template.yaml: %s lacks Metadata {BuildMethod: makefile}: sam build would not use build-%s", f.LogicalID, f.LogicalID)
+		}
+		for _, r := range f.Routes {
+			if other, dup := routeOwner[r.Key()]; dup {
+				fail("template.yaml: route %s is declared by %s and %s", r.Key(), other, f.LogicalID)
+			}
+			routeOwner[r.Key()] = f.LogicalID
+		}
+		errs = append(errs, checkPolicy(p, f)...)
+		newHandler, ok := p.Handlers[f.Folder]
+		if !ok {
+			fail("template.yaml: %s has no handler in api.Functions[%q]", f.LogicalID, f.Folder)
+			continue
+		}
+		errs = append(errs, checkRoutes(f, newHandler)...)
+		errs = append(errs, checkMain(p.FunctionsDir, f.Folder, newHandler)...)
+	}
+	for _, name := range sortedKeys(folders) {
+		if !inTemplate[name] {
+			fail("functions/%s: no function in template.yaml (want %sFunction)", name, logicalID(name))
+		}
+		if _, ok := p.Handlers[name]; !ok {
+			fail("functions/%s: no handler in api.Functions", name)
+		}
+	}
+	for _, name := range sortedKeys(p.Handlers) {
+		if !folders[name] {
+			fail("api.Functions[%q]: no folder functions/%s", name, name)
+		}
+	}
+	return append(errs, checkEvents(p)...)
+}
+
+func buildsWithMakefile(t *sam.Template, f *sam.Function) bool {
+	var res struct {
+		Metadata struct {
+			BuildMethod string `yaml:"BuildMethod"`
+		} `yaml:"Metadata"`
+	}
+	n := t.Resources[f.LogicalID]
+	return n.Decode(&res) == nil && res.Metadata.BuildMethod == "makefile"
+}
+
+// checkRoutes compares a function's HttpApi events with its handler's
+// route: GET handlers on Method ANY (HEAD reaches them), POST on POST; a
+// project route once for every namespace depth 1..Depths.
+func checkRoutes(f *sam.Function, newHandler func(*api.Deps) http.Handler) []error {
+	route, ok := api.RouteOf(newHandler(nil))
+	if !ok {
+		return []error{fmt.Errorf("api.Functions[%q]: handler of unknown kind", f.Folder)}
+	}
+	method := route.Method
+	if method == http.MethodGet {
+		method = "ANY"
+	}
+	var want []sam.Route
+	switch {
+	case route.Default:
+		want = []sam.Route{{}}
+	case route.Exact != "":
+		want = []sam.Route{{Method: method, Path: route.Exact}}
+	default:
+		suffix := "/" + strings.Join(route.Suffix, "/")
+		for d := 1; d <= Depths; d++ {
+			path := "/api/v4/projects"
+			for i := 1; i <= d; i++ {
+				path += fmt.Sprintf("/{p%d}", i)
+			}
+			want = append(want, sam.Route{Method: method, Path: path + suffix})
+		}
+	}
+	var errs []error
+	got := map[string]bool{}
+	for _, r := range f.Routes {
+		got[r.Key()] = true
+	}
+	wanted := map[string]bool{}
+	for _, r := range want {
+		wanted[r.Key()] = true
+		if !got[r.Key()] {
+			errs = append(errs, fmt.Errorf("template.yaml: %s lacks the route %s", f.LogicalID, r.Key()))
+		}
+	}
+	for _, r := range f.Routes {
+		if !wanted[r.Key()] {
+			errs = append(errs, fmt.Errorf("template.yaml: %s has the route %s, which its handler does not serve", f.LogicalID, r.Key()))
+		}
+	}
+	return errs
+}
+
+// checkMain: functions/<folder>/main.go starts the handler api.Functions
+// names for that folder.
+func checkMain(functionsDir, folder string, newHandler func(*api.Deps) http.Handler) []error {
+	name := runtime.FuncForPC(reflect.ValueOf(newHandler).Pointer()).Name()
+	name = name[strings.LastIndex(name, "/")+1:] // api.GetJob
+	src, err := os.ReadFile(filepath.Join(functionsDir, folder, "main.go"))
+	if err != nil {
+		return []error{fmt.Errorf("functions/%s: %w", folder, err)}
+	}
+	if !strings.Contains(string(src), "lambdafn.Start("+name+")") {
+		return []error{fmt.Errorf("functions/%s/main.go does not call lambdafn.Start(%s)", folder, name)}
+	}
+	return nil
+}
+
+// checkPolicy: the template grants exactly what the permissions file declares.
+func checkPolicy(p Project, f *sam.Function) []error {
+	granted, errs := Granted(p.Template, f)
+	declared, err := Declared(p.FunctionsDir, f.Folder)
+	if err != nil {
+		return append(errs, fmt.Errorf("functions/%s: %w (list the DynamoDB/S3 actions the code calls, even none)", f.Folder, err))
+	}
+	for _, g := range diff(granted, declared) {
+		errs = append(errs, fmt.Errorf("template.yaml: %s's policy is too broad: it grants %s, which functions/%s/%s does not declare",
+			f.LogicalID, g, f.Folder, PermissionsFile))
+	}
+	for _, d := range diff(declared, granted) {
+		errs = append(errs, fmt.Errorf("template.yaml: %s's policy lacks %s, which its code calls (functions/%s/%s)",
+			f.LogicalID, d, f.Folder, PermissionsFile))
+	}
+	return errs
+}
+
+// checkEvents: every function has an event, and every event is what API
+// Gateway would send for its path: routed to its function, with that
+// route's key and path parameters.
+func checkEvents(p Project) []error {
+	files, err := filepath.Glob(filepath.Join(p.EventsDir, "*.json"))
+	if err != nil {
+		return []error{err}
+	}
+	var errs []error
+	router := gateway.NewRouter(p.Template)
+	covered := map[string]bool{}
+	for _, file := range files {
+		name := filepath.Base(file)
+		fn := FunctionOf(file, p.Handlers)
+		if fn == "" {
+			errs = append(errs, fmt.Errorf("events/%s: names no function (events/<function>[-<case>].json)", name))
+			continue
+		}
+		covered[fn] = true
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			return append(errs, err)
+		}
+		var ev events.APIGatewayV2HTTPRequest
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			errs = append(errs, fmt.Errorf("events/%s: %w", name, err))
+			continue
+		}
+		got, key, params, ok := router.Match(ev.RequestContext.HTTP.Method, ev.RawPath)
+		switch {
+		case !ok || got != fn:
+			errs = append(errs, fmt.Errorf("events/%s: %s %s routes to %q, not to %s", name, ev.RequestContext.HTTP.Method, ev.RawPath, got, fn))
+		case ev.RouteKey != key || ev.RequestContext.RouteKey != key:
+			errs = append(errs, fmt.Errorf("events/%s: routeKey %q / requestContext.routeKey %q, want %q", name, ev.RouteKey, ev.RequestContext.RouteKey, key))
+		case len(params) > 0 && !reflect.DeepEqual(params, ev.PathParameters) || len(params) == 0 && len(ev.PathParameters) > 0:
+			errs = append(errs, fmt.Errorf("events/%s: pathParameters %v, want %v", name, ev.PathParameters, params))
+		}
+	}
+	for i := range p.Template.Functions {
+		if f := &p.Template.Functions[i]; !covered[f.Folder] {
+			errs = append(errs, fmt.Errorf("%s: no event in events/ (events/%s.json or events/%s-<case>.json)", f.LogicalID, f.Folder, f.Folder))
+		}
+	}
+	return errs
+}
+
+// FunctionOf names the function an event file is for:
+// events/<function>[-<case>].json, the longest function name that fits.
+func FunctionOf[V any](file string, functions map[string]V) string {
+	name := strings.TrimSuffix(filepath.Base(file), ".json")
+	best := ""
+	for fn := range functions {
+		if (name == fn || strings.HasPrefix(name, fn+"-")) && len(fn) > len(best) {
+			best = fn
+		}
+	}
+	return best
+}
+
+// logicalID is the template's name for a function folder: get-job-trace is
+// GetJobTrace(Function).
+func logicalID(folder string) string {
+	var b strings.Builder
+	for _, part := range strings.Split(folder, "-") {
+		if part != "" {
+			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+		}
+	}
+	return b.String()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
