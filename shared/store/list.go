@@ -131,7 +131,9 @@ func (s *Store) queryDesc(ctx context.Context, part partition, upTo int64, want 
 	}
 	var out []*jobs.Job
 	for len(out) < want {
-		in.Limit = aws.Int32(int32(want - len(out)))
+		// DynamoDB returns at most 1 MB a call anyway; asking for more
+		// than a thousand at once only risks overflowing the int32.
+		in.Limit = aws.Int32(int32(min(want-len(out), 1000)))
 		res, err := s.db.Query(ctx, in)
 		if err != nil {
 			return nil, fmt.Errorf("query %s: %w", part.index, err)
