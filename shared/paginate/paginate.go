@@ -25,7 +25,22 @@ var (
 	ErrPerPageZero   = errors.New("per_page has a value not allowed")
 	ErrKeysetOrder   = errors.New("Keyset pagination is not yet available for this type of request")
 	ErrCursorInvalid = errors.New("cursor is invalid")
+	// ErrOffsetTooLarge is GitLab's limit on offset pages of jobs. We keep it
+	// only where an offset costs rows read (filtered lists); keyset pages
+	// have no such limit.
+	ErrOffsetTooLarge = errors.New("Offset pagination has a maximum allowed offset of 50000 for requests that return objects of type Ci::Build. Remaining records can be retrieved using keyset pagination.")
 )
+
+// MaxOffset is GitLab's default offset_pagination_limit.
+const MaxOffset = 50000
+
+// CheckOffset refuses offset pages beyond MaxOffset rows.
+func (p Params) CheckOffset() error {
+	if !p.Keyset && p.Page*p.PerPage > MaxOffset {
+		return ErrOffsetTooLarge
+	}
+	return nil
+}
 
 // Cursor is where a keyset page starts: after the row with this id (and, in
 // unfiltered project lists, this build ordinal).
@@ -55,9 +70,8 @@ func Parse(q url.Values, keysetAllowed bool) (Params, error) {
 		if err != nil {
 			return p, ErrPage
 		}
-		if n > 1 {
-			p.Page = n
-		}
+		// Pages past any real list are empty; the cap keeps offsets in range.
+		p.Page = min(max(n, 1), 1<<30)
 	}
 	if v, ok := single(q, "per_page"); ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
