@@ -129,7 +129,7 @@ func EncodeCursor(c Cursor) string {
 		cj.Ordinal = strconv.FormatInt(c.Ordinal, 10)
 	}
 	b, _ := json.Marshal(cj)
-	return base64.URLEncoding.EncodeToString(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // DecodeCursor reads a cursor made by EncodeCursor; anything else is
