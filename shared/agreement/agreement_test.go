@@ -91,6 +91,9 @@ func TestDisagreementsFail(t *testing.T) {
 		{"a role", func(s string) string {
 			return strings.Replace(s, "      Description: get-job\n", "      Description: get-job\n      Role: arn:aws:iam::123456789012:role/anything\n", 1)
 		}, "GetJobFunction: a Role hides"},
+		{"a fixed clock on AWS", func(s string) string {
+			return strings.Replace(s, "        JOBS_TABLE: !Ref JobsTable\n", "        JOBS_TABLE: !Ref JobsTable\n        JOBS_API_FIXED_TIME: 2026-06-01T12:00:00Z\n", 1)
+		}, "GetJobFunction sets JOBS_API_FIXED_TIME"},
 		{"not built by the Makefile", func(s string) string {
 			return strings.Replace(s, "  GetJobFunction:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildMethod: makefile}\n",
 				"  GetJobFunction:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildMethod: go1.x}\n", 1)

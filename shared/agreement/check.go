@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/config"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/gateway"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/sam"
 )
@@ -55,6 +56,9 @@ func Check(p Project) []error {
 		}
 		if !buildsWithMakefile(p.Template, f) {
 			fail("template.yaml: %s lacks Metadata {BuildMethod: makefile}: sam build would not use build-%s", f.LogicalID, f.LogicalID)
+		}
+		if _, set := f.Env[config.FixedTimeEnv]; set {
+			fail("template.yaml: %s sets %s, a local test clock", f.LogicalID, config.FixedTimeEnv)
 		}
 		for _, r := range f.Routes {
 			if other, dup := routeOwner[r.Key()]; dup {
@@ -116,13 +120,14 @@ func checkRoutes(f *sam.Function, newHandler func(*api.Deps) http.Handler) []err
 	case route.Exact != "":
 		want = []sam.Route{{Method: method, Path: route.Exact}}
 	default:
-		suffix := "/" + strings.Join(route.Suffix, "/")
-		for d := 1; d <= Depths; d++ {
-			path := "/api/v4/projects"
-			for i := 1; i <= d; i++ {
-				path += fmt.Sprintf("/{p%d}", i)
+		for _, suffix := range route.Suffixes() {
+			for d := 1; d <= Depths; d++ {
+				path := "/api/v4/projects"
+				for i := 1; i <= d; i++ {
+					path += fmt.Sprintf("/{p%d}", i)
+				}
+				want = append(want, sam.Route{Method: method, Path: path + suffix})
 			}
-			want = append(want, sam.Route{Method: method, Path: path + suffix})
 		}
 	}
 	var errs []error

@@ -58,10 +58,31 @@ func Load(ctx context.Context) (*api.Deps, error) {
 	if err != nil {
 		return nil, err
 	}
+	now, err := clock()
+	if err != nil {
+		return nil, err
+	}
 	return &api.Deps{
 		Store: store.New(c.DynamoDB, c.Table),
 		Files: jobfiles.New(c.S3, c.Bucket),
-		Now:   time.Now,
+		Now:   now,
 		Log:   slog.New(slog.NewJSONHandler(os.Stdout, nil)),
 	}, nil
+}
+
+// FixedTimeEnv, when set (RFC 3339), stops the handlers' clock there, so that
+// a bootstrap under the emulator renders durations and expiries as the
+// golden responses do. Never set on AWS (the agreement test checks the template).
+const FixedTimeEnv = "JOBS_API_FIXED_TIME"
+
+func clock() (func() time.Time, error) {
+	v := os.Getenv(FixedTimeEnv)
+	if v == "" {
+		return time.Now, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", FixedTimeEnv, err)
+	}
+	return func() time.Time { return t }, nil
 }

@@ -140,6 +140,11 @@ func (e *Emulator) Invoke(ctx context.Context, ev events.APIGatewayV2HTTPRequest
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, err
 	}
+	return e.InvokePayload(ctx, payload)
+}
+
+// InvokePayload is Invoke with the event already encoded, e.g. an event file.
+func (e *Emulator) InvokePayload(ctx context.Context, payload []byte) (events.APIGatewayV2HTTPResponse, error) {
 	status, body, err := e.Raw(ctx, payload)
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, err

@@ -1,0 +1,9 @@
+package rie_test
+
+import (
+	"testing"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
