@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +35,7 @@ const projectsPrefix = "/api/v4/projects/"
 type endpoint struct {
 	name    string   // the function folder, for logs
 	method  string   // GET (which serves HEAD too) or POST
-	path    []string // segments after /api/v4/projects/<project>; "{x}" captures one
+	path    []string // segments after /api/v4/projects/<project>; "{x}" captures one, "a|b" matches either
 	exact   string   // or a fixed path, for routes without a project
 	rule    auth.Rule
 	public  bool   // anonymous callers reach serve (else 401)
@@ -42,6 +43,9 @@ type endpoint struct {
 	related bool   // read that job's users, pipeline and runner during lookup
 	serve   func(w http.ResponseWriter, rq *request) error
 	deps    *Deps
+
+	pipelineID   string // the path parameter naming a pipeline to read during lookup
+	tokenProject bool   // a job token's own project is the request's project (GET /job)
 }
 
 // request is one request on its way through an endpoint.
@@ -79,7 +83,7 @@ func (e *endpoint) match(path string) (project string, params map[string]string,
 		got := segs[n+i]
 		if name, ok := strings.CutPrefix(want, "{"); ok {
 			params[strings.TrimSuffix(name, "}")] = got
-		} else if got != want {
+		} else if !slices.Contains(strings.Split(want, "|"), got) {
 			return "", nil, false
 		}
 	}
@@ -138,9 +142,13 @@ func (e *endpoint) handle(w http.ResponseWriter, r *http.Request) error {
 	}
 	rq := &request{Request: r, deps: e.deps, params: params, projectID: project,
 		creds: auth.FromRequest(r, e.rule.JobTokens)}
-	lookup := store.Lookup{TokenHash: rq.creds.Hash(), Project: projectRef(project), Related: e.related}
+	lookup := store.Lookup{TokenHash: rq.creds.Hash(), Project: projectRef(project), Related: e.related,
+		TokenProject: e.tokenProject}
 	if e.jobID != "" {
 		lookup.JobID, _ = strconv.ParseInt(params[e.jobID], 10, 64)
+	}
+	if e.pipelineID != "" {
+		lookup.PipelineID, _ = strconv.ParseInt(params[e.pipelineID], 10, 64)
 	}
 	var err error
 	if rq.found, err = e.deps.Store.Lookup(r.Context(), lookup); err != nil {

@@ -14,6 +14,11 @@ var Functions = map[string]func(*Deps) http.Handler{
 	"get-job":           GetJob,
 	"get-job-trace":     GetJobTrace,
 	"not-found":         NotFound,
+
+	"list-pipeline-jobs":    ListPipelineJobs,
+	"list-pipeline-bridges": ListPipelineBridges,
+	"get-job-by-token":      GetJobByToken,
+	"list-allowed-agents":   ListAllowedAgents,
 }
 
 // ListProjectJobs serves GET /projects/:id/jobs.
@@ -32,6 +37,32 @@ func GetJob(d *Deps) http.Handler {
 func GetJobTrace(d *Deps) http.Handler {
 	return &endpoint{name: "get-job-trace", method: http.MethodGet, path: []string{"jobs", "{job_id}", "trace"},
 		jobID: "job_id", serve: getJobTrace, deps: d}
+}
+
+// ListPipelineJobs serves GET /projects/:id/pipelines/:pipeline_id/jobs.
+func ListPipelineJobs(d *Deps) http.Handler {
+	return &endpoint{name: "list-pipeline-jobs", method: http.MethodGet, path: []string{"pipelines", "{pipeline_id}", "jobs"},
+		rule: auth.Rule{JobTokens: true}, public: true, pipelineID: "pipeline_id", serve: listPipelineJobs, deps: d}
+}
+
+// ListPipelineBridges serves GET /projects/:id/pipelines/:pipeline_id/bridges
+// and GitLab's newer name for it, .../trigger_jobs.
+func ListPipelineBridges(d *Deps) http.Handler {
+	return &endpoint{name: "list-pipeline-bridges", method: http.MethodGet,
+		path: []string{"pipelines", "{pipeline_id}", "bridges|trigger_jobs"},
+		rule: auth.Rule{JobTokens: true}, public: true, pipelineID: "pipeline_id", serve: listPipelineBridges, deps: d}
+}
+
+// GetJobByToken serves GET /job: the job of the request's job token.
+func GetJobByToken(d *Deps) http.Handler {
+	return &endpoint{name: "get-job-by-token", method: http.MethodGet, exact: "/api/v4/job",
+		rule: auth.Rule{JobTokens: true}, tokenProject: true, serve: getJobByToken, deps: d}
+}
+
+// ListAllowedAgents serves GET /job/allowed_agents.
+func ListAllowedAgents(d *Deps) http.Handler {
+	return &endpoint{name: "list-allowed-agents", method: http.MethodGet, exact: "/api/v4/job/allowed_agents",
+		rule: auth.Rule{JobTokens: true}, tokenProject: true, serve: listAllowedAgents, deps: d}
 }
 
 // NotFound serves API Gateway's $default route: every request no function

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/paginate"
@@ -115,6 +116,15 @@ func listProjectJobs(w http.ResponseWriter, rq *request) error {
 // renderJobs renders a page of builds as a JSON array of Job entities,
 // reading what they share in one round trip.
 func (rq *request) renderJobs(p *jobs.Project, js []*jobs.Job) ([]byte, error) {
+	return rq.renderList(p, js, func(j *jobs.Job, p *jobs.Project, rel *jobs.Related, now time.Time) any {
+		return render.NewJob(j, p, rel, now)
+	})
+}
+
+// renderList renders a page of jobs as a JSON array of the entity made by
+// entity, reading what they share in one round trip.
+func (rq *request) renderList(p *jobs.Project, js []*jobs.Job,
+	entity func(*jobs.Job, *jobs.Project, *jobs.Related, time.Time) any) ([]byte, error) {
 	rel, err := rq.deps.Store.Related(rq.ctx(), js...)
 	if err != nil {
 		return nil, err
@@ -125,7 +135,7 @@ func (rq *request) renderJobs(p *jobs.Project, js []*jobs.Job) ([]byte, error) {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		b, err := render.Marshal(render.NewJob(j, p, rel, now), j.Extra)
+		b, err := render.Marshal(entity(j, p, rel, now), j.Extra)
 		if err != nil {
 			return nil, err
 		}

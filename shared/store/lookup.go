@@ -21,6 +21,11 @@ type Lookup struct {
 	Project   ProjectRef // zero when the route has no project
 	JobID     int64      // a job to read in the same round trips, or 0
 	Related   bool       // also read what that job refers to (see Related)
+	// PipelineID is a pipeline to read in the first round trip, or 0.
+	PipelineID int64
+	// TokenProject makes a job token's own project the request's project,
+	// for routes without one (GET /job).
+	TokenProject bool
 }
 
 // Found is what a Lookup found. Missing things are nil.
@@ -32,6 +37,7 @@ type Found struct {
 	Job      *jobs.Job // the job asked for by Lookup.JobID
 	TokenJob *jobs.Job // the job that owns a job token
 	Related  *jobs.Related
+	Pipeline *jobs.Pipeline // the pipeline asked for by Lookup.PipelineID
 }
 
 type pathAlias struct {
@@ -56,6 +62,9 @@ func (s *Store) Lookup(ctx context.Context, l Lookup) (*Found, error) {
 	}
 	if l.JobID != 0 {
 		first = append(first, jobKey(l.JobID))
+	}
+	if l.PipelineID != 0 {
+		first = append(first, pipelineKey(l.PipelineID))
 	}
 	got, err := s.batchGet(ctx, first)
 	if err != nil {
@@ -92,6 +101,15 @@ func (s *Store) Lookup(ctx context.Context, l Lookup) (*Found, error) {
 				return nil, err
 			}
 		}
+	}
+	if it, ok := got[keyString(pipelineKey(l.PipelineID))]; ok && l.PipelineID != 0 {
+		f.Pipeline = &jobs.Pipeline{}
+		if err := unmarshal(it, f.Pipeline); err != nil {
+			return nil, err
+		}
+	}
+	if l.TokenProject && projectID == 0 && f.Token != nil && f.Token.IsJobToken() {
+		projectID = f.Token.ProjectID
 	}
 
 	var second []item

@@ -61,18 +61,22 @@ func (s *Store) PutRunner(ctx context.Context, r *jobs.Runner) error {
 }
 
 // PutAgent writes an agent and one authorization item under each project and
-// group it is authorized for.
+// group it is authorized for. Authorization items carry a copy of the agent,
+// so that the Query finding them also reads the agents.
 func (s *Store) PutAgent(ctx context.Context, a *jobs.Agent) error {
-	it, err := marshal(a)
-	if err != nil {
-		return err
-	}
-	items := []item{withKey(it, agentKey(a.ID))}
+	items := []item{agentKey(a.ID)}
 	for _, p := range a.AuthorizedProjectIDs {
 		items = append(items, key("P#"+id(p), "A#"+id(a.ID)))
 	}
 	for _, g := range a.AuthorizedGroupIDs {
 		items = append(items, key("G#"+id(g), "A#"+id(a.ID)))
+	}
+	for i, k := range items {
+		it, err := marshal(a)
+		if err != nil {
+			return err
+		}
+		items[i] = withKey(it, k)
 	}
 	return s.writeAll(ctx, items)
 }

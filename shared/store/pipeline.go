@@ -1,0 +1,29 @@
+package store
+
+import (
+	"context"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+)
+
+// PipelineJobs lists the jobs of one kind (builds or bridges) of a pipeline,
+// newest first: one Query per index partition, the latest tries and, with
+// includeRetried, the retried ones too; per status when r names statuses.
+// Every Query reads at most r.Skip+r.Limit+1 items.
+func (s *Store) PipelineJobs(ctx context.Context, pipelineID int64, kind jobs.Kind, includeRetried bool, r Range) (*Page, error) {
+	tries := []bool{false}
+	if includeRetried {
+		tries = append(tries, true)
+	}
+	var parts []partition
+	for _, retried := range tries {
+		if len(r.Statuses) == 0 {
+			parts = append(parts, gsi(GSIPipelineJobs, pipelinePK(pipelineID, kind, retried)))
+			continue
+		}
+		for _, st := range r.Statuses {
+			parts = append(parts, gsi(GSIPipelineJobsByStatus, pipelineStatusPK(pipelineID, kind, st, retried)))
+		}
+	}
+	return s.page(ctx, parts, below(r.After.ID), r.Skip, r.Limit)
+}
