@@ -5,7 +5,9 @@ import (
 	"net/http"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/auth"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/paginate"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 )
 
 // Error is a response GitLab would send for a failure: a status, a JSON body
@@ -82,6 +84,10 @@ var errorTable = []struct {
 	{paginate.ErrPerPage, badParam},
 	{paginate.ErrPerPageZero, badParam},
 	{paginate.ErrCursorInvalid, badParam},
+	{jobs.ErrNotRetryable, func(err error) *Error { return forbidden(err.Error()) }},
+	{jobs.ErrNotErasable, func(err error) *Error { return forbidden(err.Error()) }},
+	{jobs.ErrUnplayable, func(err error) *Error { return message(http.StatusBadRequest, "400 Bad request - "+err.Error()) }},
+	{store.ErrConflict, func(error) *Error { return message(http.StatusConflict, "409 Conflict: Resource lock") }},
 }
 
 func badParam(err error) *Error { return grape(http.StatusBadRequest, err.Error()) }

@@ -14,6 +14,10 @@ var Functions = map[string]func(*Deps) http.Handler{
 	"get-job":           GetJob,
 	"get-job-trace":     GetJobTrace,
 	"not-found":         NotFound,
+	"cancel-job":        CancelJob,
+	"retry-job":         RetryJob,
+	"erase-job":         EraseJob,
+	"play-job":          PlayJob,
 
 	"list-pipeline-jobs":    ListPipelineJobs,
 	"list-pipeline-bridges": ListPipelineBridges,

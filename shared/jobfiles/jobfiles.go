@@ -96,3 +96,37 @@ func (s *Store) Trace(ctx context.Context, projectID, jobID, offset, limit int64
 	}
 	return data, nil
 }
+
+// DeleteAll deletes every file of a job: one ListObjectsV2 and one
+// DeleteObjects per thousand files. Deleting what is already gone succeeds,
+// so a failed erase is finished by running it again.
+func (s *Store) DeleteAll(ctx context.Context, projectID, jobID int64) error {
+	pages := s3.NewListObjectsV2Paginator(s.s3, &s3.ListObjectsV2Input{
+		Bucket: aws.String(s.bucket), Prefix: aws.String(Prefix(projectID, jobID)),
+	})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list files of job %d: %w", jobID, err)
+		}
+		if len(page.Contents) == 0 {
+			continue
+		}
+		ids := make([]types.ObjectIdentifier, len(page.Contents))
+		for i, o := range page.Contents {
+			ids[i] = types.ObjectIdentifier{Key: o.Key}
+		}
+		res, err := s.s3.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+			Bucket: aws.String(s.bucket), Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
+		})
+		if err != nil {
+			return fmt.Errorf("delete files of job %d: %w", jobID, err)
+		}
+		if len(res.Errors) > 0 {
+			e := res.Errors[0]
+			return fmt.Errorf("delete %s: %s %s (and %d more)", aws.ToString(e.Key), aws.ToString(e.Code),
+				aws.ToString(e.Message), len(res.Errors)-1)
+		}
+	}
+	return nil
+}

@@ -75,6 +75,10 @@ type Job struct {
 	Extra                json.RawMessage `db:"x,omitempty"` // imported fields this API does not interpret, passed through
 	Ordinal              int64           `db:"o"`           // 1-based position among the project's builds, in id order
 	Version              int64           `db:"v"`           // bumped by every write; conditions use it
+
+	// FilesPending marks an erased job whose S3 files may not all be deleted
+	// yet: erase marks the job first and deletes the files after.
+	FilesPending bool `db:"fp,omitempty"`
 }
 
 // IsBridge reports whether the job is a trigger job.

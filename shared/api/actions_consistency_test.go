@@ -1,0 +1,295 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/testenv"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
+)
+
+// 50 concurrent retries of one job create exactly one new job; the other
+// 49 are told the job is not retryable.
+func TestConcurrentRetries(t *testing.T) {
+	d := newDemo(t, 40)
+	const n = 50
+	codes := make([]int, n)
+	bodies := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			w := d.post(t, "retry-job", "/api/v4/projects/1/jobs/37/retry", "", token(world.TokenMaintainer))
+			codes[i], bodies[i] = w.Code, w.Body.String()
+		})
+	}
+	wg.Wait()
+	created := 0
+	for i, c := range codes {
+		switch {
+		case c == http.StatusCreated:
+			created++
+		case c != http.StatusForbidden || bodies[i] != `{"message":"403 Forbidden - Job is not retryable"}`:
+			t.Errorf("request %d: %d %s", i, c, bodies[i])
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d retries succeeded, want 1", created)
+	}
+	// Exactly one job was added: the next id holds it, the one after is free.
+	next := int64(len(d.world.Jobs) + 1)
+	if j := d.stored(t, next); j.Status != jobs.Pending || j.Ordinal != d.builds(1)+1 {
+		t.Errorf("new job %+v", j)
+	}
+	w := d.call(t, "get-job", http.MethodGet, fmt.Sprintf("/api/v4/projects/1/jobs/%d", next+1), token(world.TokenMaintainer))
+	if w.Code != http.StatusNotFound {
+		t.Errorf("a second new job: %d", w.Code)
+	}
+	ids := listIDs(t, d, "/api/v4/projects/1/jobs?scope=pending&per_page=100")
+	if !slices.Contains(ids, next) {
+		t.Errorf("pending list %v lacks the new job %d", ids, next)
+	}
+	mustCountRight(t, d, next)
+}
+
+// Retries of different jobs that race for the id counter and the build
+// count all succeed, each with its own id and ordinal.
+func TestConcurrentRetriesOfDifferentJobs(t *testing.T) {
+	d := newDemo(t, 40)
+	targets := []int64{1, 2, 3, 5, 8, 9, 11, 12, 14, 17}
+	ids := make([]int64, len(targets))
+	var wg sync.WaitGroup
+	for i, id := range targets {
+		wg.Go(func() {
+			w := d.post(t, "retry-job", fmt.Sprintf("/api/v4/projects/1/jobs/%d/retry", id), "", token(world.TokenMaintainer))
+			if w.Code != http.StatusCreated {
+				t.Errorf("retry %d: %d %s", id, w.Code, w.Body)
+				return
+			}
+			ids[i] = decode[struct{ ID int64 }](t, w.Body).ID
+		})
+	}
+	wg.Wait()
+	slices.Sort(ids)
+	first := int64(len(d.world.Jobs) + 1)
+	ordinals := map[int64]bool{}
+	for i, id := range ids {
+		if id != first+int64(i) {
+			t.Fatalf("new ids %v, want %d..%d", ids, first, first+int64(len(ids))-1)
+		}
+		ordinals[d.stored(t, id).Ordinal] = true
+	}
+	for o := d.builds(1) + 1; o <= d.builds(1)+int64(len(ids)); o++ {
+		if !ordinals[o] {
+			t.Errorf("ordinal %d unused: %v", o, ordinals)
+		}
+	}
+}
+
+func listIDs(t *testing.T, d *demo, target string) []int64 {
+	t.Helper()
+	w := d.call(t, "list-project-jobs", http.MethodGet, target, token(world.TokenMaintainer))
+	if w.Code != http.StatusOK {
+		t.Fatalf("%s: %d %s", target, w.Code, w.Body)
+	}
+	var ids []int64
+	for _, j := range decode[[]struct{ ID int64 }](t, w.Body) {
+		ids = append(ids, j.ID)
+	}
+	return ids
+}
+
+// Lists read indexes keyed by status: after each action the job shows
+// under its new status only, on the very next request.
+func TestActionsKeepListsRight(t *testing.T) {
+	d := newDemo(t, 40)
+	m := token(world.TokenMaintainer)
+	in := func(scope string, id int64) bool {
+		return slices.Contains(listIDs(t, d, "/api/v4/projects/1/jobs?per_page=100&scope="+scope), id)
+	}
+	steps := []struct {
+		function, target string
+		job              int64
+		from, to         string
+	}{
+		{"cancel-job", "/api/v4/projects/1/jobs/16/cancel", 16, "created", "canceled"},
+		{"play-job", "/api/v4/projects/1/jobs/23/play", 23, "manual", "pending"},
+		{"cancel-job", "/api/v4/projects/1/jobs/7/cancel", 7, "running", "canceling"},
+		{"cancel-job", "/api/v4/projects/1/jobs/7/cancel?force=true", 7, "canceling", "canceled"},
+	}
+	for _, s := range steps {
+		if !in(s.from, s.job) {
+			t.Fatalf("job %d not under %s before", s.job, s.from)
+		}
+		if w := d.post(t, s.function, s.target, "", m); w.Code >= 300 {
+			t.Fatalf("%s: %d %s", s.target, w.Code, w.Body)
+		}
+		if in(s.from, s.job) || !in(s.to, s.job) {
+			t.Errorf("%s: job %d still under %s or not under %s", s.target, s.job, s.from, s.to)
+		}
+	}
+	w := d.post(t, "retry-job", "/api/v4/projects/1/jobs/42/retry", "", m)
+	next := decode[struct{ ID int64 }](t, w.Body).ID
+	if top := listIDs(t, d, "/api/v4/projects/1/jobs?per_page=1"); !slices.Equal(top, []int64{next}) {
+		t.Errorf("newest build %v, want %d", top, next)
+	}
+	if !in("pending", next) || !in("failed", 42) {
+		t.Errorf("retry: new job %d not pending or old job 42 not failed", next)
+	}
+	mustCountRight(t, d, next)
+}
+
+// What each action costs: the lookup's two BatchGetItem round trips, then
+// one write (a PutItem where no count changes, else one transaction);
+// retry reads the id counter once more; erase lists and deletes in S3 and
+// clears the erase mark.
+func TestActionStoreCalls(t *testing.T) {
+	d := newDemo(t, 40)
+	m := token(world.TokenMaintainer)
+	tests := []struct {
+		function, target string
+		want             map[string]int
+	}{
+		{"cancel-job", "/api/v4/projects/1/jobs/22/cancel", map[string]int{"BatchGetItem": 2, "TransactWriteItems": 1}},
+		{"cancel-job", "/api/v4/projects/1/jobs/1/cancel", map[string]int{"BatchGetItem": 2}},
+		{"retry-job", "/api/v4/projects/1/jobs/42/retry", map[string]int{"BatchGetItem": 3, "TransactWriteItems": 1}},
+		{"play-job", "/api/v4/projects/1/jobs/23/play", map[string]int{"BatchGetItem": 2, "TransactWriteItems": 1}},
+		{"erase-job", "/api/v4/projects/1/jobs/44/erase", map[string]int{"BatchGetItem": 2, "PutItem": 2, "ListObjectsV2": 1, "DeleteObjects": 1}},
+	}
+	for _, tc := range tests {
+		d.Counter.Reset()
+		if w := d.post(t, tc.function, tc.target, "", m); w.Code >= 300 {
+			t.Fatalf("%s: %d %s", tc.target, w.Code, w.Body)
+		}
+		if got := d.Counter.Calls(); !mapsEqual(got, tc.want) {
+			t.Errorf("%s: calls %v, want %v", tc.target, got, tc.want)
+		}
+	}
+}
+
+func mapsEqual(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// failingS3 serves the demo's bucket but fails every DeleteObjects while
+// failing is set, as an S3 outage would.
+func failingS3(t *testing.T, env *testenv.Env, failing *atomic.Bool) *jobfiles.Store {
+	t.Helper()
+	target, err := url.Parse(env.S3URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, del := r.URL.Query()["delete"]; del && r.Method == http.MethodPost && failing.Load() {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`<Error><Code>ServiceUnavailable</Code><Message>injected</Message></Error>`))
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	client := s3.NewFromConfig(testenv.Config(t), func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(srv.URL)
+		o.UsePathStyle = true
+		o.RetryMaxAttempts = 1
+	})
+	return jobfiles.New(client, env.Bucket)
+}
+
+// When S3 fails to delete, erase answers GitLab's 500; the job already
+// shows erased (no log, no artifacts), its files are still there, and the
+// next erase deletes them and answers 201; then the job is not erasable.
+func TestEraseWhenS3Fails(t *testing.T) {
+	d := newDemo(t, 40)
+	var failing atomic.Bool
+	failing.Store(true)
+	deps := *d.Deps
+	deps.Files = failingS3(t, d.Env, &failing)
+	erase := func() *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodPost, "/api/v4/projects/1/jobs/42/erase", nil)
+		r.Header.Set("PRIVATE-TOKEN", world.TokenMaintainer)
+		w := httptest.NewRecorder()
+		api.EraseJob(&deps).ServeHTTP(w, r)
+		return w
+	}
+	if w := erase(); w.Code != http.StatusInternalServerError || w.Body.String() != `{"message":"500 Internal Server Error"}` {
+		t.Fatalf("erase during an S3 outage: %d %s", w.Code, w.Body)
+	}
+	d.mustHaveFiles(t, 1, 42, 1)
+	if j := d.stored(t, 42); j.ErasedAt == nil || !j.FilesPending || j.HasTrace || j.Artifacts != nil {
+		t.Errorf("job after the failed erase %+v", j)
+	}
+	w := d.call(t, "get-job-trace", http.MethodGet, "/api/v4/projects/1/jobs/42/trace", token(world.TokenMaintainer))
+	if w.Code != http.StatusOK || w.Body.Len() != 0 {
+		t.Errorf("trace after the failed erase: %d %q", w.Code, w.Body)
+	}
+	failing.Store(false)
+	if w := erase(); w.Code != http.StatusCreated {
+		t.Fatalf("second erase: %d %s", w.Code, w.Body)
+	}
+	d.mustHaveFiles(t, 1, 42, 0)
+	if j := d.stored(t, 42); j.FilesPending || j.ErasedAt == nil {
+		t.Errorf("job after the second erase %+v", j)
+	}
+	if w := erase(); w.Code != http.StatusForbidden {
+		t.Errorf("third erase: %d %s", w.Code, w.Body)
+	}
+}
+
+// mustCountRight checks the job counts every pipeline item keeps against
+// the jobs themselves, read one by one up to id last.
+func mustCountRight(t *testing.T, d *demo, last int64) {
+	t.Helper()
+	want := map[int64]map[string]int64{}
+	var sample *jobs.Job
+	for id := int64(1); id <= last; id++ {
+		j := d.stored(t, id)
+		if want[j.PipelineID] == nil {
+			want[j.PipelineID] = map[string]int64{}
+		}
+		want[j.PipelineID][jobs.CountKey(j.Kind, j.Status, j.Retried)]++
+		sample = j
+	}
+	for pl, counts := range want {
+		probe := *sample
+		probe.PipelineID, probe.UserID, probe.RunnerID, probe.DownstreamPipelineID = pl, 0, 0, 0
+		rel, err := d.Deps.Store.Related(context.Background(), &probe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := rel.Pipelines[pl].Counts
+		for k, v := range got {
+			if v != counts[k] {
+				t.Errorf("pipeline %d: %s = %d, want %d", pl, k, v, counts[k])
+			}
+		}
+		for k, v := range counts {
+			if got[k] != v {
+				t.Errorf("pipeline %d: %s = %d, want %d", pl, k, got[k], v)
+			}
+		}
+	}
+}

@@ -1,0 +1,228 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+)
+
+// maxAttempts bounds how often Apply re-reads and writes again after losing
+// a race; past it the request gets GitLab's 409 (ErrConflict).
+const maxAttempts = 25
+
+// Apply runs a job action and writes its transition so that it applies to
+// the job exactly as it was read: the job is written whole (jobItem, so its
+// index keys follow its status and retried flag) on the condition that its
+// version is unchanged, together with the pipeline count change.
+//
+// A retry creates a job in the same TransactWriteItems: the new job (only if
+// its id is free), the job id counter moved from its value as read to the
+// new id, the project's build count moved from its value as read to the new
+// build's ordinal, and the old job marked retried on its version. One
+// transaction rather than a sequence of idempotent steps, because nothing of
+// a half-done retry may show: no job without its ordinal, no counter gap
+// that a reader could see as a missing job, no job retried twice. When the
+// transaction loses a race (a condition failed or DynamoDB saw a conflicting
+// transaction), Apply re-reads the job, the project and the counter in one
+// BatchGetItem and asks the action again: contention on the counter or the
+// build count just tries again, while a job that someone else retried
+// meanwhile is no longer retryable, so the action answers ErrNotRetryable.
+//
+// Apply returns the job the request should show: the created job if any,
+// else the job as it now is.
+func (s *Store) Apply(ctx context.Context, p *jobs.Project, j *jobs.Job, act jobs.Action) (*jobs.Job, error) {
+	cur, proj := j, p
+	var counter *int64 // nil until read; then a pointer to 0 when the counter item does not exist
+	for attempt := 1; ; attempt++ {
+		t, err := act(cur)
+		if err != nil || (t.Job == nil && t.Created == nil) {
+			return cur, err
+		}
+		if t.Created != nil && counter == nil {
+			if _, counter, err = s.reread(ctx, nil, true); err != nil {
+				return nil, err
+			}
+		}
+		ops, err := s.transitionWrites(cur, proj, counter, t)
+		if err != nil {
+			return nil, err
+		}
+		err = s.writeOps(ctx, ops)
+		if err == nil {
+			if t.Created != nil {
+				return t.Created, nil
+			}
+			return t.Job, nil
+		}
+		if !errors.Is(err, ErrConflict) {
+			return nil, err
+		}
+		if attempt == maxAttempts {
+			return nil, fmt.Errorf("job %d: %d attempts lost: %w", j.ID, attempt, ErrConflict)
+		}
+		time.Sleep(time.Duration(rand.Int64N(int64(min(attempt, 8)) * int64(5*time.Millisecond))))
+		var got map[string]item
+		if got, counter, err = s.reread(ctx, []item{jobKey(j.ID), projectKey(p.ID)}, t.Created != nil); err != nil {
+			return nil, err
+		}
+		it, ok := got[keyString(jobKey(j.ID))]
+		if !ok {
+			return nil, ErrNotFound
+		}
+		if cur, err = decodeJob(it); err != nil {
+			return nil, err
+		}
+		if it, ok := got[keyString(projectKey(p.ID))]; ok {
+			proj = &jobs.Project{}
+			if err := unmarshal(it, proj); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+type counterItem struct {
+	N int64 `db:"n"`
+}
+
+// reread reads keys, and the job id counter if withCounter, in one
+// strongly consistent BatchGetItem.
+func (s *Store) reread(ctx context.Context, keys []item, withCounter bool) (map[string]item, *int64, error) {
+	if withCounter {
+		keys = append(keys, counterKey())
+	}
+	got, err := s.batchGet(ctx, keys)
+	if err != nil || !withCounter {
+		return got, nil, err
+	}
+	var c counterItem
+	if it, ok := got[keyString(counterKey())]; ok {
+		if err := unmarshal(it, &c); err != nil {
+			return nil, nil, err
+		}
+	}
+	return got, &c.N, nil
+}
+
+// op is one write of a transition and what its failed condition means.
+type op struct {
+	w    types.TransactWriteItem
+	race bool // a failed condition means another writer came first
+}
+
+// transitionWrites are the writes of t on cur: see Apply.
+func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counter *int64, t jobs.Transition) ([]op, error) {
+	var ops []op
+	deltas := map[int64]map[string]int64{}
+	addDelta := func(pl int64, d map[string]int64) {
+		if deltas[pl] == nil {
+			deltas[pl] = map[string]int64{}
+		}
+		for k, v := range d {
+			deltas[pl][k] += v
+		}
+	}
+	if t.Job != nil {
+		t.Job.Version = cur.Version + 1
+		it, err := jobItem(t.Job)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op{race: true, w: types.TransactWriteItem{Put: &types.Put{
+			TableName: aws.String(s.table), Item: it,
+			ConditionExpression:       aws.String("#v = :v"),
+			ExpressionAttributeNames:  map[string]string{"#v": "v"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(cur.Version)},
+		}}})
+		addDelta(cur.PipelineID, countDelta(cur, t.Job))
+	}
+	if c := t.Created; c != nil {
+		c.ID, c.Version = *counter+1, 1
+		if c.Kind != jobs.Bridge {
+			c.Ordinal = p.Builds + 1
+			ops = append(ops, op{race: true, w: types.TransactWriteItem{Update: &types.Update{
+				TableName: aws.String(s.table), Key: projectKey(p.ID),
+				UpdateExpression:          aws.String("SET nb = :new"),
+				ConditionExpression:       aws.String("nb = :old"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":new": num(c.Ordinal), ":old": num(p.Builds)},
+			}}})
+		}
+		it, err := jobItem(c)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op{race: true, w: types.TransactWriteItem{Put: &types.Put{
+			TableName: aws.String(s.table), Item: it, ConditionExpression: aws.String("attribute_not_exists(PK)"),
+		}}})
+		counterWrite := &types.Update{
+			TableName: aws.String(s.table), Key: counterKey(),
+			UpdateExpression:          aws.String("SET n = :new"),
+			ConditionExpression:       aws.String("attribute_not_exists(n)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":new": num(c.ID)},
+		}
+		if *counter > 0 {
+			counterWrite.ConditionExpression = aws.String("n = :old")
+			counterWrite.ExpressionAttributeValues[":old"] = num(*counter)
+		}
+		ops = append(ops, op{race: true, w: types.TransactWriteItem{Update: counterWrite}})
+		addDelta(c.PipelineID, countDelta(nil, c))
+	}
+	for pl, d := range deltas {
+		if u := s.countsUpdate(pl, nonZero(d)); u != nil {
+			ops = append(ops, op{w: types.TransactWriteItem{Update: u}})
+		}
+	}
+	return ops, nil
+}
+
+func nonZero(d map[string]int64) map[string]int64 {
+	for k, v := range d {
+		if v == 0 {
+			delete(d, k)
+		}
+	}
+	return d
+}
+
+// writeOps writes ops atomically: one conditional PutItem when there is
+// only one (half the cost of a transaction), else one TransactWriteItems.
+// A lost race is ErrConflict; any other failed condition an error.
+func (s *Store) writeOps(ctx context.Context, ops []op) error {
+	if len(ops) == 1 && ops[0].w.Put != nil {
+		p := ops[0].w.Put
+		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: p.TableName, Item: p.Item, ConditionExpression: p.ConditionExpression,
+			ExpressionAttributeNames: p.ExpressionAttributeNames, ExpressionAttributeValues: p.ExpressionAttributeValues,
+		})
+		var failed *types.ConditionalCheckFailedException
+		var conflict *types.TransactionConflictException
+		if errors.As(err, &failed) || errors.As(err, &conflict) {
+			return ErrConflict
+		}
+		return err
+	}
+	items := make([]types.TransactWriteItem, len(ops))
+	for i, o := range ops {
+		items[i] = o.w
+	}
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	var canceled *types.TransactionCanceledException
+	if !errors.As(err, &canceled) {
+		return err
+	}
+	for i, r := range canceled.CancellationReasons {
+		code := aws.ToString(r.Code)
+		if code == "TransactionConflict" || (code == "ConditionalCheckFailed" && i < len(ops) && ops[i].race) {
+			return ErrConflict
+		}
+	}
+	return fmt.Errorf("transaction canceled: %w", err)
+}
