@@ -109,29 +109,7 @@ func projectRef(id string) store.ProjectRef {
 }
 
 func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := e.deps.Now()
-	h := w.Header()
-	h.Set("X-Frame-Options", "SAMEORIGIN")
-	h.Set("X-Content-Type-Options", "nosniff")
-	if r.Method == http.MethodHead {
-		w = headWriter{w}
-	}
-	rw := &statusWriter{ResponseWriter: w}
-	defer func() {
-		if p := recover(); p != nil {
-			e.deps.Log.Error("panic", "function", e.name, "panic", fmt.Sprint(p))
-			writeError(rw, errInternal)
-		}
-		e.deps.Log.Info("request", "function", e.name, "method", r.Method, "path", r.URL.Path,
-			"status", rw.status, "duration_ms", float64(e.deps.Now().Sub(start).Microseconds())/1000)
-	}()
-	if err := e.handle(rw, r); err != nil {
-		resp, known := toError(err)
-		if !known {
-			e.deps.Log.Error("internal error", "function", e.name, "error", err.Error())
-		}
-		writeError(rw, resp)
-	}
+	observe(w, r, e.name, e.deps.Log, e.handle)
 }
 
 func (e *endpoint) handle(w http.ResponseWriter, r *http.Request) error {

@@ -4,28 +4,25 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/golden"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/logging"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden responses of the event-payload tests")
 
 const eventsDir = "../../events"
-
-// EventResponse is the part of a function's response the golden files pin.
-type EventResponse struct {
-	StatusCode int               `json:"statusCode"`
-	Headers    map[string]string `json:"headers"`
-	Body       json.RawMessage   `json:"body"`
-}
 
 // functionOf names the function an event file is for: events/<function>[-<case>].json.
 func functionOf(file string) string {
@@ -79,12 +76,14 @@ func TestEventPayloads(t *testing.T) {
 		t.Fatal("no events", err)
 	}
 	worlds := map[string]*demo{}
+	logs := map[string]*strings.Builder{}
 	for _, file := range files {
 		fn := functionOf(file)
 		if worlds[fn] == nil {
 			worlds[fn] = newDemo(t, 40)
+			logs[fn] = worlds[fn].Logs()
 		}
-		d := worlds[fn]
+		d, log := worlds[fn], logs[fn]
 		name := strings.TrimSuffix(filepath.Base(file), ".json")
 		t.Run(name, func(t *testing.T) {
 			raw, err := os.ReadFile(file)
@@ -96,75 +95,100 @@ func TestEventPayloads(t *testing.T) {
 				t.Fatal(err)
 			}
 			h := api.Functions[functionOf(file)](d.Deps)
-			resp, err := httpadapter.NewV2(h).ProxyWithContext(context.Background(), ev)
+			logged := log.Len()
+			ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: lambdaRequestID})
+			resp, err := httpadapter.NewV2(h).ProxyWithContext(ctx, ev)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := EventResponse{StatusCode: resp.StatusCode, Headers: map[string]string{}}
-			for k, v := range resp.Headers {
-				switch k {
-				case "Content-Type", "Link", "Content-Disposition", "X-Next-Page", "X-Page", "X-Per-Page",
-					"X-Prev-Page", "X-Total", "X-Total-Pages", "X-Next-Cursor":
-					got.Headers[k] = v
-				}
-			}
-			if json.Valid([]byte(resp.Body)) && resp.Body != "" {
-				got.Body = json.RawMessage(resp.Body)
-			} else {
-				got.Body, _ = json.Marshal(resp.Body)
-			}
-			golden := filepath.Join("testdata", "events", name+".json")
+			checkLogs(t, log.String()[logged:], ev, resp.StatusCode)
+			got := golden.From(resp)
+			path := golden.Path(filepath.Join("testdata", "events"), file)
 			if *update {
-				b, _ := json.MarshalIndent(got, "", "  ")
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, append(b, '\n'), 0o644); err != nil {
+				if err := golden.Write(path, got); err != nil {
 					t.Fatal(err)
 				}
 				return
 			}
-			wantRaw, err := os.ReadFile(golden)
+			want, err := golden.Read(path)
 			if err != nil {
 				t.Fatalf("no golden response (run go test ./shared/api -run TestEventPayloads -update): %v", err)
 			}
-			var want EventResponse
-			if err := json.Unmarshal(wantRaw, &want); err != nil {
-				t.Fatal(err)
-			}
-			if got.StatusCode != want.StatusCode {
-				t.Errorf("status %d, want %d; body %s", got.StatusCode, want.StatusCode, resp.Body)
-			}
-			keys := make([]string, 0, len(want.Headers))
-			for k := range want.Headers {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				if got.Headers[k] != want.Headers[k] {
-					t.Errorf("header %s = %q, want %q", k, got.Headers[k], want.Headers[k])
-				}
-			}
-			if len(got.Headers) != len(want.Headers) {
-				t.Errorf("headers %v, want %v", got.Headers, want.Headers)
-			}
-			if !jsonEqual(t, got.Body, want.Body) {
-				t.Errorf("body\n got %s\nwant %s", got.Body, want.Body)
+			for _, d := range golden.Diff(got, want) {
+				t.Error(d)
 			}
 		})
 	}
 }
 
-func jsonEqual(t *testing.T, a, b json.RawMessage) bool {
+const lambdaRequestID = "8476a536-e9f4-11e8-9739-2dfe598c3fcd"
+
+// checkLogs holds an invocation's log lines to what operators rely on: JSON,
+// both request ids on every line, one request line with the status and the
+// duration, and none of the request's secrets (tokens, job variable values).
+func checkLogs(t *testing.T, logged string, ev events.APIGatewayV2HTTPRequest, status int) {
 	t.Helper()
-	var x, y any
-	if err := json.Unmarshal(a, &x); err != nil {
-		t.Fatal(err)
+	requests := 0
+	for _, line := range strings.Split(strings.TrimSpace(logged), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		if m[logging.LambdaRequestID] != lambdaRequestID || m[logging.APIRequestID] != ev.RequestContext.RequestID {
+			t.Errorf("log line without the request ids: %s", line)
+		}
+		if m["msg"] == "request" {
+			requests++
+			if m["status"] != float64(status) || m["duration_ms"] == nil {
+				t.Errorf("request line %s, want status %d and a duration", line, status)
+			}
+		}
+		for _, s := range secretsOf(t, ev) {
+			if strings.Contains(line, s) {
+				t.Errorf("log line holds the secret %q: %s", s, line)
+			}
+		}
 	}
-	if err := json.Unmarshal(b, &y); err != nil {
-		t.Fatal(err)
+	if requests != 1 {
+		t.Errorf("%d request lines, want 1:\n%s", requests, logged)
 	}
-	xa, _ := json.Marshal(x)
-	ya, _ := json.Marshal(y)
-	return string(xa) == string(ya)
+}
+
+// secretsOf lists what an event carries that must never be logged: the
+// token of every credential source GitLab reads and the values of job
+// variables, in the query or the body (form or JSON).
+func secretsOf(t *testing.T, ev events.APIGatewayV2HTTPRequest) []string {
+	t.Helper()
+	var out []string
+	for _, k := range []string{"private-token", "job-token", "authorization"} {
+		if v := ev.Headers[k]; v != "" {
+			out = append(out, strings.TrimPrefix(v, "Bearer "))
+		}
+	}
+	forms := []string{ev.RawQueryString}
+	if !strings.HasPrefix(ev.Headers["content-type"], "application/json") {
+		forms = append(forms, ev.Body)
+	} else {
+		var b struct {
+			Vars []struct{ Value string } `json:"job_variables_attributes"`
+		}
+		if err := json.Unmarshal([]byte(ev.Body), &b); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range b.Vars {
+			out = append(out, v.Value)
+		}
+	}
+	for _, f := range forms {
+		q, err := url.ParseQuery(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, vs := range q {
+			if k == "private_token" || k == "job_token" || k == "token" || k == "access_token" || strings.HasSuffix(k, "[value]") {
+				out = append(out, vs...)
+			}
+		}
+	}
+	return slices.DeleteFunc(out, func(s string) bool { return len(s) < 3 })
 }

@@ -71,14 +71,12 @@ func ListAllowedAgents(d *Deps) http.Handler {
 
 // NotFound serves API Gateway's $default route: every request no function
 // claims gets GitLab's catch-all 404.
-func NotFound(*Deps) http.Handler { return notFoundHandler{} }
+func NotFound(d *Deps) http.Handler { return notFoundHandler{d} }
 
 // notFoundHandler answers every route API Gateway has no function for, as
 // GitLab's catch-all route does.
-type notFoundHandler struct{}
+type notFoundHandler struct{ deps *Deps }
 
-func (notFoundHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Frame-Options", "SAMEORIGIN")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	writeError(w, errRouteNotFound)
+func (h notFoundHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	observe(w, r, "not-found", h.deps.Log, func(http.ResponseWriter, *http.Request) error { return errRouteNotFound })
 }

@@ -7,7 +7,6 @@ package config
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/logging"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 )
 
@@ -66,7 +66,7 @@ func Load(ctx context.Context) (*api.Deps, error) {
 		Store: store.New(c.DynamoDB, c.Table),
 		Files: jobfiles.New(c.S3, c.Bucket),
 		Now:   now,
-		Log:   slog.New(slog.NewJSONHandler(os.Stdout, nil)),
+		Log:   logging.New(os.Stdout),
 	}, nil
 }
 

@@ -22,11 +22,11 @@ type Response struct {
 	Body       json.RawMessage   `json:"body"`
 }
 
-// pinned are the headers GitLab clients read; the others (security
-// headers, request ids) are checked elsewhere.
+// pinned are the headers GitLab clients read, and X-Request-Id, which
+// operators match with the log lines; security headers are checked elsewhere.
 var pinned = map[string]bool{"Content-Type": true, "Link": true, "Content-Disposition": true,
 	"X-Next-Page": true, "X-Page": true, "X-Per-Page": true, "X-Prev-Page": true, "X-Total": true,
-	"X-Total-Pages": true, "X-Next-Cursor": true}
+	"X-Total-Pages": true, "X-Next-Cursor": true, "X-Request-Id": true}
 
 // From reads a function's response: a JSON body as JSON, any other as a
 // JSON string.

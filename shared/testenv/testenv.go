@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/localaws"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/logging"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 )
 
@@ -116,7 +116,7 @@ func New(t testing.TB) *Env {
 		Store: st,
 		Files: jobfiles.New(e.S3, e.Bucket),
 		Now:   time.Now,
-		Log:   slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Log:   logging.New(io.Discard),
 	}
 	e.Counter.Reset()
 	return e
@@ -126,7 +126,7 @@ func New(t testing.TB) *Env {
 func (e *Env) Logs() *strings.Builder {
 	var b strings.Builder
 	var mu sync.Mutex
-	e.Deps.Log = slog.New(slog.NewJSONHandler(lockedWriter{&b, &mu}, nil))
+	e.Deps.Log = logging.New(lockedWriter{&b, &mu})
 	return &b
 }
 
