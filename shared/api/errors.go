@@ -79,7 +79,8 @@ var errorTable = []struct {
 			"scope":             "api",
 		}}
 	}},
-	{paginate.ErrKeysetOrder, func(err error) *Error { return grape(http.StatusMethodNotAllowed, err.Error()) }},
+	{paginate.ErrKeysetOrder, notAllowed},
+	{paginate.ErrOffsetTooLarge, notAllowed},
 	{paginate.ErrPage, badParam},
 	{paginate.ErrPerPage, badParam},
 	{paginate.ErrPerPageZero, badParam},
@@ -90,7 +91,8 @@ var errorTable = []struct {
 	{store.ErrConflict, func(error) *Error { return message(http.StatusConflict, "409 Conflict: Resource lock") }},
 }
 
-func badParam(err error) *Error { return grape(http.StatusBadRequest, err.Error()) }
+func badParam(err error) *Error   { return grape(http.StatusBadRequest, err.Error()) }
+func notAllowed(err error) *Error { return grape(http.StatusMethodNotAllowed, err.Error()) }
 
 // toError finds the response for err; anything unknown is a 500 whose cause
 // is logged, never shown.

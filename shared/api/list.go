@@ -85,6 +85,14 @@ func listProjectJobs(w http.ResponseWriter, rq *request) error {
 		}
 		rng.After = store.Position(pg.After)
 	} else {
+		// A filtered offset page reads every row before it; past GitLab's
+		// limit the client is sent to keyset pages, as GitLab does.
+		// Unfiltered pages cost the same at any depth and keep no limit.
+		if len(scopes) > 0 {
+			if err := pg.CheckOffset(); err != nil {
+				return err
+			}
+		}
 		rng.Skip = pg.Offset()
 	}
 	page, err := rq.deps.Store.ProjectBuilds(rq.ctx(), p, rng)

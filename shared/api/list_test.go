@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -38,6 +39,8 @@ func TestListProjectJobsParameters(t *testing.T) {
 		{"page zero is page one", "?page=0&per_page=2", 200, "", nil, "2"},
 		{"keyset wrong order", "?pagination=keyset&order_by=name", 405, `{"error":"Keyset pagination is not yet available for this type of request"}`, nil, ""},
 		{"keyset asc", "?pagination=keyset&sort=asc", 405, "Keyset pagination is not yet available", nil, ""},
+		{"filtered offset past GitLab's limit", "?scope=failed&page=501&per_page=100", 405,
+			`{"error":"Offset pagination has a maximum allowed offset of 50000 for requests that return objects of type Ci::Build. Remaining records can be retrieved using keyset pagination."}`, nil, ""},
 		{"keyset tampered cursor", "?pagination=keyset&cursor=eyJpZCI6Im5vcGUifQ", 400, `{"error":"cursor is invalid"}`, nil, ""},
 		{"keyset garbage cursor", "?pagination=keyset&cursor=!!!not-base64", 400, `{"error":"cursor is invalid"}`, nil, ""},
 	}
@@ -78,16 +81,14 @@ func TestListProjectJobsParameters(t *testing.T) {
 			}
 		})
 	}
+	// Unfiltered offset pages cost the same at any depth: no limit there.
+	w := d.call(t, "list-project-jobs", http.MethodGet, "/api/v4/projects/1/jobs?page=1000&per_page=100", m)
+	if w.Code != 200 || strings.TrimSpace(w.Body.String()) != "[]" {
+		t.Errorf("unfiltered page 1000: %d %.200s, want 200 []", w.Code, w.Body)
+	}
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
+func contains(list []string, s string) bool { return slices.Contains(list, s) }
 
 // Walking offset pages with X-Next-Page visits every build once, newest
 // first, with no bridge; the last page has no next page.
