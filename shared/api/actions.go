@@ -38,6 +38,25 @@ func (rq *request) projectJob(p *jobs.Project) (*jobs.Job, error) {
 	return j, nil
 }
 
+// actionTarget finds the job an action is on, in GitLab's order of checks:
+// the project (each action asks its own ability of it), the job, then the
+// caller's ability on that job (403).
+func (rq *request) actionTarget(project func() (*jobs.Project, error), find func(*jobs.Project) (*jobs.Job, error),
+	may func(*jobs.Project, *jobs.Job) bool) (*jobs.Project, *jobs.Job, error) {
+	p, err := project()
+	if err != nil {
+		return nil, nil, err
+	}
+	j, err := find(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !may(p, j) {
+		return nil, nil, errForbidden
+	}
+	return p, j, nil
+}
+
 // cancelJob answers 201 with the job after the attempt, changed or not.
 // Checks in GitLab's order: the project's cancel_build, the build, the
 // build's cancel_build, then force_cancel_build for force=true.
@@ -53,19 +72,18 @@ func cancelJob(w http.ResponseWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
-	p, err := rq.readableProject()
+	developerProject := func() (*jobs.Project, error) {
+		p, err := rq.readableProject()
+		if err == nil && !rq.caller.AtLeast(jobs.Developer) {
+			return nil, errForbidden
+		}
+		return p, err
+	}
+	p, j, err := rq.actionTarget(developerProject, rq.projectBuild, func(p *jobs.Project, j *jobs.Job) bool {
+		return rq.caller.CanCancelJob(p, j, false) && rq.caller.CanCancelJob(p, j, force)
+	})
 	if err != nil {
 		return err
-	}
-	if !rq.caller.AtLeast(jobs.Developer) {
-		return errForbidden
-	}
-	j, err := rq.projectBuild(p)
-	if err != nil {
-		return err
-	}
-	if !rq.caller.CanCancelJob(p, j, false) || !rq.caller.CanCancelJob(p, j, force) {
-		return errForbidden
 	}
 	return rq.act(w, http.StatusCreated, p, j, jobs.Cancel(force, rq.deps.Now()), false)
 }
@@ -75,16 +93,9 @@ func retryJob(w http.ResponseWriter, rq *request) error {
 	if _, err := rq.intParam("job_id"); err != nil {
 		return err
 	}
-	p, err := rq.readableProject()
+	p, j, err := rq.actionTarget(rq.readableProject, rq.projectJob, rq.caller.CanRetryOrPlay)
 	if err != nil {
 		return err
-	}
-	j, err := rq.projectJob(p)
-	if err != nil {
-		return err
-	}
-	if !rq.caller.CanRetryOrPlay(p, j) {
-		return errForbidden
 	}
 	return rq.act(w, http.StatusCreated, p, j, jobs.Retry(rq.caller.User.ID, rq.deps.Now()), false)
 }
@@ -103,16 +114,9 @@ func playJob(w http.ResponseWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
-	p, err := rq.buildsProject()
+	p, j, err := rq.actionTarget(rq.buildsProject, rq.projectJob, rq.caller.CanRetryOrPlay)
 	if err != nil {
 		return err
-	}
-	j, err := rq.projectJob(p)
-	if err != nil {
-		return err
-	}
-	if !rq.caller.CanRetryOrPlay(p, j) {
-		return errForbidden
 	}
 	return rq.act(w, http.StatusOK, p, j, jobs.Play(rq.caller.User.ID, vars, rq.deps.Now()), true)
 }
@@ -125,16 +129,9 @@ func eraseJob(w http.ResponseWriter, rq *request) error {
 	if _, err := rq.intParam("job_id"); err != nil {
 		return err
 	}
-	p, err := rq.readableProject()
+	p, j, err := rq.actionTarget(rq.readableProject, rq.projectBuild, rq.caller.CanEraseJob)
 	if err != nil {
 		return err
-	}
-	j, err := rq.projectBuild(p)
-	if err != nil {
-		return err
-	}
-	if !rq.caller.CanEraseJob(p, j) {
-		return errForbidden
 	}
 	st := rq.deps.Store
 	if j, err = st.Apply(rq.ctx(), p, j, jobs.Erase(rq.deps.Now())); err != nil {

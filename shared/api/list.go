@@ -103,22 +103,29 @@ func listProjectJobs(w http.ResponseWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
-	link := rq.pageLink(nil)
-	if pg.Keyset {
-		var next *paginate.Cursor
-		if page.More {
-			last := page.Jobs[len(page.Jobs)-1]
-			next = &paginate.Cursor{ID: last.ID}
-			if len(scopes) == 0 {
-				next.Ordinal = last.Ordinal
-			}
-		}
-		paginate.KeysetHeaders(w.Header(), link, pg, next)
-	} else {
-		paginate.OffsetHeaders(w.Header(), link, pg, page.More, -1)
-	}
+	// Unfiltered keyset cursors carry the ordinal, the key of their index.
+	pageHeaders(w.Header(), rq.pageLink(nil), pg, page, len(scopes) == 0, -1)
 	writeBody(w, http.StatusOK, "application/json", body)
 	return nil
+}
+
+// pageHeaders writes a list page's pagination headers: in keyset mode the
+// cursor after the page's last job (with its build ordinal when ordinal),
+// else the offset headers with the total (-1: not counted).
+func pageHeaders(h http.Header, link paginate.Link, pg paginate.Params, page *store.Page, ordinal bool, total int64) {
+	if !pg.Keyset {
+		paginate.OffsetHeaders(h, link, pg, page.More, total)
+		return
+	}
+	var next *paginate.Cursor
+	if page.More {
+		last := page.Jobs[len(page.Jobs)-1]
+		next = &paginate.Cursor{ID: last.ID}
+		if ordinal {
+			next.Ordinal = last.Ordinal
+		}
+	}
+	paginate.KeysetHeaders(h, link, pg, next)
 }
 
 // renderJobs renders a page of builds as a JSON array of Job entities,

@@ -79,20 +79,11 @@ func (rq *request) listPipeline(w http.ResponseWriter, kind jobs.Kind,
 	if kind == jobs.Build {
 		pathParams["include_retried"] = strconv.FormatBool(includeRetried)
 	}
-	link := rq.pageLink(pathParams)
-	if pg.Keyset {
-		var next *paginate.Cursor
-		if page.More {
-			next = &paginate.Cursor{ID: page.Jobs[len(page.Jobs)-1].ID}
-		}
-		paginate.KeysetHeaders(w.Header(), link, pg, next)
-	} else {
-		total := pl.Count(kind, scopes, includeRetried)
-		if total > maxCountedTotal {
-			total = -1
-		}
-		paginate.OffsetHeaders(w.Header(), link, pg, page.More, total)
+	total := pl.Count(kind, scopes, includeRetried)
+	if total > maxCountedTotal {
+		total = -1
 	}
+	pageHeaders(w.Header(), rq.pageLink(pathParams), pg, page, false, total)
 	writeBody(w, http.StatusOK, "application/json", body)
 	return nil
 }
