@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -174,22 +175,10 @@ func TestActionStoreCalls(t *testing.T) {
 		if w := d.post(t, tc.function, tc.target, "", m); w.Code >= 300 {
 			t.Fatalf("%s: %d %s", tc.target, w.Code, w.Body)
 		}
-		if got := d.Counter.Calls(); !mapsEqual(got, tc.want) {
+		if got := d.Counter.Calls(); !maps.Equal(got, tc.want) {
 			t.Errorf("%s: calls %v, want %v", tc.target, got, tc.want)
 		}
 	}
-}
-
-func mapsEqual(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // failingS3 serves the demo's bucket but fails every DeleteObjects while

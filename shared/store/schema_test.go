@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"maps"
 	"os"
 	"testing"
 
@@ -67,7 +68,7 @@ func TestTemplateDeclaresTheSchema(t *testing.T) {
 	for _, k := range want.KeySchema {
 		wantKeys[aws.ToString(k.AttributeName)] = string(k.KeyType)
 	}
-	if !equal(keys(got.KeySchema), wantKeys) {
+	if !maps.Equal(keys(got.KeySchema), wantKeys) {
 		t.Errorf("key schema %v, want %v", got.KeySchema, wantKeys)
 	}
 	attrs := map[string]string{}
@@ -78,7 +79,7 @@ func TestTemplateDeclaresTheSchema(t *testing.T) {
 	for _, a := range want.AttributeDefinitions {
 		wantAttrs[aws.ToString(a.AttributeName)] = string(a.AttributeType)
 	}
-	if !equal(attrs, wantAttrs) {
+	if !maps.Equal(attrs, wantAttrs) {
 		t.Errorf("attributes %v, want %v", attrs, wantAttrs)
 	}
 	if len(got.GlobalSecondaryIndexes) != len(want.GlobalSecondaryIndexes) {
@@ -90,21 +91,9 @@ func TestTemplateDeclaresTheSchema(t *testing.T) {
 		for _, k := range g.KeySchema {
 			wk[aws.ToString(k.AttributeName)] = string(k.KeyType)
 		}
-		if tg.IndexName != aws.ToString(g.IndexName) || !equal(keys(tg.KeySchema), wk) ||
+		if tg.IndexName != aws.ToString(g.IndexName) || !maps.Equal(keys(tg.KeySchema), wk) ||
 			tg.Projection.ProjectionType != string(g.Projection.ProjectionType) {
 			t.Errorf("index %d: template %+v, want %s %v %s", i, tg, aws.ToString(g.IndexName), wk, g.Projection.ProjectionType)
 		}
 	}
-}
-
-func equal(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
