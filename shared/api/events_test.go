@@ -13,10 +13,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/golden"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/lambdafn"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/logging"
 )
 
@@ -97,7 +97,7 @@ func TestEventPayloads(t *testing.T) {
 			h := api.Functions[functionOf(file)](d.Deps)
 			logged := log.Len()
 			ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: lambdaRequestID})
-			resp, err := httpadapter.NewV2(h).ProxyWithContext(ctx, ev)
+			resp, err := lambdafn.Adapter(h)(ctx, ev)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -6,6 +6,9 @@ import (
 	"context"
 	"log"
 	"net/http"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
@@ -21,5 +24,21 @@ func Start(newHandler func(*api.Deps) http.Handler) {
 	if err != nil {
 		log.Fatalf("configure: %v", err)
 	}
-	lambda.Start(httpadapter.NewV2(newHandler(deps)).ProxyWithContext)
+	lambda.Start(Adapter(newHandler(deps)))
 }
+
+// Adapter is the Lambda handler of h behind an HTTP API: the api-proxy
+// adapter, given a path it reads as the gateway meant it. The gateway hands
+// rawPath over decoded, so a '%', '?' or '#' in it is a literal character
+// (a project path such as `a%25b`), which the adapter would parse as an
+// escape (a 500), a query or a fragment (a corrupted query); escaped first,
+// they reach the handler's URL.Path as the client sent them.
+func Adapter(h http.Handler) func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	a := httpadapter.NewV2(h)
+	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		ev.RawPath = literalPath.Replace(ev.RawPath)
+		return a.ProxyWithContext(ctx, ev)
+	}
+}
+
+var literalPath = strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23")
