@@ -175,17 +175,3 @@ func (s *Store) put(ctx context.Context, it item) error {
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: it})
 	return err
 }
-
-func (s *Store) get(ctx context.Context, k item, v any) error {
-	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: k, ConsistentRead: aws.Bool(true),
-		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
-	})
-	if err != nil {
-		return fmt.Errorf("get item: %w", err)
-	}
-	if res.Item == nil {
-		return ErrNotFound
-	}
-	return unmarshal(res.Item, v)
-}
