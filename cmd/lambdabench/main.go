@@ -20,7 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -256,12 +256,9 @@ func (t *target) invoke(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, s := range t.statuses {
-		if s == resp.StatusCode {
-			return nil
-		}
+	if !slices.Contains(t.statuses, resp.StatusCode) {
+		t.statuses = append(t.statuses, resp.StatusCode)
 	}
-	t.statuses = append(t.statuses, resp.StatusCode)
 	return nil
 }
 
@@ -325,8 +322,8 @@ func (t *target) statusText() string {
 }
 
 func median(ds []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	s := slices.Clone(ds)
+	slices.Sort(s)
 	if len(s)%2 == 1 {
 		return s[len(s)/2]
 	}

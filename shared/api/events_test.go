@@ -129,6 +129,7 @@ const lambdaRequestID = "8476a536-e9f4-11e8-9739-2dfe598c3fcd"
 func checkLogs(t *testing.T, logged string, ev events.APIGatewayV2HTTPRequest, status int) {
 	t.Helper()
 	requests := 0
+	secrets := secretsOf(t, ev)
 	for _, line := range strings.Split(strings.TrimSpace(logged), "\n") {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
@@ -143,7 +144,7 @@ func checkLogs(t *testing.T, logged string, ev events.APIGatewayV2HTTPRequest, s
 				t.Errorf("request line %s, want status %d and a duration", line, status)
 			}
 		}
-		for _, s := range secretsOf(t, ev) {
+		for _, s := range secrets {
 			if strings.Contains(line, s) {
 				t.Errorf("log line holds the secret %q: %s", s, line)
 			}
