@@ -97,11 +97,11 @@ func functions(root string, tmpl *sam.Template, deps *api.Deps, env map[string]s
 	if !lambda {
 		handlers := map[string]http.Handler{}
 		for _, f := range tmpl.Functions {
-			newHandler, ok := api.Functions[f.Folder]
+			fn, ok := api.Named(f.Folder)
 			if !ok {
 				return nil, nil, fmt.Errorf("template.yaml names %s but functions/%s has no handler", f.LogicalID, f.Folder)
 			}
-			handlers[f.Folder] = newHandler(deps)
+			handlers[f.Folder] = fn.Handler(deps)
 		}
 		return gateway.InProcess(handlers), func() {}, nil
 	}

@@ -1,11 +1,11 @@
 package agreement_test
 
 import (
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -24,10 +24,10 @@ func project(t *testing.T, templatePath string) agreement.Project {
 		t.Fatal(err)
 	}
 	return agreement.Project{Template: tmpl, FunctionsDir: filepath.Join(root, "functions"),
-		EventsDir: filepath.Join(root, "events"), Handlers: api.Functions}
+		EventsDir: filepath.Join(root, "events"), Functions: api.Functions()}
 }
 
-// template.yaml, functions/, events/ and api.Functions agree, and every
+// template.yaml, functions/, events/ and api's endpoint table agree, and every
 // function's policy grants exactly what its permissions file declares.
 func TestRepositoryAgrees(t *testing.T) {
 	for _, err := range agreement.Check(project(t, filepath.Join(root, "template.yaml"))) {
@@ -131,20 +131,19 @@ func TestDisagreementsFail(t *testing.T) {
 		expectError(t, errs, "GetJobFunction: no event in events/")
 		expectError(t, errs, "functions/get-job-trace: open")
 		expectError(t, errs, "functions/orphan: no function in template.yaml (want OrphanFunction)")
-		expectError(t, errs, "functions/orphan: no handler in api.Functions")
+		expectError(t, errs, "functions/orphan: no endpoint in api's table")
 	})
-	t.Run("handler missing", func(t *testing.T) {
+	t.Run("endpoint missing or miswired", func(t *testing.T) {
 		p := project(t, filepath.Join(root, "template.yaml"))
-		handlers := map[string]func(*api.Deps) http.Handler{}
-		for k, v := range api.Functions {
-			handlers[k] = v
-		}
-		delete(handlers, "get-job")
-		handlers["get-job-trace"] = api.GetJob // wired to the wrong handler
-		p.Handlers = handlers
+		p.Functions = slices.DeleteFunc(slices.Clone(p.Functions), func(f api.Function) bool { return f == api.GetJob })
+		p.FunctionsDir = copyDir(t, p.FunctionsDir)
+		main := filepath.Join(p.FunctionsDir, "get-job-trace", "main.go")
+		b, err := os.ReadFile(main)
+		must(t, err)
+		must(t, os.WriteFile(main, []byte(strings.Replace(string(b), "api.GetJobTrace", "api.GetJob", 1)), 0o644))
 		errs := agreement.Check(p)
-		expectError(t, errs, `GetJobFunction has no handler in api.Functions["get-job"]`)
-		expectError(t, errs, "functions/get-job-trace/main.go does not call lambdafn.Start(api.GetJob)")
+		expectError(t, errs, `GetJobFunction has no endpoint in api's table (api.GetJob = "get-job")`)
+		expectError(t, errs, "functions/get-job-trace/main.go does not call lambdafn.Start(api.GetJobTrace)")
 	})
 }
 

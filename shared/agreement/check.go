@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
+	"slices"
 	"sort"
 	"strings"
 
@@ -28,7 +28,7 @@ type Project struct {
 	Template     *sam.Template
 	FunctionsDir string
 	EventsDir    string
-	Handlers     map[string]func(*api.Deps) http.Handler
+	Functions    []api.Function
 }
 
 // Check returns every disagreement found.
@@ -67,25 +67,24 @@ func Check(p Project) []error {
 			routeOwner[r.Key()] = f.LogicalID
 		}
 		errs = append(errs, checkPolicy(p, f)...)
-		newHandler, ok := p.Handlers[f.Folder]
-		if !ok {
-			fail("template.yaml: %s has no handler in api.Functions[%q]", f.LogicalID, f.Folder)
+		if !slices.Contains(p.Functions, api.Function(f.Folder)) {
+			fail("template.yaml: %s has no endpoint in api's table (api.%s = %q)", f.LogicalID, sam.GoName(f.Folder), f.Folder)
 			continue
 		}
-		errs = append(errs, checkRoutes(f, newHandler)...)
-		errs = append(errs, checkMain(p.FunctionsDir, f.Folder, newHandler)...)
+		errs = append(errs, checkRoutes(f, api.Function(f.Folder).Route())...)
+		errs = append(errs, checkMain(p.FunctionsDir, f.Folder)...)
 	}
 	for _, name := range sortedKeys(folders) {
 		if !inTemplate[name] {
-			fail("functions/%s: no function in template.yaml (want %sFunction)", name, logicalID(name))
+			fail("functions/%s: no function in template.yaml (want %s)", name, sam.LogicalID(name))
 		}
-		if _, ok := p.Handlers[name]; !ok {
-			fail("functions/%s: no handler in api.Functions", name)
+		if !slices.Contains(p.Functions, api.Function(name)) {
+			fail("functions/%s: no endpoint in api's table", name)
 		}
 	}
-	for _, name := range sortedKeys(p.Handlers) {
-		if !folders[name] {
-			fail("api.Functions[%q]: no folder functions/%s", name, name)
+	for _, fn := range p.Functions {
+		if !folders[string(fn)] {
+			fail("api function %q: no folder functions/%s", fn, fn)
 		}
 	}
 	return append(errs, checkEvents(p)...)
@@ -101,14 +100,10 @@ func buildsWithMakefile(t *sam.Template, f *sam.Function) bool {
 	return n.Decode(&res) == nil && res.Metadata.BuildMethod == "makefile"
 }
 
-// checkRoutes compares a function's HttpApi events with its handler's
-// route: GET handlers on Method ANY (HEAD reaches them), POST on POST; a
+// checkRoutes compares a function's HttpApi events with its endpoint's
+// route: GET endpoints on Method ANY (HEAD reaches them), POST on POST; a
 // project route once for every namespace depth 1..Depths.
-func checkRoutes(f *sam.Function, newHandler func(*api.Deps) http.Handler) []error {
-	route, ok := api.RouteOf(newHandler(nil))
-	if !ok {
-		return []error{fmt.Errorf("api.Functions[%q]: handler of unknown kind", f.Folder)}
-	}
+func checkRoutes(f *sam.Function, route api.Route) []error {
 	method := route.Method
 	if method == http.MethodGet {
 		method = "ANY"
@@ -120,7 +115,7 @@ func checkRoutes(f *sam.Function, newHandler func(*api.Deps) http.Handler) []err
 	case route.Exact != "":
 		want = []sam.Route{{Method: method, Path: route.Exact}}
 	default:
-		for _, suffix := range route.Suffixes() {
+		for _, suffix := range suffixes(route) {
 			for d := 1; d <= Depths; d++ {
 				path := "/api/v4/projects"
 				for i := 1; i <= d; i++ {
@@ -150,11 +145,26 @@ func checkRoutes(f *sam.Function, newHandler func(*api.Deps) http.Handler) []err
 	return errs
 }
 
-// checkMain: functions/<folder>/main.go starts the handler api.Functions
-// names for that folder.
-func checkMain(functionsDir, folder string, newHandler func(*api.Deps) http.Handler) []error {
-	name := runtime.FuncForPC(reflect.ValueOf(newHandler).Pointer()).Name()
-	name = name[strings.LastIndex(name, "/")+1:] // api.GetJob
+// suffixes spells out a project route's suffixes, one per choice of its
+// "a|b" segments, each with its leading slash.
+func suffixes(r api.Route) []string {
+	out := []string{""}
+	for _, seg := range r.Suffix {
+		var next []string
+		for _, prefix := range out {
+			for _, alt := range strings.Split(seg, "|") {
+				next = append(next, prefix+"/"+alt)
+			}
+		}
+		out = next
+	}
+	return out
+}
+
+// checkMain: functions/<folder>/main.go starts the function of that folder,
+// by its Go name (a constant of api whose value the table is keyed by).
+func checkMain(functionsDir, folder string) []error {
+	name := "api." + sam.GoName(folder)
 	src, err := os.ReadFile(filepath.Join(functionsDir, folder, "main.go"))
 	if err != nil {
 		return []error{fmt.Errorf("functions/%s: %w", folder, err)}
@@ -196,7 +206,7 @@ func checkEvents(p Project) []error {
 	covered := map[string]bool{}
 	for _, file := range files {
 		name := filepath.Base(file)
-		fn := FunctionOf(file, p.Handlers)
+		fn := string(FunctionOf(file, p.Functions))
 		if fn == "" {
 			errs = append(errs, fmt.Errorf("events/%s: names no function (events/<function>[-<case>].json)", name))
 			continue
@@ -230,28 +240,17 @@ func checkEvents(p Project) []error {
 }
 
 // FunctionOf names the function an event file is for:
-// events/<function>[-<case>].json, the longest function name that fits.
-func FunctionOf[V any](file string, functions map[string]V) string {
+// events/<function>[-<case>].json, the longest function name that fits
+// ("" for none).
+func FunctionOf(file string, functions []api.Function) api.Function {
 	name := strings.TrimSuffix(filepath.Base(file), ".json")
-	best := ""
-	for fn := range functions {
-		if (name == fn || strings.HasPrefix(name, fn+"-")) && len(fn) > len(best) {
+	var best api.Function
+	for _, fn := range functions {
+		if (name == string(fn) || strings.HasPrefix(name, string(fn)+"-")) && len(fn) > len(best) {
 			best = fn
 		}
 	}
 	return best
-}
-
-// logicalID is the template's name for a function folder: get-job-trace is
-// GetJobTrace(Function).
-func logicalID(folder string) string {
-	var b strings.Builder
-	for _, part := range strings.Split(folder, "-") {
-		if part != "" {
-			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
-		}
-	}
-	return b.String()
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -3,31 +3,9 @@ package api
 import (
 	"net/http"
 
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/auth"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/render"
 )
-
-// jobAction is the endpoint of POST /projects/:id/jobs/:job_id/<verb>: a
-// write that needs the api scope, takes no job token (its headers and
-// parameters are not even read) and reads the job with what it refers to
-// during lookup.
-func jobAction(d *Deps, name, verb string, serve func(http.ResponseWriter, *request) error) http.Handler {
-	return &endpoint{name: name, method: http.MethodPost, path: []string{"jobs", "{job_id}", verb},
-		rule: auth.Rule{Write: true}, jobID: "job_id", related: true, serve: serve, deps: d}
-}
-
-// CancelJob serves POST /projects/:id/jobs/:job_id/cancel.
-func CancelJob(d *Deps) http.Handler { return jobAction(d, "cancel-job", "cancel", cancelJob) }
-
-// RetryJob serves POST /projects/:id/jobs/:job_id/retry.
-func RetryJob(d *Deps) http.Handler { return jobAction(d, "retry-job", "retry", retryJob) }
-
-// EraseJob serves POST /projects/:id/jobs/:job_id/erase.
-func EraseJob(d *Deps) http.Handler { return jobAction(d, "erase-job", "erase", eraseJob) }
-
-// PlayJob serves POST /projects/:id/jobs/:job_id/play.
-func PlayJob(d *Deps) http.Handler { return jobAction(d, "play-job", "play", playJob) }
 
 // projectJob is GitLab's find_job!: a build or a bridge of the project.
 func (rq *request) projectJob(p *jobs.Project) (*jobs.Job, error) {
@@ -61,9 +39,6 @@ func (rq *request) actionTarget(project func() (*jobs.Project, error), find func
 // Checks in GitLab's order: the project's cancel_build, the build, the
 // build's cancel_build, then force_cancel_build for force=true.
 func cancelJob(w http.ResponseWriter, rq *request) error {
-	if _, err := rq.intParam("job_id"); err != nil {
-		return err
-	}
 	params, err := rq.postParams()
 	if err != nil {
 		return err
@@ -85,27 +60,21 @@ func cancelJob(w http.ResponseWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
-	return rq.act(w, http.StatusCreated, p, j, jobs.Cancel(force, rq.deps.Now()), false)
+	return rq.act(w, http.StatusCreated, p, j, jobs.Cancel(force, rq.deps.Now()), asJob)
 }
 
 // retryJob answers 201 with the new job, a bridge's too as a Job entity.
 func retryJob(w http.ResponseWriter, rq *request) error {
-	if _, err := rq.intParam("job_id"); err != nil {
-		return err
-	}
 	p, j, err := rq.actionTarget(rq.readableProject, rq.projectJob, rq.caller.CanRetryOrPlay)
 	if err != nil {
 		return err
 	}
-	return rq.act(w, http.StatusCreated, p, j, jobs.Retry(rq.caller.User.ID, rq.deps.Now()), false)
+	return rq.act(w, http.StatusCreated, p, j, jobs.Retry(rq.caller.User.ID, rq.deps.Now()), asJob)
 }
 
 // playJob answers 200 with the played job, or the new one when playing
 // retried it; a bridge as a Bridge entity.
 func playJob(w http.ResponseWriter, rq *request) error {
-	if _, err := rq.intParam("job_id"); err != nil {
-		return err
-	}
 	params, err := rq.postParams()
 	if err != nil {
 		return err
@@ -118,7 +87,7 @@ func playJob(w http.ResponseWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
-	return rq.act(w, http.StatusOK, p, j, jobs.Play(rq.caller.User.ID, vars, rq.deps.Now()), true)
+	return rq.act(w, http.StatusOK, p, j, jobs.Play(rq.caller.User.ID, vars, rq.deps.Now()), asOwnKind)
 }
 
 // eraseJob answers 201 with the erased job. The job is marked erased first
@@ -126,9 +95,6 @@ func playJob(w http.ResponseWriter, rq *request) error {
 // request fails with a 500, the job already shows erased, and the next
 // erase of it deletes the files again and clears the mark.
 func eraseJob(w http.ResponseWriter, rq *request) error {
-	if _, err := rq.intParam("job_id"); err != nil {
-		return err
-	}
 	p, j, err := rq.actionTarget(rq.readableProject, rq.projectBuild, rq.caller.CanEraseJob)
 	if err != nil {
 		return err
@@ -145,38 +111,46 @@ func eraseJob(w http.ResponseWriter, rq *request) error {
 			return err
 		}
 	}
-	return rq.renderJob(w, http.StatusCreated, p, j, false)
+	return rq.renderJob(w, http.StatusCreated, p, j, asJob)
 }
 
+// entity is the GitLab entity a job is rendered as.
+type entity int
+
+const (
+	asJob     entity = iota // the Job entity, bridges too (retry's answer)
+	asOwnKind               // the Bridge entity for a bridge, else the Job entity
+)
+
 // act applies an action to the job and renders the job it shows.
-func (rq *request) act(w http.ResponseWriter, status int, p *jobs.Project, j *jobs.Job, a jobs.Action, bridgeEntity bool) error {
+func (rq *request) act(w http.ResponseWriter, status int, p *jobs.Project, j *jobs.Job, a jobs.Action, as entity) error {
 	shown, err := rq.deps.Store.Apply(rq.ctx(), p, j, a)
 	if err != nil {
 		return err
 	}
-	return rq.renderJob(w, status, p, shown, bridgeEntity)
+	return rq.renderJob(w, status, p, shown, as)
 }
 
-// renderJob writes j as a Job entity (a Bridge entity for bridges when
-// bridgeEntity), with what the lookup read of the job it came from and the
-// caller's user; only a job that refers to something else (another
-// writer's user, after a lost race) costs one more read.
-func (rq *request) renderJob(w http.ResponseWriter, status int, p *jobs.Project, j *jobs.Job, bridgeEntity bool) error {
+// renderJob writes j as the entity as, with what the lookup read of the
+// job it came from and the caller's user; only a job that refers to
+// something else (another writer's user, after a lost race) costs one
+// more read.
+func (rq *request) renderJob(w http.ResponseWriter, status int, p *jobs.Project, j *jobs.Job, as entity) error {
 	rel := rq.found.Related
 	if u := rq.caller.User; u != nil {
 		rel.Users[u.ID] = u
 	}
-	if (j.UserID != 0 && rel.Users[j.UserID] == nil) || (j.RunnerID != 0 && rel.Runners[j.RunnerID] == nil) {
+	if !rel.Covers(j) {
 		var err error
 		if rel, err = rq.deps.Store.Related(rq.ctx(), j); err != nil {
 			return err
 		}
 	}
-	var entity any = render.NewJob(j, p, rel, rq.deps.Now())
-	if bridgeEntity && j.IsBridge() {
-		entity = render.NewBridge(j, p, rel, rq.deps.Now())
+	var shown any = render.NewJob(j, p, rel, rq.deps.Now())
+	if as == asOwnKind && j.IsBridge() {
+		shown = render.NewBridge(j, p, rel, rq.deps.Now())
 	}
-	b, err := render.Marshal(entity, j.Extra)
+	b, err := render.Marshal(shown, j.Extra)
 	if err != nil {
 		return err
 	}

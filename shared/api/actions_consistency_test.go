@@ -221,7 +221,7 @@ func TestEraseWhenS3Fails(t *testing.T) {
 		r := httptest.NewRequest(http.MethodPost, "/api/v4/projects/1/jobs/42/erase", nil)
 		r.Header.Set("PRIVATE-TOKEN", world.TokenMaintainer)
 		w := httptest.NewRecorder()
-		api.EraseJob(&deps).ServeHTTP(w, r)
+		api.EraseJob.Handler(&deps).ServeHTTP(w, r)
 		return w
 	}
 	if w := erase(); w.Code != http.StatusInternalServerError || w.Body.String() != `{"message":"500 Internal Server Error"}` {

@@ -40,7 +40,7 @@ func (d *demo) post(t *testing.T, function, target, body string, header map[stri
 		r.Header.Set(k, v)
 	}
 	w := httptest.NewRecorder()
-	api.Functions[function](d.Deps).ServeHTTP(w, r)
+	api.Function(function).Handler(d.Deps).ServeHTTP(w, r)
 	return w
 }
 

@@ -23,7 +23,7 @@ func BenchmarkListProjectJobs(b *testing.B) {
 	if _, err := im.Import(context.Background(), bigWorld(5000)); err != nil {
 		b.Fatal(err)
 	}
-	h := api.ListProjectJobs(env.Deps)
+	h := api.ListProjectJobs.Handler(env.Deps)
 	get := func(target string) *httptest.ResponseRecorder { return serve(b, h, target, world.TokenMaintainer) }
 	// A keyset cursor 4,000 rows deep.
 	deep := "/api/v4/projects/1/jobs?pagination=keyset&per_page=100"
@@ -63,7 +63,7 @@ func BenchmarkReadEndpoints(b *testing.B) {
 		{"allowed-agents", "list-allowed-agents", "/api/v4/job/allowed_agents?job_token=" + world.JobTokenRunning, ""},
 	}
 	for _, c := range cases {
-		h := api.Functions[c.function](env.Deps)
+		h := api.Function(c.function).Handler(env.Deps)
 		b.Run(c.name, func(b *testing.B) { measure(b, env, func() { serve(b, h, c.target, c.token) }) })
 	}
 }

@@ -4,13 +4,13 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,67 +29,39 @@ type Deps struct {
 	Log   *slog.Logger
 }
 
-const projectsPrefix = "/api/v4/projects/"
-
-// endpoint describes one route and how to serve it.
+// endpoint is one row of the endpoints table.
 type endpoint struct {
-	name    string   // the function folder, for logs
-	method  string   // GET (which serves HEAD too) or POST
-	path    []string // segments after /api/v4/projects/<project>; "{x}" captures one, "a|b" matches either
-	exact   string   // or a fixed path, for routes without a project
+	route   Route
 	rule    auth.Rule
-	public  bool   // anonymous callers reach serve (else 401)
-	jobID   string // the path parameter naming a job to read during lookup
-	related bool   // read that job's users, pipeline and runner during lookup
-	serve   func(w http.ResponseWriter, rq *request) error
-	deps    *Deps
+	public  bool // anonymous callers reach serve (else 401)
+	related bool // the lookup reads what the {job_id} job refers to (users, pipeline, runner)
+	// tokenProject makes a job token's own project the request's project,
+	// for routes without one (GET /job).
+	tokenProject bool
+	serve        func(w http.ResponseWriter, rq *request) error // nil: GitLab's 404 (the $default route)
+}
 
-	pipelineID   string // the path parameter naming a pipeline to read during lookup
-	tokenProject bool   // a job token's own project is the request's project (GET /job)
+// handler serves one function's endpoint.
+type handler struct {
+	name Function
+	endpoint
+	deps *Deps
 }
 
 // request is one request on its way through an endpoint.
 type request struct {
 	*http.Request
-	deps      *Deps
-	params    map[string]string
-	creds     auth.Credentials
-	found     *store.Found
-	caller    jobs.Caller
-	projectID string // the :id parameter as given, decoded
+	deps       *Deps
+	params     map[string]string
+	creds      auth.Credentials
+	found      *store.Found
+	caller     jobs.Caller
+	projectID  string // the :id parameter as given, decoded
+	jobID      int64  // the {job_id} parameter, parsed
+	pipelineID int64  // the {pipeline_id} parameter, parsed
 }
 
 var numericID = regexp.MustCompile(`^-?\d+$`)
-
-// match splits the decoded path into the project and the path parameters.
-// API Gateway hands over the path decoded, so `group%2Fproject` arrives as
-// two segments: the project is whatever stands between the prefix and the
-// route's fixed suffix.
-func (e *endpoint) match(path string) (project string, params map[string]string, ok bool) {
-	params = map[string]string{}
-	if e.exact != "" {
-		return "", params, path == e.exact
-	}
-	rest, ok := strings.CutPrefix(path, projectsPrefix)
-	if !ok {
-		return "", nil, false
-	}
-	segs := strings.Split(rest, "/")
-	n := len(segs) - len(e.path)
-	if n < 1 {
-		return "", nil, false
-	}
-	for i, want := range e.path {
-		got := segs[n+i]
-		if name, ok := strings.CutPrefix(want, "{"); ok {
-			params[strings.TrimSuffix(name, "}")] = got
-		} else if !slices.Contains(strings.Split(want, "|"), got) {
-			return "", nil, false
-		}
-	}
-	project = strings.Join(segs[:n], "/")
-	return project, params, project != ""
-}
 
 // projectRef reads the :id parameter as GitLab's find_project does: an
 // integer is an id, anything with a slash a full path; anything else finds
@@ -108,42 +80,49 @@ func projectRef(id string) store.ProjectRef {
 	return store.ProjectRef{}
 }
 
-func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	observe(w, r, e.name, e.deps.Log, e.handle)
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	observe(w, r, string(h.name), h.deps.Log, h.handle)
 }
 
-func (e *endpoint) handle(w http.ResponseWriter, r *http.Request) error {
-	methodOK := r.Method == e.method || (e.method == http.MethodGet && r.Method == http.MethodHead)
-	project, params, ok := e.match(r.URL.Path)
-	if !methodOK || !ok {
+// handle serves a request in GitLab's order of checks: the route, the
+// credentials (401), the path ids' types (Grape's 400), then the handler's
+// own parameters, project, job and abilities.
+func (h *handler) handle(w http.ResponseWriter, r *http.Request) error {
+	project, params, ok := h.route.match(r.Method, r.URL.Path)
+	if !ok || h.serve == nil {
 		return errRouteNotFound
 	}
-	rq := &request{Request: r, deps: e.deps, params: params, projectID: project,
-		creds: auth.FromRequest(r, e.rule.JobTokens)}
-	lookup := store.Lookup{TokenHash: rq.creds.Hash(), Project: projectRef(project), Related: e.related,
-		TokenProject: e.tokenProject}
-	if e.jobID != "" {
-		lookup.JobID, _ = strconv.ParseInt(params[e.jobID], 10, 64)
-	}
-	if e.pipelineID != "" {
-		lookup.PipelineID, _ = strconv.ParseInt(params[e.pipelineID], 10, 64)
-	}
+	rq := &request{Request: r, deps: h.deps, params: params, projectID: project,
+		creds: auth.FromRequest(r, h.rule.JobTokens)}
+	jobID, badJob := pathID(params, "job_id")
+	pipelineID, badPipeline := pathID(params, "pipeline_id")
+	lookup := store.Lookup{TokenHash: rq.creds.Hash(), Project: projectRef(project), JobID: jobID,
+		PipelineID: pipelineID, Related: h.related, TokenProject: h.tokenProject}
 	var err error
-	if rq.found, err = e.deps.Store.Lookup(r.Context(), lookup); err != nil {
+	if rq.found, err = h.deps.Store.Lookup(r.Context(), lookup); err != nil {
 		return err
 	}
-	if rq.caller, err = auth.Authenticate(rq.creds, rq.found, e.rule, e.deps.Now()); err != nil {
+	if rq.caller, err = auth.Authenticate(rq.creds, rq.found.Identity, h.rule, h.deps.Now()); err != nil {
 		return err
 	}
-	if rq.caller.Anonymous() && !e.public {
+	if rq.caller.Anonymous() && !h.public {
 		return errUnauthorized
 	}
-	return e.serve(w, rq)
+	if err := cmp.Or(badJob, badPipeline); err != nil {
+		return err
+	}
+	rq.jobID, rq.pipelineID = jobID, pipelineID
+	return h.serve(w, rq)
 }
 
-// intParam reads an integer path parameter; Grape answers "<name> is invalid".
-func (rq *request) intParam(name string) (int64, error) {
-	n, err := strconv.ParseInt(rq.params[name], 10, 64)
+// pathID parses the integer path parameter name, if the route has it; a
+// non-integer is Grape's "<name> is invalid" (and reads nothing).
+func pathID(params map[string]string, name string) (int64, error) {
+	v, ok := params[name]
+	if !ok {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
 		return 0, paramInvalid(name)
 	}

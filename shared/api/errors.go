@@ -89,6 +89,7 @@ var errorTable = []struct {
 	{jobs.ErrNotErasable, func(err error) *Error { return forbidden(err.Error()) }},
 	{jobs.ErrUnplayable, func(err error) *Error { return message(http.StatusBadRequest, "400 Bad request - "+err.Error()) }},
 	{store.ErrConflict, func(error) *Error { return message(http.StatusConflict, "409 Conflict: Resource lock") }},
+	{store.ErrNotFound, func(error) *Error { return errRecordNotFound }},
 }
 
 func badParam(err error) *Error   { return grape(http.StatusBadRequest, err.Error()) }

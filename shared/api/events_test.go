@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/agreement"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/golden"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/lambdafn"
@@ -23,47 +24,6 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden responses of the event-payload tests")
 
 const eventsDir = "../../events"
-
-// functionOf names the function an event file is for: events/<function>[-<case>].json.
-func functionOf(file string) string {
-	name := strings.TrimSuffix(filepath.Base(file), ".json")
-	best := ""
-	for fn := range api.Functions {
-		if (name == fn || strings.HasPrefix(name, fn+"-")) && len(fn) > len(best) {
-			best = fn
-		}
-	}
-	return best
-}
-
-// Every function has a folder, a handler and at least one event.
-func TestEveryFunctionHasAnEvent(t *testing.T) {
-	folders, err := filepath.Glob("../../functions/*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, _ := filepath.Glob(filepath.Join(eventsDir, "*.json"))
-	covered := map[string]bool{}
-	for _, f := range files {
-		fn := functionOf(f)
-		if fn == "" {
-			t.Errorf("%s names no function", f)
-		}
-		covered[fn] = true
-	}
-	for _, dir := range folders {
-		fn := filepath.Base(dir)
-		if _, ok := api.Functions[fn]; !ok {
-			t.Errorf("functions/%s has no handler in api.Functions", fn)
-		}
-		if !covered[fn] {
-			t.Errorf("functions/%s has no event in events/", fn)
-		}
-	}
-	if len(folders) != len(api.Functions) {
-		t.Errorf("%d function folders, %d handlers", len(folders), len(api.Functions))
-	}
-}
 
 // Every event in events/ goes through its function's real Lambda handler
 // (the API Gateway adapter around the endpoint) against the demo world; the
@@ -75,10 +35,10 @@ func TestEventPayloads(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatal("no events", err)
 	}
-	worlds := map[string]*demo{}
-	logs := map[string]*strings.Builder{}
+	worlds := map[api.Function]*demo{}
+	logs := map[api.Function]*strings.Builder{}
 	for _, file := range files {
-		fn := functionOf(file)
+		fn := agreement.FunctionOf(file, api.Functions())
 		if worlds[fn] == nil {
 			worlds[fn] = newDemo(t, 40)
 			logs[fn] = worlds[fn].Logs()
@@ -94,7 +54,7 @@ func TestEventPayloads(t *testing.T) {
 			if err := json.Unmarshal(raw, &ev); err != nil {
 				t.Fatal(err)
 			}
-			h := api.Functions[functionOf(file)](d.Deps)
+			h := fn.Handler(d.Deps)
 			logged := log.Len()
 			ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: lambdaRequestID})
 			resp, err := lambdafn.Adapter(h)(ctx, ev)

@@ -2,81 +2,149 @@ package api
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/auth"
 )
 
-// Functions maps each Lambda function, by its folder under functions/, to its
-// handler. The local API and the event-payload tests serve every function
-// from here; each Lambda binary serves one.
-var Functions = map[string]func(*Deps) http.Handler{
-	"list-project-jobs": ListProjectJobs,
-	"get-job":           GetJob,
-	"get-job-trace":     GetJobTrace,
-	"not-found":         NotFound,
-	"cancel-job":        CancelJob,
-	"retry-job":         RetryJob,
-	"erase-job":         EraseJob,
-	"play-job":          PlayJob,
+// Function names one Lambda function: its folder under functions/. The Go
+// name of its constant is the folder in camel case (get-job: GetJob), and
+// template.yaml's logical id adds "Function" (GetJobFunction).
+type Function string
 
-	"list-pipeline-jobs":    ListPipelineJobs,
-	"list-pipeline-bridges": ListPipelineBridges,
-	"get-job-by-token":      GetJobByToken,
-	"list-allowed-agents":   ListAllowedAgents,
+// The functions, one per endpoint.
+const (
+	ListProjectJobs     Function = "list-project-jobs"
+	GetJob              Function = "get-job"
+	GetJobTrace         Function = "get-job-trace"
+	CancelJob           Function = "cancel-job"
+	RetryJob            Function = "retry-job"
+	EraseJob            Function = "erase-job"
+	PlayJob             Function = "play-job"
+	ListPipelineJobs    Function = "list-pipeline-jobs"
+	ListPipelineBridges Function = "list-pipeline-bridges"
+	GetJobByToken       Function = "get-job-by-token"
+	ListAllowedAgents   Function = "list-allowed-agents"
+	NotFound            Function = "not-found"
+)
+
+// endpoints is the one table of what each function serves: its route, who
+// may call it, what the lookup reads besides the credentials and the
+// project, and the handler proper. Path ids ({job_id}, {pipeline_id}) are
+// parsed, and the job or pipeline they name read, by the endpoint itself.
+var endpoints = map[Function]endpoint{
+	ListProjectJobs: {route: projectRoute(http.MethodGet, "jobs"),
+		rule: auth.Rule{JobTokens: true}, serve: listProjectJobs},
+	GetJob: {route: projectRoute(http.MethodGet, "jobs", "{job_id}"),
+		related: true, serve: getJob},
+	GetJobTrace: {route: projectRoute(http.MethodGet, "jobs", "{job_id}", "trace"),
+		serve: getJobTrace},
+
+	// Actions need the api scope and take no job token (its headers and
+	// parameters are not even read); they render the job they act on.
+	CancelJob: {route: projectRoute(http.MethodPost, "jobs", "{job_id}", "cancel"),
+		rule: auth.Rule{Write: true}, related: true, serve: cancelJob},
+	RetryJob: {route: projectRoute(http.MethodPost, "jobs", "{job_id}", "retry"),
+		rule: auth.Rule{Write: true}, related: true, serve: retryJob},
+	EraseJob: {route: projectRoute(http.MethodPost, "jobs", "{job_id}", "erase"),
+		rule: auth.Rule{Write: true}, related: true, serve: eraseJob},
+	PlayJob: {route: projectRoute(http.MethodPost, "jobs", "{job_id}", "play"),
+		rule: auth.Rule{Write: true}, related: true, serve: playJob},
+
+	ListPipelineJobs: {route: projectRoute(http.MethodGet, "pipelines", "{pipeline_id}", "jobs"),
+		rule: auth.Rule{JobTokens: true}, public: true, serve: listPipelineJobs},
+	// GitLab's older name for trigger_jobs, bridges, is the same endpoint.
+	ListPipelineBridges: {route: projectRoute(http.MethodGet, "pipelines", "{pipeline_id}", "bridges|trigger_jobs"),
+		rule: auth.Rule{JobTokens: true}, public: true, serve: listPipelineBridges},
+
+	// The job-token routes have no project: the token's job names it.
+	GetJobByToken: {route: Route{Method: http.MethodGet, Exact: "/api/v4/job"},
+		rule: auth.Rule{JobTokens: true}, tokenProject: true, serve: getJobByToken},
+	ListAllowedAgents: {route: Route{Method: http.MethodGet, Exact: "/api/v4/job/allowed_agents"},
+		rule: auth.Rule{JobTokens: true}, tokenProject: true, serve: listAllowedAgents},
+
+	// API Gateway's $default route: every request no other function
+	// claims gets GitLab's catch-all 404.
+	NotFound: {route: Route{Default: true}},
 }
 
-// ListProjectJobs serves GET /projects/:id/jobs.
-func ListProjectJobs(d *Deps) http.Handler {
-	return &endpoint{name: "list-project-jobs", method: http.MethodGet, path: []string{"jobs"},
-		rule: auth.Rule{JobTokens: true}, serve: listProjectJobs, deps: d}
+// Functions lists every function, in name order.
+func Functions() []Function {
+	out := make([]Function, 0, len(endpoints))
+	for f := range endpoints {
+		out = append(out, f)
+	}
+	slices.Sort(out)
+	return out
 }
 
-// GetJob serves GET /projects/:id/jobs/:job_id.
-func GetJob(d *Deps) http.Handler {
-	return &endpoint{name: "get-job", method: http.MethodGet, path: []string{"jobs", "{job_id}"},
-		jobID: "job_id", related: true, serve: getJob, deps: d}
+// Named finds the function of a folder under functions/.
+func Named(folder string) (Function, bool) {
+	_, ok := endpoints[Function(folder)]
+	return Function(folder), ok
 }
 
-// GetJobTrace serves GET /projects/:id/jobs/:job_id/trace.
-func GetJobTrace(d *Deps) http.Handler {
-	return &endpoint{name: "get-job-trace", method: http.MethodGet, path: []string{"jobs", "{job_id}", "trace"},
-		jobID: "job_id", serve: getJobTrace, deps: d}
+// Handler is f's handler with its dependencies. A name no function has
+// serves GitLab's 404 to every request (the agreement test keeps every
+// folder, main.go and template function on a real one).
+func (f Function) Handler(d *Deps) http.Handler {
+	e, ok := endpoints[f]
+	if !ok {
+		e = endpoints[NotFound]
+	}
+	return &handler{name: f, endpoint: e, deps: d}
 }
 
-// ListPipelineJobs serves GET /projects/:id/pipelines/:pipeline_id/jobs.
-func ListPipelineJobs(d *Deps) http.Handler {
-	return &endpoint{name: "list-pipeline-jobs", method: http.MethodGet, path: []string{"pipelines", "{pipeline_id}", "jobs"},
-		rule: auth.Rule{JobTokens: true}, public: true, pipelineID: "pipeline_id", serve: listPipelineJobs, deps: d}
+// Route is where API Gateway must send f's requests.
+func (f Function) Route() Route { return endpoints[f].route }
+
+// Route is what a function serves, as API Gateway routes it: everything no
+// other route takes (Default), a fixed path (Exact), or a project route
+// whose Suffix are the segments after /api/v4/projects/<project> ("{x}"
+// captures one, "a|b" matches either). GET routes serve HEAD too.
+type Route struct {
+	Default bool
+	Method  string
+	Exact   string
+	Suffix  []string
 }
 
-// ListPipelineBridges serves GET /projects/:id/pipelines/:pipeline_id/bridges
-// and GitLab's newer name for it, .../trigger_jobs.
-func ListPipelineBridges(d *Deps) http.Handler {
-	return &endpoint{name: "list-pipeline-bridges", method: http.MethodGet,
-		path: []string{"pipelines", "{pipeline_id}", "bridges|trigger_jobs"},
-		rule: auth.Rule{JobTokens: true}, public: true, pipelineID: "pipeline_id", serve: listPipelineBridges, deps: d}
+func projectRoute(method string, suffix ...string) Route {
+	return Route{Method: method, Suffix: suffix}
 }
 
-// GetJobByToken serves GET /job: the job of the request's job token.
-func GetJobByToken(d *Deps) http.Handler {
-	return &endpoint{name: "get-job-by-token", method: http.MethodGet, exact: "/api/v4/job",
-		rule: auth.Rule{JobTokens: true}, tokenProject: true, serve: getJobByToken, deps: d}
-}
+const projectsPrefix = "/api/v4/projects/"
 
-// ListAllowedAgents serves GET /job/allowed_agents.
-func ListAllowedAgents(d *Deps) http.Handler {
-	return &endpoint{name: "list-allowed-agents", method: http.MethodGet, exact: "/api/v4/job/allowed_agents",
-		rule: auth.Rule{JobTokens: true}, tokenProject: true, serve: listAllowedAgents, deps: d}
-}
-
-// NotFound serves API Gateway's $default route: every request no function
-// claims gets GitLab's catch-all 404.
-func NotFound(d *Deps) http.Handler { return notFoundHandler{d} }
-
-// notFoundHandler answers every route API Gateway has no function for, as
-// GitLab's catch-all route does.
-type notFoundHandler struct{ deps *Deps }
-
-func (h notFoundHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	observe(w, r, "not-found", h.deps.Log, func(http.ResponseWriter, *http.Request) error { return errRouteNotFound })
+// match splits the decoded path into the project and the path parameters.
+// API Gateway hands over the path decoded, so `group%2Fproject` arrives as
+// two segments: the project is whatever stands between the prefix and the
+// route's fixed suffix.
+func (r Route) match(method, path string) (project string, params map[string]string, ok bool) {
+	if r.Default || !(method == r.Method || (r.Method == http.MethodGet && method == http.MethodHead)) {
+		return "", nil, false
+	}
+	params = map[string]string{}
+	if r.Exact != "" {
+		return "", params, path == r.Exact
+	}
+	rest, ok := strings.CutPrefix(path, projectsPrefix)
+	if !ok {
+		return "", nil, false
+	}
+	segs := strings.Split(rest, "/")
+	n := len(segs) - len(r.Suffix)
+	if n < 1 {
+		return "", nil, false
+	}
+	for i, want := range r.Suffix {
+		got := segs[n+i]
+		if name, ok := strings.CutPrefix(want, "{"); ok {
+			params[strings.TrimSuffix(name, "}")] = got
+		} else if !slices.Contains(strings.Split(want, "|"), got) {
+			return "", nil, false
+		}
+	}
+	project = strings.Join(segs[:n], "/")
+	return project, params, project != ""
 }

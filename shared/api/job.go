@@ -1,6 +1,7 @@
 package api
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -19,12 +20,9 @@ func (rq *request) projectBuild(p *jobs.Project) (*jobs.Job, error) {
 	return j, nil
 }
 
-// readableBuild is the job_id parameter, checked, and the build it names in
-// a project whose jobs the caller may read.
+// readableBuild is the build {job_id} names in a project whose jobs the
+// caller may read.
 func (rq *request) readableBuild() (*jobs.Project, *jobs.Job, error) {
-	if _, err := rq.intParam("job_id"); err != nil {
-		return nil, nil, err
-	}
 	p, err := rq.buildsProject()
 	if err != nil {
 		return nil, nil, err
@@ -60,7 +58,7 @@ const (
 // getJobTrace serves GET /projects/:id/jobs/:job_id/trace with one ranged S3
 // read, none when the job has no log.
 func getJobTrace(w http.ResponseWriter, rq *request) error {
-	offset, err := rq.queryInt("byte_offset", 0, -1)
+	offset, err := rq.queryInt("byte_offset", 0, math.MaxInt64)
 	if err != nil {
 		return err
 	}
@@ -96,8 +94,8 @@ func getJobTrace(w http.ResponseWriter, rq *request) error {
 	return nil
 }
 
-// queryInt reads an optional integer query parameter within [lo, hi] (hi < 0:
-// no upper bound); absent is 0. Errors are Grape's.
+// queryInt reads an optional integer query parameter within [lo, hi];
+// absent is 0. Errors are Grape's.
 func (rq *request) queryInt(name string, lo, hi int64) (int64, error) {
 	v := rq.URL.Query().Get(name)
 	if v == "" {
@@ -107,7 +105,7 @@ func (rq *request) queryInt(name string, lo, hi int64) (int64, error) {
 	if err != nil {
 		return 0, paramInvalid(name)
 	}
-	if n < lo || (hi >= 0 && n > hi) {
+	if n < lo || n > hi {
 		return 0, paramValue(name)
 	}
 	return n, nil

@@ -12,17 +12,24 @@ import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 )
 
-// parseScope reads `scope` as a string, as `scope[]` repeated or, where
-// hashes are allowed, as `scope[key]`; every value must be a status. An
-// empty list means no filter.
-func parseScope(q url.Values, hashAllowed bool) ([]jobs.Status, error) {
+// scopeForms says which of Rack's encodings of an array `scope` takes.
+type scopeForms int
+
+const (
+	scopeList   scopeForms = iota // `scope` or `scope[]`; a hash (`scope[k]`) is invalid
+	scopeOrHash                   // those, or a hash whose values are the list
+)
+
+// parseScope reads `scope` in the forms allowed; every value must be a
+// status. An empty list means no filter.
+func parseScope(q url.Values, forms scopeForms) ([]jobs.Status, error) {
 	var values []string
 	for k, vs := range q {
 		switch {
 		case k == "scope" || k == "scope[]":
 			values = append(values, vs...)
 		case strings.HasPrefix(k, "scope[") && strings.HasSuffix(k, "]"):
-			if !hashAllowed {
+			if forms != scopeOrHash {
 				return nil, paramInvalid("scope")
 			}
 			values = append(values, vs...)
@@ -66,11 +73,11 @@ func (rq *request) pageLink(pathParams map[string]string) paginate.Link {
 // listProjectJobs serves GET /projects/:id/jobs.
 func listProjectJobs(w http.ResponseWriter, rq *request) error {
 	q := rq.URL.Query()
-	scopes, err := parseScope(q, true)
+	scopes, err := parseScope(q, scopeOrHash)
 	if err != nil {
 		return err
 	}
-	pg, err := paginate.Parse(q, true)
+	pg, err := paginate.Parse(q)
 	if err != nil {
 		return err
 	}
@@ -104,15 +111,27 @@ func listProjectJobs(w http.ResponseWriter, rq *request) error {
 		return err
 	}
 	// Unfiltered keyset cursors carry the ordinal, the key of their index.
-	pageHeaders(w.Header(), rq.pageLink(nil), pg, page, len(scopes) == 0, -1)
+	cursor := cursorID
+	if len(scopes) == 0 {
+		cursor = cursorOrdinal
+	}
+	pageHeaders(w.Header(), rq.pageLink(nil), pg, page, cursor, paginate.Uncounted)
 	writeBody(w, http.StatusOK, "application/json", body)
 	return nil
 }
 
+// cursorKey is what a keyset cursor carries of the page's last job.
+type cursorKey int
+
+const (
+	cursorID      cursorKey = iota // the id, the sort key of every id-ordered index
+	cursorOrdinal                  // the id and the build ordinal (a project's unfiltered builds)
+)
+
 // pageHeaders writes a list page's pagination headers: in keyset mode the
-// cursor after the page's last job (with its build ordinal when ordinal),
-// else the offset headers with the total (-1: not counted).
-func pageHeaders(h http.Header, link paginate.Link, pg paginate.Params, page *store.Page, ordinal bool, total int64) {
+// cursor after the page's last job, else the offset headers with the total
+// (or paginate.Uncounted).
+func pageHeaders(h http.Header, link paginate.Link, pg paginate.Params, page *store.Page, cursor cursorKey, total int64) {
 	if !pg.Keyset {
 		paginate.OffsetHeaders(h, link, pg, page.More, total)
 		return
@@ -121,7 +140,7 @@ func pageHeaders(h http.Header, link paginate.Link, pg paginate.Params, page *st
 	if page.More {
 		last := page.Jobs[len(page.Jobs)-1]
 		next = &paginate.Cursor{ID: last.ID}
-		if ordinal {
+		if cursor == cursorOrdinal {
 			next.Ordinal = last.Ordinal
 		}
 	}

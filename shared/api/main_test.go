@@ -46,7 +46,7 @@ func newDemo(t *testing.T, jobsPerProject int) *demo {
 // API does: the path decoded, the query raw.
 func (d *demo) call(t *testing.T, function, method, target string, header map[string]string) *httptest.ResponseRecorder {
 	t.Helper()
-	newHandler, ok := api.Functions[function]
+	fn, ok := api.Named(function)
 	if !ok {
 		t.Fatalf("no function %q", function)
 	}
@@ -55,7 +55,7 @@ func (d *demo) call(t *testing.T, function, method, target string, header map[st
 		r.Header.Set(k, v)
 	}
 	w := httptest.NewRecorder()
-	newHandler(d.Deps).ServeHTTP(w, r)
+	fn.Handler(d.Deps).ServeHTTP(w, r)
 	return w
 }
 

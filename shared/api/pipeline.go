@@ -38,11 +38,8 @@ func listPipelineBridges(w http.ResponseWriter, rq *request) error {
 // refers to. Totals come from the counts kept on the pipeline item.
 func (rq *request) listPipeline(w http.ResponseWriter, kind jobs.Kind,
 	entity func(*jobs.Job, *jobs.Project, *jobs.Related, time.Time) any) error {
-	if _, err := rq.intParam("pipeline_id"); err != nil {
-		return err
-	}
 	q := rq.URL.Query()
-	scopes, err := parseScope(q, false)
+	scopes, err := parseScope(q, scopeList)
 	if err != nil {
 		return err
 	}
@@ -50,7 +47,7 @@ func (rq *request) listPipeline(w http.ResponseWriter, kind jobs.Kind,
 	if err != nil {
 		return err
 	}
-	pg, err := paginate.Parse(q, true)
+	pg, err := paginate.Parse(q)
 	if err != nil {
 		return err
 	}
@@ -62,11 +59,12 @@ func (rq *request) listPipeline(w http.ResponseWriter, kind jobs.Kind,
 	if pl == nil || pl.ProjectID != p.ID {
 		return errRecordNotFound
 	}
-	rng := store.Range{Statuses: scopes, Limit: pg.PerPage, After: store.Position{ID: pg.After.ID}}
+	rng := store.Range{Statuses: scopes, Limit: pg.PerPage, After: store.Position{ID: pg.After.ID},
+		IncludeRetried: includeRetried}
 	if !pg.Keyset {
 		rng.Skip = pg.Offset()
 	}
-	page, err := rq.deps.Store.PipelineJobs(rq.ctx(), pl.ID, kind, includeRetried, rng)
+	page, err := rq.deps.Store.PipelineJobs(rq.ctx(), pl.ID, kind, rng)
 	if err != nil {
 		return err
 	}
@@ -81,9 +79,9 @@ func (rq *request) listPipeline(w http.ResponseWriter, kind jobs.Kind,
 	}
 	total := pl.Count(kind, scopes, includeRetried)
 	if total > maxCountedTotal {
-		total = -1
+		total = paginate.Uncounted
 	}
-	pageHeaders(w.Header(), rq.pageLink(pathParams), pg, page, false, total)
+	pageHeaders(w.Header(), rq.pageLink(pathParams), pg, page, cursorID, total)
 	writeBody(w, http.StatusOK, "application/json", body)
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 )
 
 // Source says where a credential came from.
@@ -81,9 +80,10 @@ type Rule struct {
 	Write     bool // the route changes data: needs the api scope
 }
 
-// Authenticate decides who the caller is. Anonymous requests (no
-// credentials) give a zero Caller; whether that is enough is the route's call.
-func Authenticate(c Credentials, f *store.Found, rule Rule, now time.Time) (jobs.Caller, error) {
+// Authenticate decides who the caller is from the credentials and what the
+// store found for them. Anonymous requests (no credentials) give a zero
+// Caller; whether that is enough is the route's call.
+func Authenticate(c Credentials, f jobs.Identity, rule Rule, now time.Time) (jobs.Caller, error) {
 	if c.Source == None {
 		return jobs.Caller{}, nil
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 )
 
 func TestFromRequest(t *testing.T) {
@@ -45,37 +44,37 @@ func TestAuthenticate(t *testing.T) {
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	past := now.Add(-time.Hour)
 	user := &jobs.User{ID: 1, State: "active"}
-	pat := func(mod func(*jobs.Token)) *store.Found {
+	pat := func(mod func(*jobs.Token)) jobs.Identity {
 		tok := &jobs.Token{UserID: 1, Scopes: []string{"api"}}
 		if mod != nil {
 			mod(tok)
 		}
-		return &store.Found{Token: tok, User: user, Access: jobs.Developer}
+		return jobs.Identity{Token: tok, User: user, Access: jobs.Developer}
 	}
-	jobTok := func(st jobs.Status, erased bool) *store.Found {
+	jobTok := func(st jobs.Status, erased bool) jobs.Identity {
 		j := &jobs.Job{ID: 7, Status: st}
 		if erased {
 			j.ErasedAt = &past
 		}
-		return &store.Found{Token: &jobs.Token{UserID: 1, JobID: 7, ProjectID: 1}, User: user, TokenJob: j}
+		return jobs.Identity{Token: &jobs.Token{UserID: 1, JobID: 7, ProjectID: 1}, User: user, TokenJob: j}
 	}
 	read, write, jobRoute := Rule{}, Rule{Write: true}, Rule{JobTokens: true}
 	tests := []struct {
 		name  string
 		creds Credentials
-		found *store.Found
+		found jobs.Identity
 		rule  Rule
 		err   error
 	}{
-		{"anonymous", Credentials{}, &store.Found{}, read, nil},
-		{"unknown token", Credentials{"x", PrivateToken}, &store.Found{}, read, ErrUnauthorized},
+		{"anonymous", Credentials{}, jobs.Identity{}, read, nil},
+		{"unknown token", Credentials{"x", PrivateToken}, jobs.Identity{}, read, ErrUnauthorized},
 		{"api token", Credentials{"x", PrivateToken}, pat(nil), write, nil},
 		{"read_api reads", Credentials{"x", PrivateToken}, pat(func(t *jobs.Token) { t.Scopes = []string{"read_api"} }), read, nil},
 		{"read_api writes", Credentials{"x", PrivateToken}, pat(func(t *jobs.Token) { t.Scopes = []string{"read_api"} }), write, ErrInsufficientScope},
 		{"no scope", Credentials{"x", PrivateToken}, pat(func(t *jobs.Token) { t.Scopes = nil }), read, ErrInsufficientScope},
 		{"expired", Credentials{"x", Bearer}, pat(func(t *jobs.Token) { t.ExpiresAt = &past }), read, ErrTokenExpired},
 		{"revoked", Credentials{"x", Bearer}, pat(func(t *jobs.Token) { t.Revoked = true }), read, ErrTokenRevoked},
-		{"blocked user", Credentials{"x", PrivateToken}, &store.Found{Token: &jobs.Token{UserID: 1, Scopes: []string{"api"}},
+		{"blocked user", Credentials{"x", PrivateToken}, jobs.Identity{Token: &jobs.Token{UserID: 1, Scopes: []string{"api"}},
 			User: &jobs.User{ID: 1, State: "blocked"}}, read, ErrUnauthorized},
 		{"PAT sent as job token", Credentials{"x", JobToken}, pat(nil), jobRoute, ErrUnauthorized},
 		{"running job token", Credentials{"x", JobToken}, jobTok(jobs.Running, false), jobRoute, nil},

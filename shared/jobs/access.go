@@ -43,3 +43,14 @@ func (c Caller) CanUpdateJob(p *Project, j *Job) bool {
 	}
 	return c.AtLeast(Developer)
 }
+
+// Identity is what a request's credentials name, as the store found it:
+// the token, its user, that user's access level in the request's project
+// and, for a CI job token, the job that owns it. Missing things are nil;
+// an anonymous request has the zero Identity.
+type Identity struct {
+	Token    *Token
+	User     *User
+	Access   int
+	TokenJob *Job
+}

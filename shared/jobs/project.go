@@ -146,3 +146,16 @@ type Related struct {
 	Pipelines map[int64]*Pipeline
 	Runners   map[int64]*Runner
 }
+
+// NewRelated is an empty Related, ready to be filled.
+func NewRelated() *Related {
+	return &Related{Users: map[int64]*User{}, Pipelines: map[int64]*Pipeline{}, Runners: map[int64]*Runner{}}
+}
+
+// Covers reports whether r holds everything j refers to.
+func (r *Related) Covers(j *Job) bool {
+	return (j.UserID == 0 || r.Users[j.UserID] != nil) &&
+		(j.RunnerID == 0 || r.Runners[j.RunnerID] != nil) &&
+		r.Pipelines[j.PipelineID] != nil &&
+		(j.DownstreamPipelineID == 0 || r.Pipelines[j.DownstreamPipelineID] != nil)
+}

@@ -18,13 +18,13 @@ import (
 )
 
 // Start builds the dependencies once, for the life of the execution
-// environment, and serves newHandler's handler for every invocation.
-func Start(newHandler func(*api.Deps) http.Handler) {
+// environment, and serves f's handler for every invocation.
+func Start(f api.Function) {
 	deps, err := config.Load(context.Background())
 	if err != nil {
 		log.Fatalf("configure: %v", err)
 	}
-	lambda.Start(Adapter(newHandler(deps)))
+	lambda.Start(Adapter(f.Handler(deps)))
 }
 
 // Adapter is the Lambda handler of h behind an HTTP API: the api-proxy

@@ -60,10 +60,10 @@ type Params struct {
 // Offset is how many rows come before an offset page.
 func (p Params) Offset() int { return (p.Page - 1) * p.PerPage }
 
-// Parse reads page, per_page and, where keyset is allowed, pagination,
-// order_by, sort and cursor. Errors are the 400 (or, for an ordering keyset
-// cannot serve, 405) GitLab would send.
-func Parse(q url.Values, keysetAllowed bool) (Params, error) {
+// Parse reads page, per_page, pagination, order_by, sort and cursor. Errors
+// are the 400 (or, for an ordering keyset cannot serve, 405) GitLab would
+// send.
+func Parse(q url.Values) (Params, error) {
 	p := Params{Page: 1, PerPage: defaultPerPage}
 	if v, ok := single(q, "page"); ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -86,7 +86,7 @@ func Parse(q url.Values, keysetAllowed bool) (Params, error) {
 			p.PerPage = n
 		}
 	}
-	if !keysetAllowed || q.Get("pagination") != "keyset" {
+	if q.Get("pagination") != "keyset" {
 		return p, nil
 	}
 	p.Keyset, p.Page = true, 1
@@ -195,9 +195,12 @@ func (l Link) with(set map[string]string) string {
 	return l.Base + "?" + b.String()
 }
 
-// OffsetHeaders writes GitLab's offset pagination headers. total < 0 means
-// the count is not known, which leaves out X-Total, X-Total-Pages and
-// rel="last" as GitLab does.
+// Uncounted is the total of a list whose rows are not counted: its offset
+// pages have no X-Total, X-Total-Pages or rel="last", as on GitLab.
+const Uncounted int64 = -1
+
+// OffsetHeaders writes GitLab's offset pagination headers; total is the
+// number of rows, or Uncounted.
 func OffsetHeaders(h http.Header, l Link, p Params, more bool, total int64) {
 	itoa := strconv.Itoa
 	next, prev := "", ""
@@ -220,7 +223,7 @@ func OffsetHeaders(h http.Header, l Link, p Params, more bool, total int64) {
 		links = append(links, "<"+page(next)+`>; rel="next"`)
 	}
 	links = append(links, "<"+page("1")+`>; rel="first"`)
-	if total >= 0 {
+	if total != Uncounted {
 		pages := max(1, int((total+int64(p.PerPage)-1)/int64(p.PerPage)))
 		h.Set("X-Total", strconv.FormatInt(total, 10))
 		h.Set("X-Total-Pages", itoa(pages))

@@ -9,34 +9,32 @@ import (
 
 func TestParse(t *testing.T) {
 	tests := []struct {
-		query  string
-		keyset bool
-		want   Params
-		err    error
+		query string
+		want  Params
+		err   error
 	}{
-		{"", true, Params{Page: 1, PerPage: 20}, nil},
-		{"page=3&per_page=50", true, Params{Page: 3, PerPage: 50}, nil},
-		{"page=-2", true, Params{Page: 1, PerPage: 20}, nil},
-		{"per_page=1000", true, Params{Page: 1, PerPage: 100}, nil},
-		{"per_page=-1", true, Params{Page: 1, PerPage: 20}, nil},
-		{"per_page=0", true, Params{}, ErrPerPageZero},
-		{"per_page=1.5", true, Params{}, ErrPerPage},
-		{"page=two", true, Params{}, ErrPage},
-		{"page=99999999999999", true, Params{Page: 1 << 30, PerPage: 20}, nil},
-		{"pagination=keyset&page=4", true, Params{Page: 1, PerPage: 20, Keyset: true}, nil},
-		{"pagination=keyset", false, Params{Page: 1, PerPage: 20}, nil},
-		{"pagination=keyset&order_by=created_at", true, Params{}, ErrKeysetOrder},
-		{"pagination=keyset&sort=asc", true, Params{}, ErrKeysetOrder},
-		{"pagination=keyset&cursor=" + EncodeCursor(Cursor{ID: 42, Ordinal: 7}), true,
+		{"", Params{Page: 1, PerPage: 20}, nil},
+		{"page=3&per_page=50", Params{Page: 3, PerPage: 50}, nil},
+		{"page=-2", Params{Page: 1, PerPage: 20}, nil},
+		{"per_page=1000", Params{Page: 1, PerPage: 100}, nil},
+		{"per_page=-1", Params{Page: 1, PerPage: 20}, nil},
+		{"per_page=0", Params{}, ErrPerPageZero},
+		{"per_page=1.5", Params{}, ErrPerPage},
+		{"page=two", Params{}, ErrPage},
+		{"page=99999999999999", Params{Page: 1 << 30, PerPage: 20}, nil},
+		{"pagination=keyset&page=4", Params{Page: 1, PerPage: 20, Keyset: true}, nil},
+		{"pagination=keyset&order_by=created_at", Params{}, ErrKeysetOrder},
+		{"pagination=keyset&sort=asc", Params{}, ErrKeysetOrder},
+		{"pagination=keyset&cursor=" + EncodeCursor(Cursor{ID: 42, Ordinal: 7}),
 			Params{Page: 1, PerPage: 20, Keyset: true, After: Cursor{ID: 42, Ordinal: 7}}, nil},
-		{"pagination=keyset&cursor=eyJpZCI6IjEyMyIsIl9rZCI6Im4ifQ", true, // GitLab's own {"id":"123","_kd":"n"}
+		{"pagination=keyset&cursor=eyJpZCI6IjEyMyIsIl9rZCI6Im4ifQ", // GitLab's own {"id":"123","_kd":"n"}
 			Params{Page: 1, PerPage: 20, Keyset: true, After: Cursor{ID: 123}}, nil},
-		{"pagination=keyset&cursor=eyJpZCI6IjEyMyIsIl9rZCI6InAifQ", true, Params{}, ErrCursorInvalid}, // _kd p
-		{"pagination=keyset&cursor=bm90IGpzb24", true, Params{}, ErrCursorInvalid},
+		{"pagination=keyset&cursor=eyJpZCI6IjEyMyIsIl9rZCI6InAifQ", Params{}, ErrCursorInvalid}, // _kd p
+		{"pagination=keyset&cursor=bm90IGpzb24", Params{}, ErrCursorInvalid},
 	}
 	for _, tc := range tests {
 		q, _ := url.ParseQuery(tc.query)
-		got, err := Parse(q, tc.keyset)
+		got, err := Parse(q)
 		if !errors.Is(err, tc.err) {
 			t.Errorf("%q: error %v, want %v", tc.query, err, tc.err)
 			continue
@@ -51,7 +49,7 @@ func TestOffsetHeaders(t *testing.T) {
 	l := Link{Base: "https://api.example.com/api/v4/projects/demo%2Fbackend/jobs",
 		Params: url.Values{"id": {"demo/backend"}, "scope[]": {"failed", "success"}, "page": {"2"}}}
 	h := http.Header{}
-	OffsetHeaders(h, l, Params{Page: 2, PerPage: 5}, true, -1)
+	OffsetHeaders(h, l, Params{Page: 2, PerPage: 5}, true, Uncounted)
 	want := map[string]string{
 		"X-Page": "2", "X-Per-Page": "5", "X-Next-Page": "3", "X-Prev-Page": "1",
 		"Link": `<https://api.example.com/api/v4/projects/demo%2Fbackend/jobs?id=demo%2Fbackend&page=1&per_page=5&scope%5B%5D=failed&scope%5B%5D=success>; rel="prev", ` +

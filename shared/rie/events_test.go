@@ -160,7 +160,7 @@ func eventsByFunction(t *testing.T, root string) map[string][]string {
 	sort.Strings(files)
 	out := map[string][]string{}
 	for _, file := range files {
-		fn := agreement.FunctionOf(file, api.Functions)
+		fn := string(agreement.FunctionOf(file, api.Functions()))
 		if fn == "" {
 			t.Errorf("%s names no function", file)
 			continue

@@ -156,11 +156,29 @@ func list(n *node) []string {
 
 var camel = regexp.MustCompile(`([a-z0-9])([A-Z])`)
 
-// Folder is the functions/ folder of a logical id: GetJobTraceFunction is
-// get-job-trace.
+// The one naming rule of a function: its folder under functions/ is kebab
+// case (get-job-trace), its Go name camel case (GetJobTrace: api's constant,
+// which functions/<folder>/main.go starts) and its logical id in
+// template.yaml the Go name plus "Function" (GetJobTraceFunction).
+
+// Folder is the functions/ folder of a logical id.
 func Folder(logicalID string) string {
 	return strings.ToLower(camel.ReplaceAllString(strings.TrimSuffix(logicalID, "Function"), "$1-$2"))
 }
+
+// GoName is the Go name of a function folder.
+func GoName(folder string) string {
+	var b strings.Builder
+	for _, part := range strings.Split(folder, "-") {
+		if part != "" {
+			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+		}
+	}
+	return b.String()
+}
+
+// LogicalID is the template's name for a function folder.
+func LogicalID(folder string) string { return GoName(folder) + "Function" }
 
 // Function finds a function by logical id or folder.
 func (t *Template) Function(name string) (*Function, bool) {

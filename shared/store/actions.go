@@ -38,6 +38,9 @@ const maxAttempts = 25
 //
 // Apply returns the job the request should show: the created job if any,
 // else the job as it now is.
+//
+// Errors: the action's own (jobs.ErrNotRetryable, ...), ErrConflict after
+// maxAttempts lost races, ErrNotFound when the job is gone on a re-read.
 func (s *Store) Apply(ctx context.Context, p *jobs.Project, j *jobs.Job, act jobs.Action) (*jobs.Job, error) {
 	cur, proj := j, p
 	var counter *int64 // nil until read; then a pointer to 0 when the counter item does not exist

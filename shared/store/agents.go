@@ -31,6 +31,8 @@ const maxGroupDepth = 20
 // partition holds the group and its authorizations, and the parent is known
 // only once the group is read), then one BatchGetItem of the configuration
 // projects.
+//
+// Errors: only the DynamoDB client's.
 func (s *Store) AgentAccess(ctx context.Context, p *jobs.Project) (*AgentAccess, error) {
 	var (
 		wg           sync.WaitGroup

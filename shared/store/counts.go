@@ -1,12 +1,10 @@
 package store
 
 import (
-	"context"
 	"fmt"
 	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
@@ -63,22 +61,4 @@ func (s *Store) countsUpdate(pipelineID int64, delta map[string]int64) *types.Up
 		UpdateExpression: aws.String(expr), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 		ConditionExpression: aws.String("attribute_exists(#n)"),
 	}
-}
-
-// addCounts applies delta to a pipeline's counts outside a transaction
-// (import only).
-func (s *Store) addCounts(ctx context.Context, pipelineID int64, delta map[string]int64) error {
-	u := s.countsUpdate(pipelineID, delta)
-	if u == nil {
-		return nil
-	}
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
-		ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues,
-		ConditionExpression: u.ConditionExpression,
-	})
-	if err != nil {
-		return fmt.Errorf("count jobs of pipeline %d: %w", pipelineID, err)
-	}
-	return nil
 }

@@ -27,6 +27,8 @@ type Range struct {
 	After    Position      // keyset pages: only rows after this one; zero for the top
 	Skip     int           // offset pages: rows to pass over first
 	Limit    int           // rows wanted; one more is read to tell whether more follow
+	// IncludeRetried lists the retried tries of jobs too (pipeline lists).
+	IncludeRetried bool
 }
 
 // Page is one page of a list.
@@ -50,6 +52,8 @@ func gsi(name, pk string) partition {
 // ProjectBuilds lists a project's builds (no bridges). Without a status filter
 // it reads the ordinal index, so an offset page costs what page 1 costs; with
 // one it runs one Query per status and merges them.
+//
+// Errors: only the DynamoDB client's.
 func (s *Store) ProjectBuilds(ctx context.Context, p *jobs.Project, r Range) (*Page, error) {
 	if len(r.Statuses) > 0 {
 		parts := make([]partition, len(r.Statuses))

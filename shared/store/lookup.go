@@ -28,16 +28,14 @@ type Lookup struct {
 	TokenProject bool
 }
 
-// Found is what a Lookup found. Missing things are nil.
+// Found is what a Lookup found. Missing things are nil, but Related, which
+// is empty unless Lookup.Related asked for the job's.
 type Found struct {
-	Token    *jobs.Token
-	User     *jobs.User
-	Project  *jobs.Project
-	Access   int       // the user's access level in Project
-	Job      *jobs.Job // the job asked for by Lookup.JobID
-	TokenJob *jobs.Job // the job that owns a job token
-	Related  *jobs.Related
-	Pipeline *jobs.Pipeline // the pipeline asked for by Lookup.PipelineID
+	jobs.Identity // the credentials' token, user, access in Project and job
+	Project       *jobs.Project
+	Job           *jobs.Job      // the job asked for by Lookup.JobID
+	Related       *jobs.Related  // what Job refers to, with Lookup.Related
+	Pipeline      *jobs.Pipeline // the pipeline asked for by Lookup.PipelineID
 }
 
 type pathAlias struct {
@@ -48,8 +46,10 @@ type pathAlias struct {
 // most two sequential BatchGetItem round trips: first the token, the project
 // (or its path alias) and the job; then the user, the membership, the project
 // behind an alias and the job behind a job token.
+//
+// Errors: only the DynamoDB client's; a missing item is a nil field.
 func (s *Store) Lookup(ctx context.Context, l Lookup) (*Found, error) {
-	f := &Found{}
+	f := &Found{Related: jobs.NewRelated()}
 	var first []item
 	if l.TokenHash != "" {
 		first = append(first, tokenKey(l.TokenHash))

@@ -8,11 +8,13 @@ import (
 
 // PipelineJobs lists the jobs of one kind (builds or bridges) of a pipeline,
 // newest first: one Query per index partition, the latest tries and, with
-// includeRetried, the retried ones too; per status when r names statuses.
+// r.IncludeRetried, the retried ones too; per status when r names statuses.
 // Every Query reads at most r.Skip+r.Limit+1 items.
-func (s *Store) PipelineJobs(ctx context.Context, pipelineID int64, kind jobs.Kind, includeRetried bool, r Range) (*Page, error) {
+//
+// Errors: only the DynamoDB client's.
+func (s *Store) PipelineJobs(ctx context.Context, pipelineID int64, kind jobs.Kind, r Range) (*Page, error) {
 	tries := []bool{false}
-	if includeRetried {
+	if r.IncludeRetried {
 		tries = append(tries, true)
 	}
 	var parts []partition

@@ -9,6 +9,8 @@ import (
 
 // Related reads everything js refers to in one BatchGetItem round trip, each
 // shared item once however many jobs name it.
+//
+// Errors: only the DynamoDB client's.
 func (s *Store) Related(ctx context.Context, js ...*jobs.Job) (*jobs.Related, error) {
 	keys := relatedKeys(js)
 	if len(keys) == 0 {
@@ -40,7 +42,7 @@ func relatedKeys(js []*jobs.Job) []item {
 
 // decodeRelated picks users, pipelines and runners out of a batch result.
 func decodeRelated(got map[string]item) (*jobs.Related, error) {
-	r := &jobs.Related{Users: map[int64]*jobs.User{}, Pipelines: map[int64]*jobs.Pipeline{}, Runners: map[int64]*jobs.Runner{}}
+	r := jobs.NewRelated()
 	for ks, it := range got {
 		var err error
 		switch {

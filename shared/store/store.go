@@ -15,11 +15,15 @@ import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 )
 
-// ErrNotFound is returned when an item does not exist.
-var ErrNotFound = errors.New("not found")
-
-// ErrConflict is returned when a conditional write lost to another writer.
-var ErrConflict = errors.New("conflicting write")
+// The store's sentinel errors; each exported method says which it returns.
+// Any other error is the DynamoDB client's (a 500 to the API).
+var (
+	// ErrNotFound: an item that must exist does not (a job gone between
+	// the lookup and a write).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a conditional write kept losing to other writers.
+	ErrConflict = errors.New("conflicting write")
+)
 
 // Store is the DynamoDB repository. It is safe for concurrent use.
 type Store struct {

@@ -1,5 +1,11 @@
 package store
 
+// The import writer: what jobsctl import and the demo world write. Nothing
+// here runs on the request path (no function's policy grants BatchWriteItem
+// or CreateTable); the request path is lookup.go, list.go, pipeline.go,
+// related.go, agents.go and actions.go. Every method here returns only the
+// DynamoDB client's errors.
+
 import (
 	"cmp"
 	"context"
@@ -336,6 +342,24 @@ func (s *Store) batchWrite(ctx context.Context, batch []item) error {
 			return fmt.Errorf("batch write: %w", err)
 		}
 		pending = res.UnprocessedItems
+	}
+	return nil
+}
+
+// addCounts applies delta to a pipeline's counts outside a transaction
+// (import only).
+func (s *Store) addCounts(ctx context.Context, pipelineID int64, delta map[string]int64) error {
+	u := s.countsUpdate(pipelineID, delta)
+	if u == nil {
+		return nil
+	}
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
+		ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues,
+		ConditionExpression: u.ConditionExpression,
+	})
+	if err != nil {
+		return fmt.Errorf("count jobs of pipeline %d: %w", pipelineID, err)
 	}
 	return nil
 }
