@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/config"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
 
 const usage = `usage:
@@ -67,7 +68,7 @@ func run(ctx context.Context, cmd string, args []string) error {
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		w := world.Seed(*n)
+		w := demo.Seed(*n)
 		if *out != "" {
 			b, err := json.MarshalIndent(w, "", "  ")
 			if err != nil {
@@ -78,7 +79,7 @@ func run(ctx context.Context, cmd string, args []string) error {
 		if err := load(ctx, w); err != nil {
 			return err
 		}
-		for _, t := range world.DemoTokens() {
+		for _, t := range demo.Tokens() {
 			fmt.Printf("%-28s %s\n", t.Role, t.Token)
 		}
 		return nil

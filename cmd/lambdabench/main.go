@@ -26,11 +26,12 @@ import (
 	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/config"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/golden"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/localaws"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/rie"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/sam"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/golden"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/localaws"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/rie"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/sam"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
 
 const (
@@ -202,7 +203,7 @@ func startWorld(ctx context.Context, root, dir string) (map[string]string, func(
 	}
 	if err == nil {
 		im := &world.Importer{Store: deps.Store, Files: deps.Files, Now: func() time.Time { return fixedNow }}
-		_, err = im.Import(ctx, world.Seed(40))
+		_, err = im.Import(ctx, demo.Seed(40))
 	}
 	if err != nil {
 		stack.Stop()

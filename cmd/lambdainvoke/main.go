@@ -16,9 +16,9 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/localaws"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/rie"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/sam"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/localaws"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/rie"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/sam"
 )
 
 func main() {

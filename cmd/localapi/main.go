@@ -20,12 +20,13 @@ import (
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/config"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/gateway"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/localaws"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/rie"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/sam"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/gateway"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/localaws"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/rie"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/sam"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
 
 func main() {
@@ -128,7 +129,7 @@ func functions(root string, tmpl *sam.Template, deps *api.Deps, env map[string]s
 
 // seedOnce loads the demo world unless the table already holds it.
 func seedOnce(ctx context.Context, deps *api.Deps, jobsPerProject int) error {
-	f, err := deps.Store.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: world.ProjectBackend}})
+	f, err := deps.Store.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: demo.ProjectBackend}})
 	if err != nil {
 		return err
 	}
@@ -137,7 +138,7 @@ func seedOnce(ctx context.Context, deps *api.Deps, jobsPerProject int) error {
 	}
 	fmt.Fprintf(os.Stderr, "loading the demo world (%d jobs per project) ...\n", jobsPerProject)
 	im := &world.Importer{Store: deps.Store, Files: deps.Files, Now: time.Now, Progress: world.PrintProgress(os.Stderr)}
-	_, err = im.Import(ctx, world.Seed(jobsPerProject))
+	_, err = im.Import(ctx, demo.Seed(jobsPerProject))
 	return err
 }
 
@@ -145,10 +146,10 @@ func printWelcome(addr string, env map[string]string) {
 	fmt.Printf("\nJobs API on http://%s/api/v4  (DynamoDB Local %s, S3 %s)\n\n", addr,
 		env["AWS_ENDPOINT_URL_DYNAMODB"], env["AWS_ENDPOINT_URL_S3"])
 	fmt.Println("Demo tokens:")
-	for _, t := range world.DemoTokens() {
+	for _, t := range demo.Tokens() {
 		fmt.Printf("  %-28s %s\n", t.Role, t.Token)
 	}
-	fmt.Printf("\nTry:\n  export T=%s\n", world.TokenMaintainer)
+	fmt.Printf("\nTry:\n  export T=%s\n", demo.TokenMaintainer)
 	fmt.Printf("  curl -H \"PRIVATE-TOKEN: $T\" \"http://%s/api/v4/projects/demo%%2Fbackend/jobs?scope[]=failed&scope[]=success&per_page=5\"\n", addr)
-	fmt.Printf("  curl -H \"JOB-TOKEN: %s\" \"http://%s/api/v4/job\"\n\n", world.JobTokenRunning, addr)
+	fmt.Printf("  curl -H \"JOB-TOKEN: %s\" \"http://%s/api/v4/job\"\n\n", demo.JobTokenRunning, addr)
 }

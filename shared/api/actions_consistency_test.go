@@ -19,8 +19,8 @@ import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/testenv"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
 )
 
 // 50 concurrent retries of one job create exactly one new job; the other
@@ -33,7 +33,7 @@ func TestConcurrentRetries(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			w := d.post(t, "retry-job", "/api/v4/projects/1/jobs/37/retry", "", token(world.TokenMaintainer))
+			w := d.post(t, "retry-job", "/api/v4/projects/1/jobs/37/retry", "", token(demo.TokenMaintainer))
 			codes[i], bodies[i] = w.Code, w.Body.String()
 		})
 	}
@@ -55,7 +55,7 @@ func TestConcurrentRetries(t *testing.T) {
 	if j := d.stored(t, next); j.Status != jobs.Pending || j.Ordinal != d.builds(1)+1 {
 		t.Errorf("new job %+v", j)
 	}
-	w := d.call(t, "get-job", http.MethodGet, fmt.Sprintf("/api/v4/projects/1/jobs/%d", next+1), token(world.TokenMaintainer))
+	w := d.call(t, "get-job", http.MethodGet, fmt.Sprintf("/api/v4/projects/1/jobs/%d", next+1), token(demo.TokenMaintainer))
 	if w.Code != http.StatusNotFound {
 		t.Errorf("a second new job: %d", w.Code)
 	}
@@ -75,7 +75,7 @@ func TestConcurrentRetriesOfDifferentJobs(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, id := range targets {
 		wg.Go(func() {
-			w := d.post(t, "retry-job", fmt.Sprintf("/api/v4/projects/1/jobs/%d/retry", id), "", token(world.TokenMaintainer))
+			w := d.post(t, "retry-job", fmt.Sprintf("/api/v4/projects/1/jobs/%d/retry", id), "", token(demo.TokenMaintainer))
 			if w.Code != http.StatusCreated {
 				t.Errorf("retry %d: %d %s", id, w.Code, w.Body)
 				return
@@ -100,9 +100,9 @@ func TestConcurrentRetriesOfDifferentJobs(t *testing.T) {
 	}
 }
 
-func listIDs(t *testing.T, d *demo, target string) []int64 {
+func listIDs(t *testing.T, d *fixture, target string) []int64 {
 	t.Helper()
-	w := d.call(t, "list-project-jobs", http.MethodGet, target, token(world.TokenMaintainer))
+	w := d.call(t, "list-project-jobs", http.MethodGet, target, token(demo.TokenMaintainer))
 	if w.Code != http.StatusOK {
 		t.Fatalf("%s: %d %s", target, w.Code, w.Body)
 	}
@@ -117,7 +117,7 @@ func listIDs(t *testing.T, d *demo, target string) []int64 {
 // under its new status only, on the very next request.
 func TestActionsKeepListsRight(t *testing.T) {
 	d := newDemo(t, 40)
-	m := token(world.TokenMaintainer)
+	m := token(demo.TokenMaintainer)
 	in := func(scope string, id int64) bool {
 		return slices.Contains(listIDs(t, d, "/api/v4/projects/1/jobs?per_page=100&scope="+scope), id)
 	}
@@ -159,7 +159,7 @@ func TestActionsKeepListsRight(t *testing.T) {
 // clears the erase mark.
 func TestActionStoreCalls(t *testing.T) {
 	d := newDemo(t, 40)
-	m := token(world.TokenMaintainer)
+	m := token(demo.TokenMaintainer)
 	tests := []struct {
 		function, target string
 		want             map[string]int
@@ -219,7 +219,7 @@ func TestEraseWhenS3Fails(t *testing.T) {
 	deps.Files = failingS3(t, d.Env, &failing)
 	erase := func() *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodPost, "/api/v4/projects/1/jobs/42/erase", nil)
-		r.Header.Set("PRIVATE-TOKEN", world.TokenMaintainer)
+		r.Header.Set("PRIVATE-TOKEN", demo.TokenMaintainer)
 		w := httptest.NewRecorder()
 		api.EraseJob.Handler(&deps).ServeHTTP(w, r)
 		return w
@@ -231,7 +231,7 @@ func TestEraseWhenS3Fails(t *testing.T) {
 	if j := d.stored(t, 42); j.ErasedAt == nil || !j.FilesPending || j.HasTrace || j.Artifacts != nil {
 		t.Errorf("job after the failed erase %+v", j)
 	}
-	w := d.call(t, "get-job-trace", http.MethodGet, "/api/v4/projects/1/jobs/42/trace", token(world.TokenMaintainer))
+	w := d.call(t, "get-job-trace", http.MethodGet, "/api/v4/projects/1/jobs/42/trace", token(demo.TokenMaintainer))
 	if w.Code != http.StatusOK || w.Body.Len() != 0 {
 		t.Errorf("trace after the failed erase: %d %q", w.Code, w.Body)
 	}
@@ -250,7 +250,7 @@ func TestEraseWhenS3Fails(t *testing.T) {
 
 // mustCountRight checks the job counts every pipeline item keeps against
 // the jobs themselves, read one by one up to id last.
-func mustCountRight(t *testing.T, d *demo, last int64) {
+func mustCountRight(t *testing.T, d *fixture, last int64) {
 	t.Helper()
 	want := map[int64]map[string]int64{}
 	var sample *jobs.Job

@@ -17,7 +17,7 @@ import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 )
 
 // actionCase is one request to a job action and what GitLab answers.
@@ -33,7 +33,7 @@ type actionCase struct {
 }
 
 // post serves one POST with a body through the named function.
-func (d *demo) post(t *testing.T, function, target, body string, header map[string]string) *httptest.ResponseRecorder {
+func (d *fixture) post(t *testing.T, function, target, body string, header map[string]string) *httptest.ResponseRecorder {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodPost, target, strings.NewReader(body))
 	for k, v := range header {
@@ -45,7 +45,7 @@ func (d *demo) post(t *testing.T, function, target, body string, header map[stri
 }
 
 // stored reads a job as the store holds it.
-func (d *demo) stored(t *testing.T, id int64) *jobs.Job {
+func (d *fixture) stored(t *testing.T, id int64) *jobs.Job {
 	t.Helper()
 	f, err := d.Deps.Store.Lookup(context.Background(), store.Lookup{JobID: id})
 	if err != nil || f.Job == nil {
@@ -56,7 +56,7 @@ func (d *demo) stored(t *testing.T, id int64) *jobs.Job {
 
 // runActions runs the cases in order against one world; each case names a
 // job of its own, so their order matters only where a case says so.
-func runActions(t *testing.T, d *demo, function string, cases []actionCase) {
+func runActions(t *testing.T, d *fixture, function string, cases []actionCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,7 +97,7 @@ const (
 // protected in demo/backend).
 func TestCancelJob(t *testing.T) {
 	d := newDemo(t, 40)
-	m, dev := world.TokenMaintainer, world.TokenDeveloper
+	m, dev := demo.TokenMaintainer, demo.TokenDeveloper
 	runActions(t, d, "cancel-job", []actionCase{
 		{name: "running with graceful cancel goes to canceling", target: "1/jobs/7/cancel", token: m, status: 201, after: jobs.Canceling},
 		{name: "canceling stays canceling", target: "1/jobs/13/cancel", token: dev, status: 201, after: jobs.Canceling},
@@ -117,15 +117,15 @@ func TestCancelJob(t *testing.T) {
 		{name: "manual on a protected ref", target: "1/jobs/23/cancel", token: m, status: 201, after: jobs.Canceled},
 		{name: "pending on a protected ref, developer", target: "1/jobs/22/cancel", token: dev, status: 403, want: forbidden},
 		{name: "pending on a protected ref, maintainer", target: "1/jobs/22/cancel", token: m, status: 201, after: jobs.Canceled},
-		{name: "admin", target: "3/jobs/65/cancel", token: world.TokenAdmin, status: 201, after: jobs.Canceled},
-		{name: "reporter", target: "1/jobs/40/cancel", token: world.TokenReporter, status: 403, want: forbidden},
-		{name: "reporter, unknown job", target: "1/jobs/999999/cancel", token: world.TokenReporter, status: 403, want: forbidden},
-		{name: "guest", target: "1/jobs/40/cancel", token: world.TokenGuest, status: 403, want: forbidden},
-		{name: "non-member, private project", target: "1/jobs/40/cancel", token: world.TokenOutsider, status: 404, want: projectAbsent},
-		{name: "non-member, public project", target: "3/jobs/59/cancel", token: world.TokenOutsider, status: 403, want: forbidden},
-		{name: "read_api token", target: "1/jobs/40/cancel", token: world.TokenReadAPI, status: 403, want: badScope},
-		{name: "job token header", target: "1/jobs/40/cancel", header: map[string]string{"JOB-TOKEN": world.JobTokenRunning}, status: 401, want: unauthorized},
-		{name: "job token as bearer", target: "1/jobs/40/cancel", header: map[string]string{"Authorization": "Bearer " + world.JobTokenRunning}, status: 401, want: unauthorized},
+		{name: "admin", target: "3/jobs/65/cancel", token: demo.TokenAdmin, status: 201, after: jobs.Canceled},
+		{name: "reporter", target: "1/jobs/40/cancel", token: demo.TokenReporter, status: 403, want: forbidden},
+		{name: "reporter, unknown job", target: "1/jobs/999999/cancel", token: demo.TokenReporter, status: 403, want: forbidden},
+		{name: "guest", target: "1/jobs/40/cancel", token: demo.TokenGuest, status: 403, want: forbidden},
+		{name: "non-member, private project", target: "1/jobs/40/cancel", token: demo.TokenOutsider, status: 404, want: projectAbsent},
+		{name: "non-member, public project", target: "3/jobs/59/cancel", token: demo.TokenOutsider, status: 403, want: forbidden},
+		{name: "read_api token", target: "1/jobs/40/cancel", token: demo.TokenReadAPI, status: 403, want: badScope},
+		{name: "job token header", target: "1/jobs/40/cancel", header: map[string]string{"JOB-TOKEN": demo.JobTokenRunning}, status: 401, want: unauthorized},
+		{name: "job token as bearer", target: "1/jobs/40/cancel", header: map[string]string{"Authorization": "Bearer " + demo.JobTokenRunning}, status: 401, want: unauthorized},
 		{name: "anonymous", target: "3/jobs/59/cancel", status: 401, want: unauthorized},
 		{name: "unknown job", target: "1/jobs/999999/cancel", token: m, status: 404, want: jobAbsent},
 		{name: "bridge", target: "1/jobs/10/cancel", token: m, status: 404, want: jobAbsent},
@@ -138,7 +138,7 @@ func TestCancelJob(t *testing.T) {
 
 func TestRetryJob(t *testing.T) {
 	d := newDemo(t, 40)
-	m, dev := world.TokenMaintainer, world.TokenDeveloper
+	m, dev := demo.TokenMaintainer, demo.TokenDeveloper
 	next := fmt.Sprintf(`"id":%d,"status":"pending"`, len(d.world.Jobs)+1)
 	runActions(t, d, "retry-job", []actionCase{
 		{name: "failed, developer", target: "1/jobs/42/retry", token: dev, status: 201, after: jobs.Pending,
@@ -154,11 +154,11 @@ func TestRetryJob(t *testing.T) {
 		{name: "manual job that ran", target: "1/jobs/27/retry", token: m, status: 201, after: jobs.Pending},
 		{name: "bridge, as a Job entity", target: "1/jobs/10/retry", token: m, status: 201, after: jobs.Pending,
 			want: `"artifacts":[],"runner":null,"artifacts_expire_at":null,"archived":false,"tag_list":[]}`},
-		{name: "reporter", target: "1/jobs/44/retry", token: world.TokenReporter, status: 403, want: forbidden},
-		{name: "reporter, unknown job", target: "1/jobs/999999/retry", token: world.TokenReporter, status: 404, want: jobAbsent},
-		{name: "non-member", target: "1/jobs/44/retry", token: world.TokenOutsider, status: 404, want: projectAbsent},
-		{name: "read_api token", target: "1/jobs/44/retry", token: world.TokenReadAPI, status: 403, want: badScope},
-		{name: "job token", target: "1/jobs/44/retry", header: map[string]string{"JOB-TOKEN": world.JobTokenRunning}, status: 401, want: unauthorized},
+		{name: "reporter", target: "1/jobs/44/retry", token: demo.TokenReporter, status: 403, want: forbidden},
+		{name: "reporter, unknown job", target: "1/jobs/999999/retry", token: demo.TokenReporter, status: 404, want: jobAbsent},
+		{name: "non-member", target: "1/jobs/44/retry", token: demo.TokenOutsider, status: 404, want: projectAbsent},
+		{name: "read_api token", target: "1/jobs/44/retry", token: demo.TokenReadAPI, status: 403, want: badScope},
+		{name: "job token", target: "1/jobs/44/retry", header: map[string]string{"JOB-TOKEN": demo.JobTokenRunning}, status: 401, want: unauthorized},
 		{name: "job of another project", target: "3/jobs/44/retry", token: m, status: 404, want: jobAbsent},
 	})
 	// The new job is the caller's, in the old one's pipeline; the old one
@@ -175,7 +175,7 @@ func TestRetryJob(t *testing.T) {
 
 func TestEraseJob(t *testing.T) {
 	d := newDemo(t, 40)
-	m, dev := world.TokenMaintainer, world.TokenDeveloper
+	m, dev := demo.TokenMaintainer, demo.TokenDeveloper
 	erased := `"erased_at":"2026-06-01T12:00:00.000Z"`
 	runActions(t, d, "erase-job", []actionCase{
 		{name: "developer, own job, unprotected ref", target: "1/jobs/11/erase", token: dev, status: 201, after: jobs.Success,
@@ -190,9 +190,9 @@ func TestEraseJob(t *testing.T) {
 		{name: "running", target: "1/jobs/7/erase", token: m, status: 403, want: "Job is not erasable!"},
 		{name: "skipped without files", target: "2/jobs/90/erase", token: m, status: 403, want: "Job is not erasable!"},
 		{name: "bridge", target: "1/jobs/10/erase", token: m, status: 404, want: jobAbsent},
-		{name: "reporter", target: "1/jobs/12/erase", token: world.TokenReporter, status: 403, want: forbidden},
-		{name: "non-member", target: "1/jobs/12/erase", token: world.TokenOutsider, status: 404, want: projectAbsent},
-		{name: "read_api token", target: "1/jobs/12/erase", token: world.TokenReadAPI, status: 403, want: badScope},
+		{name: "reporter", target: "1/jobs/12/erase", token: demo.TokenReporter, status: 403, want: forbidden},
+		{name: "non-member", target: "1/jobs/12/erase", token: demo.TokenOutsider, status: 404, want: projectAbsent},
+		{name: "read_api token", target: "1/jobs/12/erase", token: demo.TokenReadAPI, status: 403, want: badScope},
 		{name: "anonymous", target: "1/jobs/12/erase", status: 401, want: unauthorized},
 	})
 	w := d.call(t, "get-job", http.MethodGet, "/api/v4/projects/1/jobs/11", token(m))
@@ -214,7 +214,7 @@ func TestEraseJob(t *testing.T) {
 }
 
 // builds counts the builds the demo world gave a project.
-func (d *demo) builds(project int64) int64 {
+func (d *fixture) builds(project int64) int64 {
 	var n int64
 	for _, raw := range d.world.Jobs {
 		var j struct {
@@ -233,7 +233,7 @@ func listInput(bucket string, project, job int64) *s3.ListObjectsV2Input {
 }
 
 // mustHaveFiles checks how many objects a job has in S3.
-func (d *demo) mustHaveFiles(t *testing.T, project, job int64, want int) {
+func (d *fixture) mustHaveFiles(t *testing.T, project, job int64, want int) {
 	t.Helper()
 	res, err := d.S3.ListObjectsV2(context.Background(), listInput(d.Bucket, project, job))
 	if err != nil {
@@ -246,7 +246,7 @@ func (d *demo) mustHaveFiles(t *testing.T, project, job int64, want int) {
 
 func TestPlayJob(t *testing.T) {
 	d := newDemo(t, 40)
-	m, dev := world.TokenMaintainer, world.TokenDeveloper
+	m, dev := demo.TokenMaintainer, demo.TokenDeveloper
 	js := map[string]string{"Content-Type": "application/json"}
 	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
 	runActions(t, d, "play-job", []actionCase{
@@ -274,12 +274,12 @@ func TestPlayJob(t *testing.T) {
 		{name: "success, not manual", target: "1/jobs/1/play", token: m, status: 400, want: "Unplayable Job"},
 		{name: "running", target: "1/jobs/7/play", token: m, status: 400, want: "Unplayable Job"},
 		{name: "created manual job", target: "2/jobs/74/play", token: m, status: 400, want: "Unplayable Job"},
-		{name: "reporter", target: "3/jobs/120/play", token: world.TokenReporter, status: 403, want: forbidden},
-		{name: "guest, public pipelines", target: "1/jobs/46/play", token: world.TokenGuest, status: 403, want: forbidden},
-		{name: "guest, private pipelines", target: "2/jobs/74/play", token: world.TokenGuest, status: 403, want: forbidden},
-		{name: "non-member, private project", target: "1/jobs/46/play", token: world.TokenOutsider, status: 404, want: projectAbsent},
-		{name: "read_api token", target: "3/jobs/120/play", token: world.TokenReadAPI, status: 403, want: badScope},
-		{name: "job token", target: "1/jobs/23/play", header: map[string]string{"JOB-TOKEN": world.JobTokenRunning}, status: 401, want: unauthorized},
+		{name: "reporter", target: "3/jobs/120/play", token: demo.TokenReporter, status: 403, want: forbidden},
+		{name: "guest, public pipelines", target: "1/jobs/46/play", token: demo.TokenGuest, status: 403, want: forbidden},
+		{name: "guest, private pipelines", target: "2/jobs/74/play", token: demo.TokenGuest, status: 403, want: forbidden},
+		{name: "non-member, private project", target: "1/jobs/46/play", token: demo.TokenOutsider, status: 404, want: projectAbsent},
+		{name: "read_api token", target: "3/jobs/120/play", token: demo.TokenReadAPI, status: 403, want: badScope},
+		{name: "job token", target: "1/jobs/23/play", header: map[string]string{"JOB-TOKEN": demo.JobTokenRunning}, status: 401, want: unauthorized},
 		{name: "unknown job", target: "1/jobs/999999/play", token: m, status: 404, want: jobAbsent},
 	})
 	for id, want := range map[int64][]jobs.Variable{

@@ -9,8 +9,9 @@ import (
 	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/testenv"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
 
 // BenchmarkListProjectJobs times list pages against DynamoDB Local and
@@ -24,7 +25,7 @@ func BenchmarkListProjectJobs(b *testing.B) {
 		b.Fatal(err)
 	}
 	h := api.ListProjectJobs.Handler(env.Deps)
-	get := func(target string) *httptest.ResponseRecorder { return serve(b, h, target, world.TokenMaintainer) }
+	get := func(target string) *httptest.ResponseRecorder { return serve(b, h, target, demo.TokenMaintainer) }
 	// A keyset cursor 4,000 rows deep.
 	deep := "/api/v4/projects/1/jobs?pagination=keyset&per_page=100"
 	for range 40 {
@@ -48,19 +49,19 @@ func BenchmarkListProjectJobs(b *testing.B) {
 func BenchmarkReadEndpoints(b *testing.B) {
 	env := testenv.New(b)
 	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}
-	if _, err := im.Import(context.Background(), world.Seed(200)); err != nil {
+	if _, err := im.Import(context.Background(), demo.Seed(200)); err != nil {
 		b.Fatal(err)
 	}
 	cases := []struct {
 		name, function, target, token string
 	}{
-		{"get-job", "get-job", "/api/v4/projects/1/jobs/42", world.TokenMaintainer},
-		{"get-job-trace", "get-job-trace", "/api/v4/projects/1/jobs/42/trace", world.TokenMaintainer},
-		{"pipeline-jobs/offset", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs?include_retried=true", world.TokenMaintainer},
-		{"pipeline-jobs/keyset", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs?pagination=keyset&per_page=3", world.TokenMaintainer},
-		{"pipeline-bridges", "list-pipeline-bridges", "/api/v4/projects/1/pipelines/1001/bridges", world.TokenMaintainer},
-		{"job-by-token", "get-job-by-token", "/api/v4/job?job_token=" + world.JobTokenRunning, ""},
-		{"allowed-agents", "list-allowed-agents", "/api/v4/job/allowed_agents?job_token=" + world.JobTokenRunning, ""},
+		{"get-job", "get-job", "/api/v4/projects/1/jobs/42", demo.TokenMaintainer},
+		{"get-job-trace", "get-job-trace", "/api/v4/projects/1/jobs/42/trace", demo.TokenMaintainer},
+		{"pipeline-jobs/offset", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs?include_retried=true", demo.TokenMaintainer},
+		{"pipeline-jobs/keyset", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs?pagination=keyset&per_page=3", demo.TokenMaintainer},
+		{"pipeline-bridges", "list-pipeline-bridges", "/api/v4/projects/1/pipelines/1001/bridges", demo.TokenMaintainer},
+		{"job-by-token", "get-job-by-token", "/api/v4/job?job_token=" + demo.JobTokenRunning, ""},
+		{"allowed-agents", "list-allowed-agents", "/api/v4/job/allowed_agents?job_token=" + demo.JobTokenRunning, ""},
 	}
 	for _, c := range cases {
 		h := api.Function(c.function).Handler(env.Deps)

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/testenv"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
 
 // cost is what one request cost the store.
@@ -20,10 +21,10 @@ type cost struct {
 	capacity float64
 }
 
-func (d *demo) measure(t *testing.T, function, target string) cost {
+func (d *fixture) measure(t *testing.T, function, target string) cost {
 	t.Helper()
 	d.Counter.Reset()
-	w := d.call(t, function, http.MethodGet, target, token(world.TokenMaintainer))
+	w := d.call(t, function, http.MethodGet, target, token(demo.TokenMaintainer))
 	if w.Code != 200 {
 		t.Fatalf("%s: %d %.300s", target, w.Code, w.Body)
 	}
@@ -80,7 +81,7 @@ func TestStoreBudgets(t *testing.T) {
 // bigWorld is a project with n builds in pipelines of 50, as compact as
 // GitLab's JSON allows.
 func bigWorld(n int) *world.World {
-	w := world.Seed(1)
+	w := demo.Seed(1)
 	w.Jobs = w.Jobs[:0]
 	w.Pipelines = w.Pipelines[:0]
 	base := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
@@ -107,14 +108,14 @@ func TestKeysetWalkCostIsFlat(t *testing.T) {
 	if _, err := im.Import(context.Background(), bigWorld(5000)); err != nil {
 		t.Fatal(err)
 	}
-	d := &demo{Env: env}
+	d := &fixture{Env: env}
 	for _, scope := range []string{"", "&scope[]=success&scope[]=failed"} {
 		target := "/api/v4/projects/1/jobs?pagination=keyset&per_page=100" + scope
 		var first, last cost
 		pages, rows := 0, 0
 		for target != "" {
 			d.Counter.Reset()
-			w := d.call(t, "list-project-jobs", http.MethodGet, target, token(world.TokenMaintainer))
+			w := d.call(t, "list-project-jobs", http.MethodGet, target, token(demo.TokenMaintainer))
 			if w.Code != 200 {
 				t.Fatalf("%s: %d %.300s", target, w.Code, w.Body)
 			}

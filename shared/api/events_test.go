@@ -14,11 +14,11 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/agreement"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/golden"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/lambdafn"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/logging"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/agreement"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden responses of the event-payload tests")
@@ -35,7 +35,7 @@ func TestEventPayloads(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatal("no events", err)
 	}
-	worlds := map[api.Function]*demo{}
+	worlds := map[api.Function]*fixture{}
 	logs := map[api.Function]*strings.Builder{}
 	for _, file := range files {
 		fn := agreement.FunctionOf(file, api.Functions())

@@ -7,7 +7,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 )
 
 // Every imported finished build comes back from GET job exactly as it went
@@ -29,7 +29,7 @@ func TestImportRoundTrip(t *testing.T) {
 		for _, k := range importOnly {
 			delete(want, k)
 		}
-		w := d.call(t, "get-job", http.MethodGet, target, token(world.TokenAdmin))
+		w := d.call(t, "get-job", http.MethodGet, target, token(demo.TokenAdmin))
 		if w.Code != http.StatusOK {
 			t.Fatalf("%s: %d %s", target, w.Code, w.Body)
 		}

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 )
 
 // GET /job answers the job of a job token, from wherever GitLab reads one,
@@ -21,21 +21,21 @@ func TestGetJobByToken(t *testing.T) {
 		body         string // a substring of the body
 		job          int64
 	}{
-		{"JOB-TOKEN header", "/api/v4/job", jobToken(world.JobTokenRunning), 200, `"status":"running"`, world.RunningJobID},
-		{"job_token parameter", "/api/v4/job?job_token=" + world.JobTokenRunning, nil, 200, "", world.RunningJobID},
-		{"token parameter", "/api/v4/job?token=" + world.JobTokenRunning, nil, 200, "", world.RunningJobID},
-		{"bearer", "/api/v4/job", map[string]string{"Authorization": "Bearer " + world.JobTokenRunning}, 200, "", world.RunningJobID},
+		{"JOB-TOKEN header", "/api/v4/job", jobToken(demo.JobTokenRunning), 200, `"status":"running"`, demo.RunningJobID},
+		{"job_token parameter", "/api/v4/job?job_token=" + demo.JobTokenRunning, nil, 200, "", demo.RunningJobID},
+		{"token parameter", "/api/v4/job?token=" + demo.JobTokenRunning, nil, 200, "", demo.RunningJobID},
+		{"bearer", "/api/v4/job", map[string]string{"Authorization": "Bearer " + demo.JobTokenRunning}, 200, "", demo.RunningJobID},
 		{"canceling job", "/api/v4/job", jobToken(jobTokenCanceling), 200, `"status":"canceling"`, cancelingJob},
 		{"other project's job", "/api/v4/job", jobToken(jobTokenFrontend), 200, `"ci_job_token_scope_enabled":true`, frontendJob},
-		{"finished job", "/api/v4/job", jobToken(world.JobTokenFinished), 401, `{"message":"401 Unauthorized"}`, 0},
+		{"finished job", "/api/v4/job", jobToken(demo.JobTokenFinished), 401, `{"message":"401 Unauthorized"}`, 0},
 		{"erased job", "/api/v4/job", jobToken(jobTokenErased), 401, `{"message":"401 Unauthorized"}`, 0},
 		{"unknown job token", "/api/v4/job", jobToken("glcbt-nope"), 401, `{"message":"401 Unauthorized"}`, 0},
-		{"job token as PRIVATE-TOKEN", "/api/v4/job", token(world.JobTokenRunning), 401, `{"message":"401 Unauthorized"}`, 0},
+		{"job token as PRIVATE-TOKEN", "/api/v4/job", token(demo.JobTokenRunning), 401, `{"message":"401 Unauthorized"}`, 0},
 		{"anonymous", "/api/v4/job", nil, 401, `{"message":"401 Unauthorized"}`, 0},
-		{"personal access token", "/api/v4/job", token(world.TokenMaintainer), 404, `{"message":"404 Job Not Found"}`, 0},
-		{"personal access token, bearer", "/api/v4/job", map[string]string{"Authorization": "Bearer " + world.TokenAdmin}, 404, `{"message":"404 Job Not Found"}`, 0},
-		{"expired personal access token", "/api/v4/job", token(world.TokenExpired), 401, `"error":"invalid_token"`, 0},
-		{"trailing path", "/api/v4/job/", jobToken(world.JobTokenRunning), 404, `{"error":"404 Not Found"}`, 0},
+		{"personal access token", "/api/v4/job", token(demo.TokenMaintainer), 404, `{"message":"404 Job Not Found"}`, 0},
+		{"personal access token, bearer", "/api/v4/job", map[string]string{"Authorization": "Bearer " + demo.TokenAdmin}, 404, `{"message":"404 Job Not Found"}`, 0},
+		{"expired personal access token", "/api/v4/job", token(demo.TokenExpired), 401, `"error":"invalid_token"`, 0},
+		{"trailing path", "/api/v4/job/", jobToken(demo.JobTokenRunning), 404, `{"error":"404 Not Found"}`, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,8 +70,8 @@ func TestGetJobByToken(t *testing.T) {
 // shows it.
 func TestGetJobByTokenMatchesGetJob(t *testing.T) {
 	d := newDemo(t, 40)
-	byToken := d.call(t, "get-job-by-token", http.MethodGet, "/api/v4/job", jobToken(world.JobTokenRunning))
-	byID := d.call(t, "get-job", http.MethodGet, fmt.Sprintf("/api/v4/projects/1/jobs/%d", world.RunningJobID), token(world.TokenAdmin))
+	byToken := d.call(t, "get-job-by-token", http.MethodGet, "/api/v4/job", jobToken(demo.JobTokenRunning))
+	byID := d.call(t, "get-job", http.MethodGet, fmt.Sprintf("/api/v4/projects/1/jobs/%d", demo.RunningJobID), token(demo.TokenAdmin))
 	if byToken.Code != 200 || byToken.Body.String() != byID.Body.String() {
 		t.Errorf("GET /job:\n%s\nGET job:\n%s", byToken.Body, byID.Body)
 	}
@@ -112,10 +112,10 @@ func TestListAllowedAgents(t *testing.T) {
 		pipeline int64
 		env      bool
 	}{
-		{"backend job", jobToken(world.JobTokenRunning), 200, "", "[1 2]", "[3]", 1001, true},
+		{"backend job", jobToken(demo.JobTokenRunning), 200, "", "[1 2]", "[3]", 1001, true},
 		{"frontend job, nested group", map[string]string{"Authorization": "Bearer " + jobTokenFrontend}, 200, "", "[2]", "[4 3]", 1007, false},
-		{"finished job", jobToken(world.JobTokenFinished), 401, `{"message":"401 Unauthorized"}`, "", "", 0, false},
-		{"personal access token", token(world.TokenDeveloper), 404, `{"message":"404 Job Not Found"}`, "", "", 0, false},
+		{"finished job", jobToken(demo.JobTokenFinished), 401, `{"message":"401 Unauthorized"}`, "", "", 0, false},
+		{"personal access token", token(demo.TokenDeveloper), 404, `{"message":"404 Job Not Found"}`, "", "", 0, false},
 		{"anonymous", nil, 401, `{"message":"401 Unauthorized"}`, "", "", 0, false},
 	}
 	for _, tc := range tests {
@@ -162,7 +162,7 @@ func TestListAllowedAgents(t *testing.T) {
 // roles_in_project lists every role up to the user's access level.
 func TestAllowedAgentsRoles(t *testing.T) {
 	d := newDemo(t, 40)
-	r := d.call(t, "list-allowed-agents", http.MethodGet, "/api/v4/job/allowed_agents", jobToken(world.JobTokenRunning))
+	r := d.call(t, "list-allowed-agents", http.MethodGet, "/api/v4/job/allowed_agents", jobToken(demo.JobTokenRunning))
 	var got struct {
 		User struct {
 			ID    int64    `json:"id"`

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 )
 
 type jobRow struct {
@@ -17,7 +17,7 @@ type jobRow struct {
 
 func TestListProjectJobsParameters(t *testing.T) {
 	d := newDemo(t, 40)
-	m := token(world.TokenMaintainer)
+	m := token(demo.TokenMaintainer)
 	tests := []struct {
 		name, query string
 		status      int
@@ -100,7 +100,7 @@ func TestListProjectJobsOffsetWalk(t *testing.T) {
 		page := "1"
 		for n := 0; page != ""; n++ {
 			w := d.call(t, "list-project-jobs", http.MethodGet, "/api/v4/projects/demo%2Fbackend/jobs?per_page=7&page="+page+scope,
-				token(world.TokenReporter))
+				token(demo.TokenReporter))
 			if w.Code != 200 {
 				t.Fatalf("page %s: %d %s", page, w.Code, w.Body)
 			}
@@ -140,7 +140,7 @@ func TestListProjectJobsKeysetWalk(t *testing.T) {
 		target := "/api/v4/projects/1/jobs?pagination=keyset&per_page=9" + scope
 		seen := map[int64]bool{}
 		for target != "" {
-			w := d.call(t, "list-project-jobs", http.MethodGet, target, token(world.TokenMaintainer))
+			w := d.call(t, "list-project-jobs", http.MethodGet, target, token(demo.TokenMaintainer))
 			if w.Code != 200 {
 				t.Fatalf("%s: %d %s", target, w.Code, w.Body)
 			}

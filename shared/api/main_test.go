@@ -14,14 +14,15 @@ import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/testenv"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// demo is a test stack holding the seeded demo world.
-type demo struct {
+// fixture is a test stack holding the seeded demo world.
+type fixture struct {
 	*testenv.Env
 	world *world.World
 }
@@ -29,22 +30,22 @@ type demo struct {
 // fixedNow is the clock of the tests: after every seeded timestamp.
 var fixedNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 
-func newDemo(t *testing.T, jobsPerProject int) *demo {
+func newDemo(t *testing.T, jobsPerProject int) *fixture {
 	t.Helper()
 	env := testenv.New(t)
 	env.Deps.Now = func() time.Time { return fixedNow }
-	w := world.Seed(jobsPerProject)
+	w := demo.Seed(jobsPerProject)
 	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: env.Deps.Now}
 	if _, err := im.Import(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}
 	env.Counter.Reset()
-	return &demo{Env: env, world: w}
+	return &fixture{Env: env, world: w}
 }
 
 // call serves one request with the named function's handler, as the local
 // API does: the path decoded, the query raw.
-func (d *demo) call(t *testing.T, function, method, target string, header map[string]string) *httptest.ResponseRecorder {
+func (d *fixture) call(t *testing.T, function, method, target string, header map[string]string) *httptest.ResponseRecorder {
 	t.Helper()
 	fn, ok := api.Named(function)
 	if !ok {
@@ -81,7 +82,7 @@ func deleteInput(bucket, key string) *s3.DeleteObjectInput {
 	return &s3.DeleteObjectInput{Bucket: &bucket, Key: &key}
 }
 
-func mustProject(t *testing.T, d *demo) *jobs.Project {
+func mustProject(t *testing.T, d *fixture) *jobs.Project {
 	t.Helper()
 	f, err := d.Deps.Store.Lookup(context.Background(), store.Lookup{Project: store.ProjectRef{ID: 1}})
 	if err != nil || f.Project == nil {

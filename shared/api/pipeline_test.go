@@ -12,7 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
 
 // Ids of the jobs importMore adds to the demo world.
@@ -32,7 +33,7 @@ const (
 
 // importMore adds to the demo world, by a second import, a pipeline where a
 // job was retried twice and the jobs of the job tokens the tests need.
-func (d *demo) importMore(t *testing.T) {
+func (d *fixture) importMore(t *testing.T) {
 	t.Helper()
 	base := func(id int64) map[string]any {
 		for _, raw := range d.world.Jobs {
@@ -63,7 +64,7 @@ func (d *demo) importMore(t *testing.T) {
 		}
 		return b
 	}
-	pl := base(world.FailedJobID)["pipeline"].(map[string]any)
+	pl := base(demo.FailedJobID)["pipeline"].(map[string]any)
 	pl["id"], pl["iid"] = retriedPipeline, 99
 	pl["web_url"] = fmt.Sprintf("https://gitlab.example.com/demo/backend/-/pipelines/%d", retriedPipeline)
 	flaky := map[string]any{"name": "flaky", "pipeline": pl, "status": "failed", "retried": true}
@@ -81,11 +82,11 @@ func (d *demo) importMore(t *testing.T) {
 	}
 	w := &world.World{InstanceURL: d.world.InstanceURL, Users: d.world.Users, Groups: d.world.Groups,
 		Projects: d.world.Projects, Jobs: []json.RawMessage{
-			job(world.FailedJobID, flakyFirst, flaky),
-			job(world.FailedJobID, flakySecond, flaky),
-			job(world.FailedJobID, flakyLast, with(flaky, "status", "success", "retried", false)),
-			job(world.FailedJobID, cancelingJob, with(running, "status", "canceling", "pipeline", pl, "token", jobTokenCanceling)),
-			job(world.FailedJobID, erasedRunningJob, with(running, "pipeline", pl, "erased_at", "2026-01-06T10:00:00.000Z",
+			job(demo.FailedJobID, flakyFirst, flaky),
+			job(demo.FailedJobID, flakySecond, flaky),
+			job(demo.FailedJobID, flakyLast, with(flaky, "status", "success", "retried", false)),
+			job(demo.FailedJobID, cancelingJob, with(running, "status", "canceling", "pipeline", pl, "token", jobTokenCanceling)),
+			job(demo.FailedJobID, erasedRunningJob, with(running, "pipeline", pl, "erased_at", "2026-01-06T10:00:00.000Z",
 				"token", jobTokenErased)),
 			job(50, frontendJob, with(running, "token", jobTokenFrontend)),
 		}}
@@ -116,7 +117,7 @@ func ids(t *testing.T, body string) []int64 {
 func TestListPipelineJobsAndBridges(t *testing.T) {
 	d := newDemo(t, 40)
 	d.importMore(t)
-	m := token(world.TokenMaintainer)
+	m := token(demo.TokenMaintainer)
 	tests := []struct {
 		name, function, target string
 		header                 map[string]string
@@ -143,16 +144,16 @@ func TestListPipelineJobsAndBridges(t *testing.T) {
 		{"unknown project", "list-pipeline-jobs", "/api/v4/projects/99/pipelines/1001/jobs", m, 404, `{"message":"404 Project Not Found"}`, nil, ""},
 		{"anonymous, private project", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs", nil, 404, `{"message":"404 Project Not Found"}`, nil, ""},
 		{"anonymous, public project", "list-pipeline-jobs", "/api/v4/projects/demo%2Fwebsite/pipelines/1008/jobs?per_page=2", nil, 200, "", []int64{65, 64}, "9"},
-		{"non-member, private project", "list-pipeline-jobs", "/api/v4/projects/2/pipelines/1007/jobs", token(world.TokenOutsider), 404, `{"message":"404 Project Not Found"}`, nil, ""},
-		{"guest, members-only pipelines", "list-pipeline-jobs", "/api/v4/projects/2/pipelines/1007/jobs", token(world.TokenGuest), 403, `{"message":"403 Forbidden"}`, nil, ""},
-		{"guest, public pipelines", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs?per_page=1", token(world.TokenGuest), 200, "", []int64{9}, "9"},
-		{"reporter", "list-pipeline-jobs", "/api/v4/projects/2/pipelines/1007/jobs?per_page=1", token(world.TokenReporter), 200, "", []int64{frontendJob}, "10"},
+		{"non-member, private project", "list-pipeline-jobs", "/api/v4/projects/2/pipelines/1007/jobs", token(demo.TokenOutsider), 404, `{"message":"404 Project Not Found"}`, nil, ""},
+		{"guest, members-only pipelines", "list-pipeline-jobs", "/api/v4/projects/2/pipelines/1007/jobs", token(demo.TokenGuest), 403, `{"message":"403 Forbidden"}`, nil, ""},
+		{"guest, public pipelines", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs?per_page=1", token(demo.TokenGuest), 200, "", []int64{9}, "9"},
+		{"reporter", "list-pipeline-jobs", "/api/v4/projects/2/pipelines/1007/jobs?per_page=1", token(demo.TokenReporter), 200, "", []int64{frontendJob}, "10"},
 		{"bad token", "list-pipeline-jobs", "/api/v4/projects/3/pipelines/1008/jobs", token("glpat-nope"), 401, `{"message":"401 Unauthorized"}`, nil, ""},
-		{"job token", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs?scope=running", jobToken(world.JobTokenRunning), 200, "", []int64{7}, "1"},
-		{"job token, bearer", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs?scope=running", map[string]string{"Authorization": "Bearer " + world.JobTokenRunning}, 200, "", []int64{7}, "1"},
-		{"job token, other project", "list-pipeline-jobs", "/api/v4/projects/2/pipelines/1007/jobs", jobToken(world.JobTokenRunning), 403,
+		{"job token", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs?scope=running", jobToken(demo.JobTokenRunning), 200, "", []int64{7}, "1"},
+		{"job token, bearer", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs?scope=running", map[string]string{"Authorization": "Bearer " + demo.JobTokenRunning}, 200, "", []int64{7}, "1"},
+		{"job token, other project", "list-pipeline-jobs", "/api/v4/projects/2/pipelines/1007/jobs", jobToken(demo.JobTokenRunning), 403,
 			`{"message":"403 Forbidden - Authentication by CI/CD job token not allowed from demo/backend to project #2."}`, nil, ""},
-		{"job token of a finished job", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs", jobToken(world.JobTokenFinished), 401, `{"message":"401 Unauthorized"}`, nil, ""},
+		{"job token of a finished job", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs", jobToken(demo.JobTokenFinished), 401, `{"message":"401 Unauthorized"}`, nil, ""},
 		{"job token of an erased job", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs", jobToken(jobTokenErased), 401, `{"message":"401 Unauthorized"}`, nil, ""},
 		{"job token of a canceling job", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs?per_page=1", jobToken(jobTokenCanceling), 200, "", []int64{9}, "9"},
 		{"wrong method", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs", m, 404, `{"error":"404 Not Found"}`, nil, ""},
@@ -161,10 +162,10 @@ func TestListPipelineJobsAndBridges(t *testing.T) {
 		{"no bridges", "list-pipeline-bridges", "/api/v4/projects/1/pipelines/1003/bridges", m, 200, "[]", []int64{}, "0"},
 		{"bridges by scope", "list-pipeline-bridges", "/api/v4/projects/2/pipelines/1011/trigger_jobs?scope[]=success", m, 200, "", []int64{93}, "1"},
 		{"bridges, scope hash", "list-pipeline-bridges", "/api/v4/projects/1/pipelines/1001/bridges?scope[x]=success", m, 400, `{"error":"scope is invalid"}`, nil, ""},
-		{"bridges, guest", "list-pipeline-bridges", "/api/v4/projects/2/pipelines/1011/bridges", token(world.TokenGuest), 403, `{"message":"403 Forbidden"}`, nil, ""},
+		{"bridges, guest", "list-pipeline-bridges", "/api/v4/projects/2/pipelines/1011/bridges", token(demo.TokenGuest), 403, `{"message":"403 Forbidden"}`, nil, ""},
 		{"bridges, anonymous private", "list-pipeline-bridges", "/api/v4/projects/2/pipelines/1011/bridges", nil, 404, `{"message":"404 Project Not Found"}`, nil, ""},
 		{"bridges, other project", "list-pipeline-bridges", "/api/v4/projects/1/pipelines/1011/trigger_jobs", m, 404, `{"message":"404 Not found"}`, nil, ""},
-		{"bridges, job token other project", "list-pipeline-bridges", "/api/v4/projects/2/pipelines/1011/bridges", jobToken(world.JobTokenRunning), 403, "Authentication by CI/CD job token not allowed", nil, ""},
+		{"bridges, job token other project", "list-pipeline-bridges", "/api/v4/projects/2/pipelines/1011/bridges", jobToken(demo.JobTokenRunning), 403, "Authentication by CI/CD job token not allowed", nil, ""},
 		{"bridges, unknown route", "list-pipeline-bridges", "/api/v4/projects/1/pipelines/1001/bridgez", m, 404, `{"error":"404 Not Found"}`, nil, ""},
 	}
 	for _, tc := range tests {
@@ -209,7 +210,7 @@ func TestListPipelineJobsOffsetPages(t *testing.T) {
 	for i, want := range wantPages {
 		page := i + 1
 		d.Counter.Reset()
-		r := d.call(t, "list-pipeline-jobs", http.MethodGet, fmt.Sprintf("%s&page=%d", base, page), token(world.TokenReporter))
+		r := d.call(t, "list-pipeline-jobs", http.MethodGet, fmt.Sprintf("%s&page=%d", base, page), token(demo.TokenReporter))
 		if r.Code != 200 {
 			t.Fatalf("page %d: %d %s", page, r.Code, r.Body)
 		}
@@ -259,7 +260,7 @@ func TestListPipelineJobsKeysetWalk(t *testing.T) {
 				t.Fatal("no end to the walk")
 			}
 			d.Counter.Reset()
-			r := d.call(t, "list-pipeline-jobs", http.MethodGet, target, token(world.TokenMaintainer))
+			r := d.call(t, "list-pipeline-jobs", http.MethodGet, target, token(demo.TokenMaintainer))
 			if r.Code != 200 {
 				t.Fatalf("%s: %d %s", target, r.Code, r.Body)
 			}
@@ -284,7 +285,7 @@ func TestListPipelineJobsKeysetWalk(t *testing.T) {
 			t.Errorf("query %q: walked %v, want %v", tc.query, got, tc.want)
 		}
 	}
-	r := d.call(t, "list-pipeline-jobs", http.MethodGet, "/api/v4/projects/1/pipelines/1999/jobs?pagination=keyset&sort=asc", token(world.TokenMaintainer))
+	r := d.call(t, "list-pipeline-jobs", http.MethodGet, "/api/v4/projects/1/pipelines/1999/jobs?pagination=keyset&sort=asc", token(demo.TokenMaintainer))
 	if r.Code != 405 {
 		t.Errorf("keyset asc: %d %s", r.Code, r.Body)
 	}
@@ -309,7 +310,7 @@ func TestListPipelineJobsTotalCap(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := d.call(t, "list-pipeline-jobs", http.MethodGet, "/api/v4/projects/1/pipelines/1003/jobs?scope[]=success&scope[]=failed&per_page=100", token(world.TokenMaintainer))
+		r := d.call(t, "list-pipeline-jobs", http.MethodGet, "/api/v4/projects/1/pipelines/1003/jobs?scope[]=success&scope[]=failed&per_page=100", token(demo.TokenMaintainer))
 		if r.Code != 200 {
 			t.Fatalf("%d %s", r.Code, r.Body)
 		}

@@ -10,17 +10,18 @@ import (
 	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/testenv"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
 
 func TestTrace(t *testing.T) {
 	d := newDemo(t, 40)
-	full, err := d.Deps.Files.Trace(context.Background(), 1, world.FailedJobID, 0, 0)
+	full, err := d.Deps.Files.Trace(context.Background(), 1, demo.FailedJobID, 0, 0)
 	if err != nil || len(full) < 100 || !strings.Contains(string(full), "\x1b[31;1mERROR") {
 		t.Fatalf("seeded trace: %v %q", err, full)
 	}
-	m := token(world.TokenReporter)
+	m := token(demo.TokenReporter)
 	tests := []struct {
 		name   string
 		query  string
@@ -64,13 +65,13 @@ func TestTrace(t *testing.T) {
 // log object is missing reads as empty too.
 func TestTraceWithoutLog(t *testing.T) {
 	d := newDemo(t, 40)
-	m := token(world.TokenMaintainer)
+	m := token(demo.TokenMaintainer)
 	// Job 6 is preparing: never ran, no log.
 	w := d.call(t, "get-job-trace", http.MethodGet, "/api/v4/projects/1/jobs/6/trace", m)
 	if w.Code != 200 || w.Body.Len() != 0 || d.Counter.Calls()["GetObject"] != 0 {
 		t.Errorf("no log: %d %q, %d S3 calls", w.Code, w.Body, d.Counter.Calls()["GetObject"])
 	}
-	if _, err := d.S3.DeleteObject(context.Background(), deleteInput(d.Bucket, jobfiles.TraceKey(1, world.FailedJobID))); err != nil {
+	if _, err := d.S3.DeleteObject(context.Background(), deleteInput(d.Bucket, jobfiles.TraceKey(1, demo.FailedJobID))); err != nil {
 		t.Fatal(err)
 	}
 	w = d.call(t, "get-job-trace", http.MethodGet, "/api/v4/projects/1/jobs/42/trace", m)
@@ -87,7 +88,7 @@ func TestTraceWithoutLog(t *testing.T) {
 // URL that returns it as text/plain; ranged reads stay inline.
 func TestHugeTraceRedirects(t *testing.T) {
 	env := testenv.New(t)
-	w := world.Seed(1)
+	w := demo.Seed(1)
 	huge := strings.Repeat("\x1b[32;1mstep ok\x1b[0;m a fairly long line of build output\n", 100000) // ~5.5 MB
 	job := map[string]any{"id": 90001, "status": "success", "stage": "test", "name": "huge", "ref": "main",
 		"created_at": "2026-01-05T09:00:00.000Z", "started_at": "2026-01-05T09:00:01.000Z",
@@ -98,8 +99,8 @@ func TestHugeTraceRedirects(t *testing.T) {
 	if _, err := (&world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}).Import(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}
-	d := &demo{Env: env}
-	resp := d.call(t, "get-job-trace", http.MethodGet, "/api/v4/projects/1/jobs/90001/trace", token(world.TokenMaintainer))
+	d := &fixture{Env: env}
+	resp := d.call(t, "get-job-trace", http.MethodGet, "/api/v4/projects/1/jobs/90001/trace", token(demo.TokenMaintainer))
 	if resp.Code != http.StatusFound {
 		t.Fatalf("status %d, want 302", resp.Code)
 	}
@@ -119,7 +120,7 @@ func TestHugeTraceRedirects(t *testing.T) {
 	if ct := got.Header.Get("Content-Type"); ct != "text/plain" {
 		t.Errorf("S3 Content-Type %q", ct)
 	}
-	resp = d.call(t, "get-job-trace", http.MethodGet, "/api/v4/projects/1/jobs/90001/trace?byte_offset=100&byte_limit=500000", token(world.TokenMaintainer))
+	resp = d.call(t, "get-job-trace", http.MethodGet, "/api/v4/projects/1/jobs/90001/trace?byte_offset=100&byte_limit=500000", token(demo.TokenMaintainer))
 	if resp.Code != 200 || resp.Body.String() != huge[100:500100] {
 		t.Errorf("ranged read of a huge log: %d, %d bytes", resp.Code, resp.Body.Len())
 	}

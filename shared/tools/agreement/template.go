@@ -6,7 +6,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/sam"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/sam"
 )
 
 // resourceNames turn the template's ARN expressions into the terms of the

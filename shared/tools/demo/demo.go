@@ -1,4 +1,7 @@
-package world
+// Package demo makes the demo world: three projects with thousands of jobs
+// over every status, fixed tokens and ids that events/, the tests and the
+// README use.
+package demo
 
 import (
 	"encoding/json"
@@ -8,10 +11,11 @@ import (
 	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
 
-// DemoToken is a token of the demo world with the role it stands for.
-type DemoToken struct {
+// RoleToken is a token of the demo world with the role it stands for.
+type RoleToken struct {
 	Role  string
 	Token string
 }
@@ -42,9 +46,9 @@ const (
 	FailedJobID     = 42 // a failed build of demo/backend with a coloured trace
 )
 
-// DemoTokens lists the demo tokens by role, for printing.
-func DemoTokens() []DemoToken {
-	return []DemoToken{{"admin", TokenAdmin}, {"maintainer", TokenMaintainer}, {"developer", TokenDeveloper},
+// Tokens lists the demo tokens by role, for printing.
+func Tokens() []RoleToken {
+	return []RoleToken{{"admin", TokenAdmin}, {"maintainer", TokenMaintainer}, {"developer", TokenDeveloper},
 		{"reporter", TokenReporter}, {"guest", TokenGuest}, {"non-member", TokenOutsider},
 		{"maintainer, read_api scope", TokenReadAPI}, {"expired", TokenExpired}, {"revoked", TokenRevoked},
 		{"job token of running job 7", JobTokenRunning}}
@@ -57,9 +61,9 @@ var seedEpoch = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 // Seed makes a realistic, deterministic demo world with about jobsPerProject
 // jobs in each of its three projects: all 13 statuses, retried and manual
 // jobs, bridges with downstream pipelines, ANSI-coloured traces, artifacts.
-func Seed(jobsPerProject int) *World {
+func Seed(jobsPerProject int) *world.World {
 	r := rand.New(rand.NewPCG(1, 2))
-	w := &World{InstanceURL: instance}
+	w := &world.World{InstanceURL: instance}
 	type person struct {
 		id                    int64
 		username, name, token string
@@ -73,7 +77,7 @@ func Seed(jobsPerProject int) *World {
 		{5, "gus", "Gus Guest", TokenGuest, jobs.Guest},
 		{6, "olga", "Olga Outsider", TokenOutsider, 0},
 	}
-	var members []Member
+	var members []world.Member
 	docs := map[int64]json.RawMessage{}
 	for _, p := range people {
 		doc := map[string]any{
@@ -87,18 +91,18 @@ func Seed(jobsPerProject int) *World {
 		docs[p.id] = mustJSON(doc)
 		doc["admin"] = p.id == 1
 		w.Users = append(w.Users, mustJSON(doc))
-		w.Tokens = append(w.Tokens, Token{Token: p.token, UserID: p.id, Scopes: []string{"api"}})
+		w.Tokens = append(w.Tokens, world.Token{Token: p.token, UserID: p.id, Scopes: []string{"api"}})
 		if p.level > 0 {
-			members = append(members, Member{UserID: p.id, AccessLevel: p.level})
+			members = append(members, world.Member{UserID: p.id, AccessLevel: p.level})
 		}
 	}
 	exp := "2025-12-31"
 	w.Tokens = append(w.Tokens,
-		Token{Token: TokenReadAPI, UserID: 2, Scopes: []string{"read_api"}},
-		Token{Token: TokenExpired, UserID: 2, Scopes: []string{"api"}, ExpiresAt: &exp},
-		Token{Token: TokenRevoked, UserID: 2, Scopes: []string{"api"}, Revoked: true})
-	w.Groups = []Group{{ID: 3, FullPath: "demo"}, {ID: 4, FullPath: "demo/platform", ParentID: ptr(int64(3))}}
-	w.Projects = []Project{
+		world.Token{Token: TokenReadAPI, UserID: 2, Scopes: []string{"read_api"}},
+		world.Token{Token: TokenExpired, UserID: 2, Scopes: []string{"api"}, ExpiresAt: &exp},
+		world.Token{Token: TokenRevoked, UserID: 2, Scopes: []string{"api"}, Revoked: true})
+	w.Groups = []world.Group{{ID: 3, FullPath: "demo"}, {ID: 4, FullPath: "demo/platform", ParentID: ptr(int64(3))}}
+	w.Projects = []world.Project{
 		{ID: ProjectBackend, PathWithNamespace: "demo/backend", GroupID: ptr(int64(3)), Visibility: jobs.Private,
 			PublicBuilds: true, ProtectedRefs: []string{"main"}, Members: members, Name: "backend",
 			Description: ptr("The demo backend"), CreatedAt: ptr("2025-03-01T10:00:00.000Z")},
@@ -106,7 +110,7 @@ func Seed(jobsPerProject int) *World {
 			Visibility: jobs.Private, ProtectedRefs: []string{"main"}, Members: members, Name: "frontend",
 			JobTokenScopeEnabled: true, CreatedAt: ptr("2025-03-02T10:00:00.000Z")},
 		{ID: ProjectWebsite, PathWithNamespace: "demo/website", GroupID: ptr(int64(3)), Visibility: jobs.Public,
-			PublicBuilds: true, Members: []Member{{UserID: 2, AccessLevel: jobs.Maintainer}}, Name: "website",
+			PublicBuilds: true, Members: []world.Member{{UserID: 2, AccessLevel: jobs.Maintainer}}, Name: "website",
 			CreatedAt: ptr("2025-03-03T10:00:00.000Z")},
 	}
 	w.Agents = []jobs.Agent{
@@ -143,7 +147,7 @@ func Seed(jobsPerProject int) *World {
 
 type seeder struct {
 	r            *rand.Rand
-	w            *World
+	w            *world.World
 	runners      []json.RawMessage
 	people       []int64
 	users        map[int64]json.RawMessage // User entities, as jobs embed them

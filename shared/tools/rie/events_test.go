@@ -9,15 +9,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/agreement"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/config"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/golden"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/localaws"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/rie"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/sam"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/testenv"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/agreement"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/golden"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/localaws"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/rie"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/sam"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
 
 // fixedNow is the in-process event test's clock (shared/api main_test.go),
@@ -105,7 +106,7 @@ func TestEventsThroughEmulator(t *testing.T) {
 func runEvents(t *testing.T, rieBin, bootstrap string, f *sam.Function, files []string) []agreement.Permission {
 	env := testenv.New(t)
 	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: func() time.Time { return fixedNow }}
-	if _, err := im.Import(context.Background(), world.Seed(40)); err != nil {
+	if _, err := im.Import(context.Background(), demo.Seed(40)); err != nil {
 		t.Fatal(err)
 	}
 	names := map[string]string{env.Table: "table", env.Bucket: "bucket"}

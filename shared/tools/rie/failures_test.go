@@ -11,10 +11,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/gateway"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/localaws"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/rie"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/sam"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/gateway"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/localaws"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/rie"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/sam"
 )
 
 // A function that errors, panics or times out under the emulator answers
@@ -22,7 +22,7 @@ import (
 // next invoke of the same function succeeds, as on Lambda.
 func TestFunctionFailuresAsHTTPAPI(t *testing.T) {
 	root, rieBin := setup(t)
-	bins, err := rie.Build(context.Background(), root, t.TempDir(), "", "./shared/rie/testdata/faulty")
+	bins, err := rie.Build(context.Background(), root, t.TempDir(), "", "./shared/tools/rie/testdata/faulty")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestFunctionFailuresAsHTTPAPI(t *testing.T) {
 		Routes: []sam.Route{{Method: "GET", Path: "/{what}"}}}}}
 	var logs strings.Builder
 	pool, err := rie.StartPool(tmpl, rie.PoolOptions{RIE: rieBin, Out: &syncWriter{w: &logs},
-		Bootstraps: map[string]string{"faulty": bins["./shared/rie/testdata/faulty"]}})
+		Bootstraps: map[string]string{"faulty": bins["./shared/tools/rie/testdata/faulty"]}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,13 +9,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/agreement"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/rie"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/sam"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/agreement"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/rie"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/sam"
 )
 
-const root = "../.."
+const root = "../../.."
 
 func project(t *testing.T, templatePath string) agreement.Project {
 	t.Helper()

@@ -17,7 +17,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/sam"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/sam"
 )
 
 // Module is the emulator, pinned: the repository has no tags.

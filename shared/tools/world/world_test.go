@@ -14,8 +14,9 @@ import (
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/testenv"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/world"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -48,7 +49,7 @@ func dump(t *testing.T, env *testenv.Env) []string {
 
 func TestImportTwiceChangesNothing(t *testing.T) {
 	env := testenv.New(t)
-	w := world.Seed(30)
+	w := demo.Seed(30)
 	sum, err := importer(env).Import(context.Background(), w)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +58,7 @@ func TestImportTwiceChangesNothing(t *testing.T) {
 		t.Fatalf("first import: %+v", sum)
 	}
 	before := dump(t, env)
-	sum, err = importer(env).Import(context.Background(), world.Seed(30))
+	sum, err = importer(env).Import(context.Background(), demo.Seed(30))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func TestImportTwiceChangesNothing(t *testing.T) {
 	}
 	// Only hashes of tokens are stored.
 	for _, line := range after {
-		if strings.Contains(line, world.TokenMaintainer) || strings.Contains(line, world.JobTokenRunning) {
+		if strings.Contains(line, demo.TokenMaintainer) || strings.Contains(line, demo.JobTokenRunning) {
 			t.Fatalf("a token secret is stored: %.200s", line)
 		}
 	}
@@ -80,7 +81,7 @@ func TestImportTwiceChangesNothing(t *testing.T) {
 // lists stay in id order and offset pages stay exact.
 func TestImportOutOfOrderRenumbers(t *testing.T) {
 	env := testenv.New(t)
-	w := world.Seed(30)
+	w := demo.Seed(30)
 	var late []json.RawMessage
 	keep := w.Jobs[:0]
 	for i, j := range w.Jobs {
@@ -94,7 +95,7 @@ func TestImportOutOfOrderRenumbers(t *testing.T) {
 	if _, err := importer(env).Import(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}
-	w2 := world.Seed(30)
+	w2 := demo.Seed(30)
 	w2.Jobs = late
 	if _, err := importer(env).Import(context.Background(), w2); err != nil {
 		t.Fatal(err)
@@ -128,7 +129,7 @@ func TestImportRejectsBadDocuments(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := world.Seed(1)
+			w := demo.Seed(1)
 			w.Jobs = []json.RawMessage{json.RawMessage(tc.job)}
 			_, err := importer(env).Import(context.Background(), w)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -141,7 +142,7 @@ func TestImportRejectsBadDocuments(t *testing.T) {
 // The demo world has what the README promises: every status, retried jobs,
 // manual jobs, bridges, coloured traces, a running job with a token.
 func TestSeedCoversTheDemo(t *testing.T) {
-	w := world.Seed(100)
+	w := demo.Seed(100)
 	seen := map[string]int{}
 	for _, raw := range w.Jobs {
 		var j map[string]any

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/agreement"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/agreement"
 )
 
 // recorder is a reverse proxy in front of DynamoDB Local or the S3 server

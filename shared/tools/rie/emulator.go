@@ -16,7 +16,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/localaws"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/localaws"
 )
 
 // Emulator is one emulator process running one bootstrap. It takes one

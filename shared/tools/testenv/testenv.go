@@ -24,9 +24,9 @@ import (
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/localaws"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/logging"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/localaws"
 )
 
 var dynamoEndpoint string

@@ -8,7 +8,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/sam"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/sam"
 )
 
 // Pool is one emulator per function of a template, by function folder.

@@ -15,8 +15,8 @@ import (
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/config"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/gateway"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/sam"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/gateway"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/sam"
 )
 
 // Depths is how many namespace levels every project route is declared for
