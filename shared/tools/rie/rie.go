@@ -23,8 +23,8 @@ import (
 // Module is the emulator, pinned: the repository has no tags.
 const Module = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
 
-// BuildFlags are the go build flags of every bootstrap, for Lambda and for
-// the emulator alike (the Makefile's LAMBDA_FLAGS must agree).
+// BuildFlags are the go build flags of every bootstrap, for Lambda (sam
+// build and make build run cmd/lambdabuild) and for the emulator alike.
 var BuildFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w"}
 
 // Install returns the emulator binary under root/.local/bin, installing the
@@ -54,13 +54,8 @@ func Build(ctx context.Context, root, out, goarch string, pkgs ...string) (map[s
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, err
 	}
-	args := append([]string{"build"}, BuildFlags...)
-	args = append(args, "-o", out+string(os.PathSeparator))
-	cmd := exec.CommandContext(ctx, goTool(), append(args, pkgs...)...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build %s: %w\n%s", strings.Join(pkgs, " "), err, b)
+	if err := RunBuild(BuildCommand(ctx, root, goarch, out+string(os.PathSeparator), pkgs...)); err != nil {
+		return nil, err
 	}
 	bins := map[string]string{}
 	for _, p := range pkgs {
@@ -69,11 +64,33 @@ func Build(ctx context.Context, root, out, goarch string, pkgs ...string) (map[s
 	return bins, nil
 }
 
+// BuildCommand is the go build of pkgs into output (a file, or a folder
+// ending in a separator) for linux on goarch, with BuildFlags.
+func BuildCommand(ctx context.Context, root, goarch, output string, pkgs ...string) *exec.Cmd {
+	args := append([]string{"build"}, BuildFlags...)
+	args = append(args, "-o", output)
+	cmd := exec.CommandContext(ctx, goTool(), append(args, pkgs...)...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0")
+	return cmd
+}
+
+// RunBuild runs a BuildCommand, with the compiler's messages in the error.
+func RunBuild(cmd *exec.Cmd) error {
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, out)
+	}
+	return nil
+}
+
+// FunctionPackage is the Go package of a function folder.
+func FunctionPackage(folder string) string { return "./functions/" + folder }
+
 // BuildFunctions builds the bootstrap of every function folder named.
 func BuildFunctions(ctx context.Context, root, out, goarch string, folders ...string) (map[string]string, error) {
 	pkgs := make([]string, len(folders))
 	for i, f := range folders {
-		pkgs[i] = "./functions/" + f
+		pkgs[i] = FunctionPackage(f)
 	}
 	built, err := Build(ctx, root, out, goarch, pkgs...)
 	if err != nil {

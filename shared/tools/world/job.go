@@ -4,24 +4,35 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/render"
 )
 
-// entityKeys are the keys of GitLab's Job and Bridge entities that the store
-// keeps in its own attributes; every other key of an imported job but the
-// import-only ones is passed through to responses as it came.
-var entityKeys = []string{"id", "status", "stage", "name", "ref", "tag", "coverage", "allow_failure",
-	"created_at", "started_at", "finished_at", "erased_at", "duration", "queued_duration", "user", "commit",
-	"pipeline", "failure_reason", "web_url", "project", "artifacts_file", "artifacts", "runner",
-	"runner_manager", "artifacts_expire_at", "archived", "tag_list", "downstream_pipeline"}
+// decodedKeys are the keys of an imported job that the importer decodes
+// into its own attributes: those of GitLab's Job and Bridge entities and the
+// import-only ones, read off jobDoc so that they cannot drift from what is
+// rendered. Every other key is passed through to responses as it came.
+var decodedKeys = jsonKeys(reflect.TypeFor[jobDoc]())
 
-// importOnlyKeys describe a job to the importer and never appear in responses.
-var importOnlyKeys = []string{"project_id", "type", "retried", "when", "trace", "token", "environment",
-	"debug_trace_enabled", "supports_canceling", "queued_at"}
+// jsonKeys lists the JSON keys of a struct type, embedded structs' included.
+func jsonKeys(t reflect.Type) []string {
+	var keys []string
+	for f := range t.Fields() {
+		if f.Anonymous {
+			keys = append(keys, jsonKeys(f.Type)...)
+			continue
+		}
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
+			keys = append(keys, name)
+		}
+	}
+	return keys
+}
 
 // jobDoc is an imported job: GitLab's entity (as we render it, so that a
 // round trip is exact) plus a bridge's downstream pipeline and the
@@ -67,7 +78,7 @@ func (im *Importer) decodeJobs(ctx context.Context, raws []json.RawMessage, proj
 		if err != nil {
 			return nil, fmt.Errorf("job %d: %w", d.ID, err)
 		}
-		if j.Extra, err = withoutKeys(raw, append(entityKeys, importOnlyKeys...)...); err != nil {
+		if j.Extra, err = withoutKeys(raw, decodedKeys...); err != nil {
 			return nil, err
 		}
 		if string(j.Extra) == "{}" {

@@ -13,8 +13,9 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
@@ -208,31 +209,19 @@ func (im *Importer) Import(ctx context.Context, w *World) (*Summary, error) {
 
 // putTraces stores the logs of jobs, eight at a time.
 func (im *Importer) putTraces(ctx context.Context, js []*importedJob) (int, error) {
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-		n     int
-		slots = make(chan struct{}, 8)
-	)
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	n := 0
 	for _, ij := range js {
 		if ij.trace == nil {
 			continue
 		}
-		slots <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			err := im.Files.Put(ctx, jobfiles.TraceKey(ij.job.ProjectID, ij.job.ID), []byte(*ij.trace), "text/plain")
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil && first == nil {
-				first = err
-			}
-			n++
+		n++
+		g.Go(func() error {
+			return im.Files.Put(ctx, jobfiles.TraceKey(ij.job.ProjectID, ij.job.ID), []byte(*ij.trace), "text/plain")
 		})
 	}
-	wg.Wait()
-	return n, first
+	return n, g.Wait()
 }
 
 func decodeUser(raw json.RawMessage) (*jobs.User, error) {
