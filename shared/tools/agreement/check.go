@@ -1,6 +1,7 @@
 package agreement
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -216,8 +217,8 @@ func checkEvents(p Project) []error {
 		if err != nil {
 			return append(errs, err)
 		}
-		var ev events.APIGatewayV2HTTPRequest
-		if err := json.Unmarshal(raw, &ev); err != nil {
+		ev, err := DecodeEvent(raw)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("events/%s: %w", name, err))
 			continue
 		}
@@ -237,6 +238,22 @@ func checkEvents(p Project) []error {
 		}
 	}
 	return errs
+}
+
+// DecodeEvent reads an HTTP API (payload 2.0) event strictly, as
+// aws-lambda-go's own event tests do: a key the event type does not know
+// (a typo, a v1 field) is an error, not silently dropped.
+func DecodeEvent(raw []byte) (events.APIGatewayV2HTTPRequest, error) {
+	var ev events.APIGatewayV2HTTPRequest
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil {
+		return ev, err
+	}
+	if dec.More() {
+		return ev, fmt.Errorf("more than one JSON value")
+	}
+	return ev, nil
 }
 
 // FunctionOf names the function an event file is for:

@@ -15,6 +15,7 @@ import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/localaws"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/rie"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/sam"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
 )
 
 // A function that errors, panics or times out under the emulator answers
@@ -88,6 +89,7 @@ func get(t *testing.T, url string) (int, string) {
 // setup finds the module root and the emulator, installing it if needed.
 func setup(t *testing.T) (root, rieBin string) {
 	t.Helper()
+	testenv.Slow(t)
 	root, err := localaws.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)

@@ -1,10 +1,13 @@
 // Package testenv gives tests the real local stack: one DynamoDB Local per
-// test binary (started in TestMain, stopped by its process id) and an
-// in-process gofakes3 per test, each test on its own table and bucket.
+// test binary (started by the first test that needs it, stopped by its
+// process id when the binary's tests end) and an in-process gofakes3 per
+// test, each test on its own table and bucket. The fast tier (go test
+// -short, make unit) starts nothing: tests that need the stack skip there.
 package testenv
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/http/httptest"
@@ -29,24 +32,56 @@ import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/localaws"
 )
 
-var dynamoEndpoint string
+var dynamo struct {
+	once     sync.Once
+	mainRan  bool
+	process  *localaws.Process
+	endpoint string
+	err      error
+}
 
-// Main runs a package's tests with a DynamoDB Local started for them.
+// Main runs a package's tests and stops the DynamoDB Local they started.
 func Main(m *testing.M) {
-	root, err := localaws.ModuleRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	p, err := localaws.StartDynamoDB(root, "", 0)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "testenv:", err)
-		os.Exit(1)
-	}
-	dynamoEndpoint = p.Endpoint
+	flag.Parse() // testing.Short reads the flags
+	dynamo.mainRan = true
 	code := m.Run()
-	p.Stop()
+	if dynamo.process != nil {
+		dynamo.process.Stop()
+	}
 	os.Exit(code)
+}
+
+// Slow marks a test that needs the local stack or builds bootstraps: it
+// skips in the fast tier (-short).
+func Slow(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the local stack: make test runs it, make unit does not")
+	}
+}
+
+// dynamoDB is the endpoint of the binary's DynamoDB Local, started on the
+// first call.
+func dynamoDB(t testing.TB) string {
+	t.Helper()
+	if !dynamo.mainRan {
+		t.Fatal("testenv.Main did not run: call it from TestMain")
+	}
+	dynamo.once.Do(func() {
+		root, err := localaws.ModuleRoot()
+		if err != nil {
+			dynamo.err = err
+			return
+		}
+		dynamo.process, dynamo.err = localaws.StartDynamoDB(root, "", 0)
+		if dynamo.err == nil {
+			dynamo.endpoint = dynamo.process.Endpoint
+		}
+	})
+	if dynamo.err != nil {
+		t.Fatal("testenv:", dynamo.err)
+	}
+	return dynamo.endpoint
 }
 
 // Env is one test's stack: its own table and bucket.
@@ -80,9 +115,8 @@ func Config(t testing.TB) aws.Config {
 // New creates a table and a bucket for t and the dependencies on them.
 func New(t testing.TB) *Env {
 	t.Helper()
-	if dynamoEndpoint == "" {
-		t.Fatal("testenv.Main did not run: call it from TestMain")
-	}
+	Slow(t)
+	dynamoEndpoint := dynamoDB(t)
 	n := seq.Add(1)
 	e := &Env{Counter: &Counter{}, Table: fmt.Sprintf("jobs-%d-%d", os.Getpid(), n), Bucket: fmt.Sprintf("artifacts-%d", n)}
 	cfg := Config(t)
