@@ -2,19 +2,23 @@
 // front of the functions: it starts the local stack (DynamoDB Local, S3),
 // creates the table, loads the demo world on first start, reads the routes
 // from template.yaml and turns every request into an HTTP API event for the
-// function the route names.
+// function the route names. With -external it serves an existing stack
+// instead (another DynamoDB Local, a shared test table, an AWS account).
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,20 +33,38 @@ import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
 
+// options are the command line's.
+type options struct {
+	addr, data       string
+	ddbPort, s3Port  int
+	jobsPerProject   int
+	lambda, external bool
+}
+
 func main() {
-	addr := flag.String("addr", "127.0.0.1:3000", "where to serve the API")
-	data := flag.String("data", ".local/data", "where the local stack keeps its data")
-	ddbPort := flag.Int("dynamodb-port", 8000, "DynamoDB Local port")
-	s3Port := flag.Int("s3-port", 4569, "local S3 port")
-	jobsPerProject := flag.Int("demo-jobs", 1500, "jobs per demo project loaded on first start")
-	lambda := flag.Bool("lambda", false, "send each request to its function's real bootstrap under the Lambda emulator (make run-lambda)")
+	var o options
+	flag.StringVar(&o.addr, "addr", "127.0.0.1:3000", "where to serve the API")
+	flag.StringVar(&o.data, "data", ".local/data", "where the local stack keeps its data")
+	flag.IntVar(&o.ddbPort, "dynamodb-port", 8000, "DynamoDB Local port")
+	flag.IntVar(&o.s3Port, "s3-port", 4569, "local S3 port")
+	flag.IntVar(&o.jobsPerProject, "demo-jobs", 1500, "jobs per demo project loaded on first start")
+	flag.BoolVar(&o.lambda, "lambda", false, "send each request to its function's real bootstrap under the Lambda emulator (make run-lambda)")
+	flag.BoolVar(&o.external, "external", false, "serve an existing stack: the SDK environment's endpoints (AWS when unset), "+
+		"JOBS_TABLE and ARTIFACTS_BUCKET; start, create and load nothing")
 	flag.Parse()
-	if err := run(*addr, *data, *ddbPort, *s3Port, *jobsPerProject, *lambda); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := run(ctx, o, ln); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(addr, data string, ddbPort, s3Port, jobsPerProject int, lambda bool) error {
+// run serves the API on ln until ctx ends.
+func run(ctx context.Context, o options, ln net.Listener) error {
 	root, err := localaws.ModuleRoot()
 	if err != nil {
 		return err
@@ -51,45 +73,61 @@ func run(addr, data string, ddbPort, s3Port, jobsPerProject int, lambda bool) er
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(os.Stderr, "starting DynamoDB Local and S3 ...")
-	stack, err := localaws.StartStack(root, localaws.StackOptions{DataDir: filepath.Join(root, data),
-		DynamoPort: ddbPort, S3Port: s3Port, Table: "jobs", Bucket: "jobs-artifacts"})
-	if err != nil {
-		return err
+	env := externalEnv()
+	if !o.external {
+		fmt.Fprintln(os.Stderr, "starting DynamoDB Local and S3 ...")
+		stack, err := localaws.StartStack(root, localaws.StackOptions{DataDir: filepath.Join(root, o.data),
+			DynamoPort: o.ddbPort, S3Port: o.s3Port, Table: "jobs", Bucket: "jobs-artifacts"})
+		if err != nil {
+			return err
+		}
+		defer stack.Stop()
+		stack.Setenv()
+		env = stack.Env
 	}
-	defer stack.Stop()
-	stack.Setenv()
-	ctx := context.Background()
 	deps, err := config.Load(ctx)
 	if err != nil {
 		return err
 	}
-	if err := deps.Store.CreateTable(ctx); err != nil {
-		return err
+	if !o.external {
+		if err := deps.Store.CreateTable(ctx); err != nil {
+			return err
+		}
+		if err := seedOnce(ctx, deps, o.jobsPerProject); err != nil {
+			return err
+		}
 	}
-	if err := seedOnce(ctx, deps, jobsPerProject); err != nil {
-		return err
-	}
-	invoke, stopFunctions, err := functions(root, tmpl, deps, stack.Env, lambda)
+	invoke, stopFunctions, err := functions(root, tmpl, deps, env, o.lambda)
 	if err != nil {
 		return err
 	}
 	defer stopFunctions()
-	srv := &http.Server{Addr: addr, Handler: gateway.Handler(gateway.NewRouter(tmpl), invoke),
-		ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: gateway.Handler(gateway.NewRouter(tmpl), invoke), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	printWelcome(addr, stack.Env)
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	go func() { errc <- srv.Serve(ln) }()
+	printWelcome(ln.Addr().String(), env, o.external)
 	select {
-	case <-stop:
+	case <-ctx.Done():
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 	}
 	return srv.Shutdown(context.Background())
+}
+
+// externalEnv is what of this process's environment points the functions at
+// an existing stack: the SDK's variables, the table and the bucket (and
+// HOME, where the SDK finds shared config and credential files).
+func externalEnv() map[string]string {
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "AWS_") || k == "S3_FORCE_PATH_STYLE" || k == "JOBS_TABLE" || k == "ARTIFACTS_BUCKET" || k == "HOME" {
+			env[k] = v
+		}
+	}
+	return env
 }
 
 // functions serves the template's functions in this process or, in Lambda
@@ -142,9 +180,13 @@ func seedOnce(ctx context.Context, deps *api.Deps, jobsPerProject int) error {
 	return err
 }
 
-func printWelcome(addr string, env map[string]string) {
-	fmt.Printf("\nJobs API on http://%s/api/v4  (DynamoDB Local %s, S3 %s)\n\n", addr,
-		env["AWS_ENDPOINT_URL_DYNAMODB"], env["AWS_ENDPOINT_URL_S3"])
+func printWelcome(addr string, env map[string]string, external bool) {
+	endpoint := func(k string) string { return cmp.Or(env[k], "AWS") }
+	fmt.Printf("\nJobs API on http://%s/api/v4  (table %s on DynamoDB %s, bucket %s on S3 %s)\n\n", addr,
+		env["JOBS_TABLE"], endpoint("AWS_ENDPOINT_URL_DYNAMODB"), env["ARTIFACTS_BUCKET"], endpoint("AWS_ENDPOINT_URL_S3"))
+	if external {
+		return // the stack's tokens are its own
+	}
 	fmt.Println("Demo tokens:")
 	for _, t := range demo.Tokens() {
 		fmt.Printf("  %-28s %s\n", t.Role, t.Token)

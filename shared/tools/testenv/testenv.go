@@ -93,6 +93,8 @@ type Env struct {
 	Table    string
 	Bucket   string
 	S3URL    string
+	// DynamoURL is the endpoint of the binary's DynamoDB Local.
+	DynamoURL string
 }
 
 var seq atomic.Int64
@@ -131,7 +133,7 @@ func New(t testing.TB) *Env {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	e.S3URL = srv.URL
+	e.S3URL, e.DynamoURL = srv.URL, dynamoEndpoint
 	e.S3 = s3.NewFromConfig(cfg, func(o *s3.Options) {
 		o.BaseEndpoint = aws.String(srv.URL)
 		o.UsePathStyle = true
