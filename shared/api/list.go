@@ -53,6 +53,17 @@ func parseScope(q url.Values, forms scopeForms) ([]jobs.Status, error) {
 	return out, nil
 }
 
+// listOf reads a list's pagination parameters, then the project whose jobs
+// the caller may read, in GitLab's order of checks.
+func (rq *request) listOf(q url.Values) (paginate.Params, *jobs.Project, error) {
+	pg, err := paginate.Parse(q)
+	if err != nil {
+		return pg, nil, err
+	}
+	p, err := rq.buildsProject()
+	return pg, p, err
+}
+
 // pageLink is the base of a list's page links: this request's URL with its
 // project path re-encoded (API Gateway decoded it) and every parameter,
 // path parameters included, as GitLab builds them.
@@ -77,11 +88,7 @@ func listProjectJobs(w http.ResponseWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
-	pg, err := paginate.Parse(q)
-	if err != nil {
-		return err
-	}
-	p, err := rq.buildsProject()
+	pg, p, err := rq.listOf(q)
 	if err != nil {
 		return err
 	}

@@ -47,11 +47,7 @@ func (rq *request) listPipeline(w http.ResponseWriter, kind jobs.Kind,
 	if err != nil {
 		return err
 	}
-	pg, err := paginate.Parse(q)
-	if err != nil {
-		return err
-	}
-	p, err := rq.buildsProject()
+	pg, p, err := rq.listOf(q)
 	if err != nil {
 		return err
 	}
