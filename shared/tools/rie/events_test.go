@@ -135,7 +135,7 @@ func runEvents(t *testing.T, rieBin, bootstrap string, f *sam.Function, files []
 			t.Errorf("%s: %v", name, err)
 			continue
 		}
-		want, err := golden.Read(golden.Path(filepath.Join("..", "api", "testdata", "events"), file))
+		want, err := golden.Read(golden.Path(filepath.Join(filepath.Dir(file), "..", "shared", "api", "testdata", "events"), file))
 		if err != nil {
 			t.Errorf("%s: no golden response: %v", name, err)
 			continue
