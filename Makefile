@@ -15,7 +15,7 @@ LOCAL_ENV := AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=
 	AWS_REQUEST_CHECKSUM_CALCULATION=when_required AWS_RESPONSE_CHECKSUM_VALIDATION=when_required \
 	S3_FORCE_PATH_STYLE=true JOBS_TABLE=jobs ARTIFACTS_BUCKET=jobs-artifacts
 
-.PHONY: run test deps check lint unit build bench import seed clean run-lambda invoke bench-coldstart
+.PHONY: run test deps check lint unit build bench import seed clean run-lambda invoke bench-coldstart loadcheck
 
 ## run: start DynamoDB Local + S3, load the demo world once, serve http://127.0.0.1:3000/api/v4
 run: deps
@@ -80,6 +80,10 @@ bench: deps
 ## import FILE=world.json: import a world document into `make run`'s stack
 import:
 	$(LOCAL_ENV) $(GO) run ./cmd/jobsctl import $(FILE)
+
+## loadcheck: a bounded mix of reads, keyset walks and racing actions against `make run`, then the stored jobs' invariants
+loadcheck:
+	$(LOCAL_ENV) $(GO) run ./cmd/loadcheck $(ARGS)
 
 ## seed: load the demo world into `make run`'s stack and print its tokens
 seed:

@@ -1,0 +1,154 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+)
+
+// Stack is where the API keeps its data, for Check.
+type Stack struct {
+	DynamoDB *dynamodb.Client
+	S3       *s3.Client
+	Table    string
+	Bucket   string
+}
+
+// What Check reads of the items (a Scan: fine for a test tool, never on the
+// request path), by the store's attribute names.
+type (
+	jobItem struct {
+		GSI2PK  string
+		GSI4PK  string
+		ID      int64   `dynamodbav:"id"`
+		Project int64   `dynamodbav:"pr"`
+		Pipe    int64   `dynamodbav:"pl"`
+		Kind    string  `dynamodbav:"k"`
+		Status  string  `dynamodbav:"st"`
+		Name    string  `dynamodbav:"n"`
+		Retried bool    `dynamodbav:"rt"`
+		Erased  *string `dynamodbav:"ea"`
+	}
+	pipelineItem struct {
+		ID     int64            `dynamodbav:"id"`
+		Counts map[string]int64 `dynamodbav:"n"`
+	}
+	counterItem struct {
+		N int64 `dynamodbav:"n"`
+	}
+)
+
+func pkPrefix(it map[string]types.AttributeValue, prefix string) bool {
+	pk, ok := it["PK"].(*types.AttributeValueMemberS)
+	return ok && strings.HasPrefix(pk.Value, prefix)
+}
+
+// Check lists every violation of what must hold after any interleaving of
+// actions:
+//   - a job's index keys name its current status (so no job is in two
+//     statuses' lists, and none is missing from its own);
+//   - each job of a pipeline (by kind and name) has exactly one latest try:
+//     every retried job has exactly one successor;
+//   - the job id counter is at or above every job's id;
+//   - a pipeline's job counts are the counts of its jobs;
+//   - an erased job has no files left in S3.
+func Check(ctx context.Context, st Stack) ([]string, error) {
+	var all []jobItem
+	pipelines := map[int64]map[string]int64{}
+	var counter counterItem
+	p := dynamodb.NewScanPaginator(st.DynamoDB, &dynamodb.ScanInput{TableName: aws.String(st.Table), ConsistentRead: aws.Bool(true)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, raw := range page.Items {
+			var err error
+			switch {
+			case pkPrefix(raw, "J#"):
+				var j jobItem
+				err = attributevalue.UnmarshalMap(raw, &j)
+				all = append(all, j)
+			case pkPrefix(raw, "PL#"):
+				var pl pipelineItem
+				err = attributevalue.UnmarshalMap(raw, &pl)
+				pipelines[pl.ID] = pl.Counts
+			case pkPrefix(raw, "COUNTER"):
+				err = attributevalue.UnmarshalMap(raw, &counter)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	var bad []string
+	latest := map[string]int{}
+	counted := map[int64]map[string]int64{}
+	for _, j := range all {
+		kind := jobs.Kind(j.Kind)
+		if kind == "" {
+			kind = jobs.Build
+		}
+		try := "L"
+		if j.Retried {
+			try = "R"
+		}
+		if kind == jobs.Build && !strings.HasSuffix(j.GSI2PK, "#"+j.Status) {
+			bad = append(bad, fmt.Sprintf("job %d is %s but listed under %s", j.ID, j.Status, j.GSI2PK))
+		}
+		if !strings.HasSuffix(j.GSI4PK, "#"+j.Status+"#"+try) {
+			bad = append(bad, fmt.Sprintf("job %d is %s (%s) but its pipeline lists it under %s", j.ID, j.Status, try, j.GSI4PK))
+		}
+		if j.ID > counter.N {
+			bad = append(bad, fmt.Sprintf("job %d is above the id counter %d", j.ID, counter.N))
+		}
+		group := fmt.Sprintf("pipeline %d %s %q", j.Pipe, kind, j.Name)
+		latest[group] += 0 // every group, so that one without a latest try shows
+		if !j.Retried {
+			latest[group]++
+		}
+		if counted[j.Pipe] == nil {
+			counted[j.Pipe] = map[string]int64{}
+		}
+		counted[j.Pipe][jobs.CountKey(kind, jobs.Status(j.Status), j.Retried)]++
+		if j.Erased != nil {
+			out, err := st.S3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(st.Bucket),
+				Prefix: aws.String(jobfiles.Prefix(j.Project, j.ID))})
+			if err != nil {
+				return nil, err
+			}
+			if n := len(out.Contents); n > 0 {
+				bad = append(bad, fmt.Sprintf("job %d is erased but has %d files in S3", j.ID, n))
+			}
+		}
+	}
+	for k, n := range latest {
+		if n != 1 {
+			bad = append(bad, fmt.Sprintf("%s has %d latest tries", k, n))
+		}
+	}
+	for pl, want := range counted {
+		for k, n := range want {
+			if got := pipelines[pl][k]; got != n {
+				bad = append(bad, fmt.Sprintf("pipeline %d counts %d %s, has %d", pl, got, k, n))
+			}
+		}
+		for k, got := range pipelines[pl] {
+			if _, ok := want[k]; !ok && got != 0 {
+				bad = append(bad, fmt.Sprintf("pipeline %d counts %d %s, has none", pl, got, k))
+			}
+		}
+	}
+	sort.Strings(bad)
+	return bad, nil
+}

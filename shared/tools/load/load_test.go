@@ -1,0 +1,78 @@
+package load_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/gateway"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/load"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/localaws"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/sam"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// A bounded mix of reads, keyset walks and racing actions through the
+// local gateway leaves no 5xx and every invariant of the stored jobs.
+func TestMixHoldsTheInvariants(t *testing.T) {
+	env := testenv.New(t)
+	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}
+	if _, err := im.Import(context.Background(), demo.Seed(60)); err != nil {
+		t.Fatal(err)
+	}
+	stack := load.Stack{DynamoDB: env.DynamoDB, S3: env.S3, Table: env.Table, Bucket: env.Bucket}
+	if bad, err := load.Check(context.Background(), stack); err != nil || len(bad) > 0 {
+		t.Fatalf("the demo world itself: %v %v", bad, err)
+	}
+	root, err := localaws.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := sam.Load(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	handlers := map[string]http.Handler{}
+	for _, f := range api.Functions() {
+		handlers[string(f)] = f.Handler(env.Deps)
+	}
+	srv := httptest.NewServer(gateway.Handler(gateway.NewRouter(tmpl), gateway.InProcess(handlers)))
+	defer srv.Close()
+
+	rep, err := load.Run(context.Background(), load.Options{BaseURL: srv.URL + "/api/v4",
+		Projects: []string{"1", "demo/platform/frontend", "3"}, Tokens: []string{demo.TokenMaintainer, demo.TokenAdmin},
+		Duration: 20 * time.Second, MaxRequests: 600, Workers: 8, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d requests in %v: %v %v", rep.Requests, rep.Elapsed.Round(time.Millisecond), rep.ByStatus, rep.ByKind)
+	if len(rep.ServerErr) > 0 {
+		t.Errorf("%d responses >= 500: %v", len(rep.ServerErr), rep.ServerErr)
+	}
+	if rep.ByKind["retry"] == 0 || rep.ByKind["keyset"] == 0 {
+		t.Errorf("the mix did not act and walk: %v", rep.ByKind)
+	}
+	bad, err := load.Check(context.Background(), stack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bad {
+		t.Error(b)
+	}
+}
+
+func TestLoopbackOnly(t *testing.T) {
+	for _, u := range []string{"http://10.0.0.1/api/v4", "http://example.com/api/v4", "https://192.168.1.1"} {
+		if _, err := load.Run(context.Background(), load.Options{BaseURL: u}); err != load.ErrNotLoopback {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+}
