@@ -118,9 +118,12 @@ func TestDisagreementsFail(t *testing.T) {
 	t.Run("event and permissions missing", func(t *testing.T) {
 		p := project(t, filepath.Join(root, "template.yaml"))
 		p.FunctionsDir, p.EventsDir = copyDir(t, p.FunctionsDir), copyDir(t, p.EventsDir)
-		must(t, os.Remove(filepath.Join(p.EventsDir, "get-job.json")))
-		for _, f := range []string{"get-job-bridge.json", "get-job-encoded-path.json"} {
-			must(t, os.Remove(filepath.Join(p.EventsDir, f)))
+		events, err := filepath.Glob(filepath.Join(p.EventsDir, "*.json"))
+		must(t, err)
+		for _, f := range events {
+			if agreement.FunctionOf(f, p.Functions) == api.GetJob {
+				must(t, os.Remove(f))
+			}
 		}
 		must(t, os.Remove(filepath.Join(p.FunctionsDir, "get-job-trace", agreement.PermissionsFile)))
 		b, err := os.ReadFile(filepath.Join(p.EventsDir, "list-project-jobs.json"))
