@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// growth is a running job whose log grows by step bytes at every poll of
+// a simulated clock, for ticks polls after the first; then the job is
+// canceled (finished).
+type growth struct {
+	size, ticks int
+}
+
+// traffic is what a follower cost: bytes of response bodies (of the trace
+// alone, and with the job's status), requests, and the store calls
+// (DynamoDB and S3) the functions made for them.
+type traffic struct {
+	traceBytes, bytes, requests, calls int
+}
+
+// api serves the get-job and get-job-trace functions, counting what each
+// request costs; gitlab makes the server act as GitLab's trace does, with
+// neither ranges nor entity tags.
+func serveAPI(env *testenv.Env, gitlab bool, t *traffic) *httptest.Server {
+	trace, job := api.GetJobTrace.Handler(env.Deps), api.GetJob.Handler(env.Deps)
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, isTrace := job, strings.HasSuffix(r.URL.Path, "/trace")
+		if isTrace {
+			h = trace
+			if gitlab {
+				r.Header.Del("Range")
+				r.Header.Del("If-None-Match")
+			}
+		}
+		before := env.Counter.Total()
+		cw := &countingWriter{ResponseWriter: w}
+		h.ServeHTTP(cw, r)
+		t.requests++
+		t.bytes += cw.n
+		if isTrace {
+			t.traceBytes += cw.n
+		}
+		t.calls += env.Counter.Total() - before
+	}))
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n int
+}
+
+func (w *countingWriter) Write(b []byte) (int, error) {
+	w.n += len(b)
+	return w.ResponseWriter.Write(b)
+}
+
+// follow runs one follower over a log that grows as g says and returns
+// what it printed, the final log and the traffic.
+func follow(t testing.TB, env *testenv.Env, jobID int64, g growth, gitlab bool) (string, string, traffic) {
+	t.Helper()
+	ctx := context.Background()
+	line := "\x1b[32;1m$ make test\x1b[0;m all green so far, one more line of output\n"
+	final := strings.Repeat(line, g.size/len(line)+1)[:g.size]
+	importRunningJob(t, env, jobID, final[:g.size/g.ticks/2])
+	var tr traffic
+	srv := serveAPI(env, gitlab, &tr)
+	defer srv.Close()
+	var out bytes.Buffer
+	tick := 0
+	f := &follower{client: newClient(), base: srv.URL, header: http.Header{"Private-Token": {demo.TokenMaintainer}},
+		project: "demo/backend", job: jobID, interval: 3 * time.Second, out: &out,
+		sleep: func(context.Context, time.Duration) error {
+			// The simulated clock: 3 s pass, the log grows.
+			tick++
+			if err := env.Deps.Files.Put(ctx, jobfiles.TraceKey(1, jobID), []byte(final[:g.size*tick/g.ticks]), "text/plain"); err != nil {
+				return err
+			}
+			if tick == g.ticks {
+				return cancelJob(env, jobID)
+			}
+			return nil
+		}}
+	if err := f.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), final, tr
+}
+
+func importRunningJob(t testing.TB, env *testenv.Env, id int64, log string) {
+	t.Helper()
+	w := demo.Seed(1)
+	raw, _ := json.Marshal(map[string]any{"id": id, "status": "running", "stage": "test", "name": "growing", "ref": "main",
+		"created_at": "2026-01-05T09:00:00.000Z", "started_at": "2026-01-05T09:00:01.000Z", "project_id": 1,
+		"trace": log, "pipeline": map[string]any{"id": 90000, "project_id": 1}})
+	w.Jobs = append(w.Jobs, raw)
+	if _, err := (&world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}).Import(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func cancelJob(env *testenv.Env, id int64) error {
+	r := httptest.NewRequest(http.MethodPost, fmt.Sprintf("/api/v4/projects/1/jobs/%d/cancel", id), nil)
+	r.Header.Set("Private-Token", demo.TokenMaintainer)
+	w := httptest.NewRecorder()
+	api.CancelJob.Handler(env.Deps).ServeHTTP(w, r)
+	if w.Code != http.StatusCreated {
+		return fmt.Errorf("cancel: %d %s", w.Code, w.Body)
+	}
+	return nil
+}
+
+// The follower prints the whole log exactly once and stops when the job
+// finishes, against this API (ranges and tags) and against a server that
+// serves neither (GitLab), where it falls back to whole logs.
+func TestFollow(t *testing.T) {
+	env := testenv.New(t)
+	for i, gitlab := range []bool{false, true} {
+		t.Run(map[bool]string{false: "ranges", true: "gitlab"}[gitlab], func(t *testing.T) {
+			out, final, tr := follow(t, env, int64(90100+i), growth{size: 64 << 10, ticks: 8}, gitlab)
+			if out != final {
+				t.Fatalf("printed %d bytes, the log has %d", len(out), len(final))
+			}
+			// 9 status reads and 9 trace polls.
+			if tr.requests != 18 {
+				t.Errorf("%d requests, want 18", tr.requests)
+			}
+			t.Logf("%+v", tr)
+		})
+	}
+}
+
+// A log that is replaced by a shorter one (an erased and rerun job) is
+// printed again from its start.
+func TestFollowShorterLog(t *testing.T) {
+	env := testenv.New(t)
+	importRunningJob(t, env, 90200, "first try, a long line of output\n")
+	var tr traffic
+	srv := serveAPI(env, false, &tr)
+	defer srv.Close()
+	var out bytes.Buffer
+	f := &follower{client: newClient(), base: srv.URL, header: http.Header{"Private-Token": {demo.TokenMaintainer}},
+		project: "1", job: 90200, out: &out}
+	ctx := context.Background()
+	if err := f.poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Deps.Files.Put(ctx, jobfiles.TraceKey(1, 90200), []byte("again\n"), "text/plain"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // 416, then the new log
+		if err := f.poll(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := out.String(); got != "first try, a long line of output\nagain\n" {
+		t.Errorf("printed %q", got)
+	}
+}
+
+// BenchmarkFollowTrace is a follower polling a log that grows to 10 MB,
+// every 3 s for a minute (a simulated clock: 21 polls of the log and of
+// the job's status), against this API (If-None-Match + Range: the new bytes
+// only) and against GitLab's behaviour (the whole log every time). It
+// reports response bytes, requests and store calls (DynamoDB and S3) per
+// minute of following.
+func BenchmarkFollowTrace(b *testing.B) {
+	env := testenv.New(b)
+	id := int64(91000)
+	for _, mode := range []struct {
+		name   string
+		gitlab bool
+	}{{"ranges", false}, {"full-downloads", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			var sum traffic
+			for range b.N {
+				id++
+				out, final, tr := follow(b, env, id, growth{size: 10 << 20, ticks: 20}, mode.gitlab)
+				if out != final {
+					b.Fatalf("printed %d bytes, the log has %d", len(out), len(final))
+				}
+				sum.bytes += tr.bytes
+				sum.traceBytes += tr.traceBytes
+				sum.calls += tr.calls
+				sum.requests += tr.requests
+			}
+			b.ReportMetric(float64(sum.traceBytes)/float64(b.N), "trace-bytes/op")
+			b.ReportMetric(float64(sum.bytes)/float64(b.N), "bytes/op")
+			b.ReportMetric(float64(sum.calls)/float64(b.N), "calls/op")
+			b.ReportMetric(float64(sum.requests)/float64(b.N), "requests/op")
+		})
+	}
+}
