@@ -206,3 +206,57 @@ func BenchmarkFollowTrace(b *testing.B) {
 		})
 	}
 }
+
+// recorder keeps the headers of every request a client sends, by host.
+type recorder struct {
+	sent map[string][]http.Header
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.sent[req.URL.Host] = append(r.sent[req.URL.Host], req.Header.Clone())
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// A log too big for a response: the first poll follows the redirect to S3
+// without the token; the next ones get the new bytes from the API.
+func TestFollowBigLog(t *testing.T) {
+	env := testenv.New(t)
+	big := strings.Repeat("a line of a long build log\n", 200000) // 5.4 MB
+	importRunningJob(t, env, 90300, big)
+	var tr traffic
+	srv := serveAPI(env, false, &tr)
+	defer srv.Close()
+	rec := &recorder{sent: map[string][]http.Header{}}
+	client := newClient()
+	client.Transport = rec
+	var out bytes.Buffer
+	f := &follower{client: client, base: srv.URL, header: http.Header{"Private-Token": {demo.TokenMaintainer}},
+		project: "1", job: 90300, out: &out}
+	ctx := context.Background()
+	if err := f.poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Deps.Files.Put(ctx, jobfiles.TraceKey(1, 90300), []byte(big+"done\n"), "text/plain"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != big+"done\n" {
+		t.Fatalf("printed %d bytes, want %d", out.Len(), len(big)+5)
+	}
+	if len(rec.sent) != 2 {
+		t.Fatalf("hosts %d, want the API's and S3's", len(rec.sent))
+	}
+	for host, hs := range rec.sent {
+		for _, h := range hs {
+			if fromAPI := strings.HasPrefix(srv.URL, "http://"+host); fromAPI != (h.Get("Private-Token") != "") {
+				t.Errorf("%s got Private-Token %q", host, h.Get("Private-Token"))
+			}
+		}
+	}
+	// The API sent the redirect's short HTML body and the new line only.
+	if tr.traceBytes > 1000 {
+		t.Errorf("the API sent %d bytes of log", tr.traceBytes)
+	}
+}
