@@ -20,11 +20,12 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// growth is a running job whose log grows by step bytes at every poll of
-// a simulated clock, for ticks polls after the first; then the job is
-// canceled (finished).
+// growth is a running job whose log grows to size bytes in equal steps,
+// one at each of ticks polls of a simulated clock after the first (or
+// stays as it started, if idle); then the job is canceled (finished).
 type growth struct {
 	size, ticks int
+	idle        bool
 }
 
 // traffic is what a follower cost: bytes of response bodies (of the trace
@@ -32,6 +33,9 @@ type growth struct {
 // (DynamoDB and S3) the functions made for them.
 type traffic struct {
 	traceBytes, bytes, requests, calls int
+	// meteredRequests is what API Gateway bills: an HTTP API request
+	// counts once per 512 KB of response.
+	meteredRequests int
 }
 
 // api serves the get-job and get-job-trace functions, counting what each
@@ -52,6 +56,7 @@ func serveAPI(env *testenv.Env, gitlab bool, t *traffic) *httptest.Server {
 		cw := &countingWriter{ResponseWriter: w}
 		h.ServeHTTP(cw, r)
 		t.requests++
+		t.meteredRequests += max(1, (cw.n+512<<10-1)/(512<<10))
 		t.bytes += cw.n
 		if isTrace {
 			t.traceBytes += cw.n
@@ -77,7 +82,11 @@ func follow(t testing.TB, env *testenv.Env, jobID int64, g growth, gitlab bool) 
 	ctx := context.Background()
 	line := "\x1b[32;1m$ make test\x1b[0;m all green so far, one more line of output\n"
 	final := strings.Repeat(line, g.size/len(line)+1)[:g.size]
-	importRunningJob(t, env, jobID, final[:g.size/g.ticks/2])
+	start := final[:g.size/g.ticks/2]
+	if g.idle {
+		final = start
+	}
+	importRunningJob(t, env, jobID, start)
 	var tr traffic
 	srv := serveAPI(env, gitlab, &tr)
 	defer srv.Close()
@@ -88,6 +97,12 @@ func follow(t testing.TB, env *testenv.Env, jobID int64, g growth, gitlab bool) 
 		sleep: func(context.Context, time.Duration) error {
 			// The simulated clock: 3 s pass, the log grows.
 			tick++
+			if g.idle {
+				if tick == g.ticks {
+					return cancelJob(env, jobID)
+				}
+				return nil
+			}
 			if err := env.Deps.Files.Put(ctx, jobfiles.TraceKey(1, jobID), []byte(final[:g.size*tick/g.ticks]), "text/plain"); err != nil {
 				return err
 			}
@@ -176,21 +191,22 @@ func TestFollowShorterLog(t *testing.T) {
 // BenchmarkFollowTrace is a follower polling a log that grows to 10 MB,
 // every 3 s for a minute (a simulated clock: 21 polls of the log and of
 // the job's status), against this API (If-None-Match + Range: the new bytes
-// only) and against GitLab's behaviour (the whole log every time). It
-// reports response bytes, requests and store calls (DynamoDB and S3) per
-// minute of following.
+// only) and against GitLab's behaviour (the whole log every time), and a
+// follower of a log that does not change (304s). It reports response
+// bytes, requests (as API Gateway meters them too) and store calls
+// (DynamoDB and S3) per minute of following.
 func BenchmarkFollowTrace(b *testing.B) {
 	env := testenv.New(b)
 	id := int64(91000)
 	for _, mode := range []struct {
-		name   string
-		gitlab bool
-	}{{"ranges", false}, {"full-downloads", true}} {
+		name         string
+		gitlab, idle bool
+	}{{"ranges", false, false}, {"full-downloads", true, false}, {"ranges-idle-log", false, true}, {"full-downloads-idle-log", true, true}} {
 		b.Run(mode.name, func(b *testing.B) {
 			var sum traffic
 			for range b.N {
 				id++
-				out, final, tr := follow(b, env, id, growth{size: 10 << 20, ticks: 20}, mode.gitlab)
+				out, final, tr := follow(b, env, id, growth{size: 10 << 20, ticks: 20, idle: mode.idle}, mode.gitlab)
 				if out != final {
 					b.Fatalf("printed %d bytes, the log has %d", len(out), len(final))
 				}
@@ -198,11 +214,13 @@ func BenchmarkFollowTrace(b *testing.B) {
 				sum.traceBytes += tr.traceBytes
 				sum.calls += tr.calls
 				sum.requests += tr.requests
+				sum.meteredRequests += tr.meteredRequests
 			}
 			b.ReportMetric(float64(sum.traceBytes)/float64(b.N), "trace-bytes/op")
 			b.ReportMetric(float64(sum.bytes)/float64(b.N), "bytes/op")
 			b.ReportMetric(float64(sum.calls)/float64(b.N), "calls/op")
 			b.ReportMetric(float64(sum.requests)/float64(b.N), "requests/op")
+			b.ReportMetric(float64(sum.meteredRequests)/float64(b.N), "metered-requests/op")
 		})
 	}
 }
