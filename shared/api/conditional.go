@@ -97,9 +97,10 @@ func (l tagList) matches(tag string) bool {
 }
 
 // single is the one tag of a one-tag list, which S3 can compare itself; ""
-// for anything else.
+// for anything else (a list, "*", a value that is not a quoted tag), which
+// is compared here once S3 has answered.
 func (l tagList) single() string {
-	if l.any || len(l.tags) != 1 {
+	if l.any || len(l.tags) != 1 || len(l.tags[0]) < 2 || !strings.HasPrefix(l.tags[0], `"`) || !strings.HasSuffix(l.tags[0], `"`) {
 		return ""
 	}
 	return l.tags[0]
