@@ -2,7 +2,10 @@ package api
 
 import (
 	"fmt"
+	"net/http"
 	"testing"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 )
 
 // Range headers as RFC 9110 §14.1 reads them, placed in a log of 100
@@ -24,6 +27,8 @@ func TestByteRanges(t *testing.T) {
 		{"bytes=-1000", true, 0, 99, true, "bytes=-1000"},
 		{"bytes=-0", true, 0, 0, false, "bytes=-1"},
 		{" bytes=0-0 ", true, 0, 0, true, "bytes=0-0"},
+		{"bytes=9223372036854775807-", true, 0, 0, false, "bytes=9223372036854775806-9223372036854775807"},
+		{"bytes=99999999999999999999-", false, 0, 0, false, ""},
 		{"bytes=0-1,5-6", false, 0, 0, false, ""},
 		{"bytes=5-2", false, 0, 0, false, ""},
 		{"bytes=a-", false, 0, 0, false, ""},
@@ -53,5 +58,17 @@ func TestByteRanges(t *testing.T) {
 	}
 	if _, _, ok := (&byteRange{first: 5, suffix: true}).resolve(0); ok {
 		t.Error("a suffix of an empty log is satisfiable")
+	}
+}
+
+// The Lambda adapter splits header values on commas: a two-range Range
+// stays two ranges (ignored) and an If-Range date stays a date.
+func TestSplitHeadersJoined(t *testing.T) {
+	r, _ := http.NewRequest(http.MethodGet, "/api/v4/projects/1/jobs/1/trace", nil)
+	r.Header["Range"] = []string{"bytes=0-1", "5-6"}
+	r.Header["If-Range"] = []string{"Tue", "01 Dec 2026 20:36:16 GMT"}
+	tr := newTraceRequest(nil, &request{Request: r}, &jobs.Project{ID: 1}, &jobs.Job{ID: 1}, 0, 0)
+	if tr.rng != nil || tr.ifRange != "Tue, 01 Dec 2026 20:36:16 GMT" {
+		t.Errorf("Range %+v, If-Range %q", tr.rng, tr.ifRange)
 	}
 }

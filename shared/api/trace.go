@@ -1,6 +1,7 @@
 package api
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -364,7 +365,7 @@ func (r *byteRange) s3Range() string {
 		return "bytes=-" + strconv.FormatInt(min(max(r.first, 1), maxInlineTrace+1), 10)
 	}
 	from := max(r.first-1, 0)
-	to := from + maxInlineTrace
+	to := from + min(maxInlineTrace, math.MaxInt64-from)
 	if r.last >= 0 {
 		to = min(to, r.last)
 	}
