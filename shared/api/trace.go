@@ -128,7 +128,13 @@ func (t *traceRequest) serveConditional() error {
 		}
 		return t.answer(o)
 	}
-	rd := jobfiles.TraceRead{Range: jobfiles.OffsetRange(t.offset, t.limit), IfNoneMatch: t.noneMatch.single(),
+	// No more than a response carries, even if the log has outgrown what
+	// the store says: the length S3 reports then sends the client to S3.
+	limit := t.limit
+	if limit == 0 {
+		limit = maxInlineTrace
+	}
+	rd := jobfiles.TraceRead{Range: jobfiles.OffsetRange(t.offset, limit), IfNoneMatch: t.noneMatch.single(),
 		IfModifiedSince: t.since}
 	if t.rng != nil {
 		rd.Range = t.rng.s3Range()
