@@ -28,6 +28,7 @@ func TestConditionalEventHeaders(t *testing.T) {
 		{"get-job", "get-job", map[string]string{"ETag": jobTag}},
 		{"list-pipeline-jobs-not-modified", "list-pipeline-jobs", map[string]string{"ETag": `"5yP9VNafWc2Dso0CetGB5E2K"`,
 			"X-Next-Page": "2", "X-Total": "9", "Content-Type": ""}},
+		{"list-project-jobs-keyset-not-modified", "list-project-jobs", map[string]string{"ETag": `"jI5qOiUH7Vj7m87X4Mrq4_GN"`, "Content-Type": ""}},
 		{"get-job-trace", "get-job-trace", map[string]string{"ETag": traceTag, "Accept-Ranges": "bytes", "Content-Range": ""}},
 		{"get-job-trace-range", "get-job-trace", map[string]string{"ETag": traceTag, "Accept-Ranges": ""}},
 		{"get-job-trace-not-modified", "get-job-trace", map[string]string{"ETag": traceTag, "Content-Disposition": ""}},
