@@ -1,6 +1,7 @@
 // Command jobsctl manages the Jobs API's data: it creates the table, imports
 // a world document and writes the demo world. It reaches DynamoDB and S3
-// through the SDK's standard environment, as the functions do.
+// through the SDK's standard environment, as the functions do. Its trace
+// command is a client of any GitLab-compatible API instead.
 package main
 
 import (
@@ -22,6 +23,9 @@ const usage = `usage:
   jobsctl import FILE|-       import a world document, idempotently
   jobsctl seed [-jobs N] [-o FILE]
                               import the demo world (or write it to FILE) and print its tokens
+  jobsctl trace [--follow] [-url URL] [-token T | -job-token T] [-interval 3s] PROJECT JOB
+                              print a job's log; with --follow, print what it gains until the job
+                              finishes (If-None-Match and Range polls; whole logs where ranges are not served)
 `
 
 func main() {
@@ -61,6 +65,8 @@ func run(ctx context.Context, cmd string, args []string) error {
 			return fmt.Errorf("read world: %w", err)
 		}
 		return load(ctx, &w)
+	case "trace":
+		return traceCommand(ctx, args)
 	case "seed":
 		fs := flag.NewFlagSet("seed", flag.ContinueOnError)
 		n := fs.Int("jobs", 1500, "jobs per demo project")

@@ -4,7 +4,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/render"
@@ -42,7 +41,7 @@ func getJob(w http.ResponseWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
-	writeBody(w, http.StatusOK, "application/json", b)
+	writeTagged(w, rq.Request, b)
 	return nil
 }
 
@@ -55,8 +54,10 @@ const (
 	maxInlineTrace = 4 << 20
 )
 
-// getJobTrace serves GET /projects/:id/jobs/:job_id/trace with one ranged S3
-// read, none when the job has no log.
+// getJobTrace serves GET and HEAD /projects/:id/jobs/:job_id/trace: GitLab's
+// answer, plus entity tags, conditional requests and byte ranges (see
+// trace.go). A plain GET is one ranged S3 read, none when the job has no
+// log.
 func getJobTrace(w http.ResponseWriter, rq *request) error {
 	offset, err := rq.queryInt("byte_offset", 0, math.MaxInt64)
 	if err != nil {
@@ -73,25 +74,7 @@ func getJobTrace(w http.ResponseWriter, rq *request) error {
 	if j.DebugTrace && !rq.caller.AtLeast(jobs.Developer) {
 		return errForbidden
 	}
-	if j.HasTrace && j.ErasedAt == nil && limit == 0 && j.TraceSize-offset > maxInlineTrace {
-		// Too big for a Lambda response (6 MB after JSON escaping): send the
-		// client to S3, as curl --location and the GitLab clients follow.
-		url, err := rq.deps.Files.TraceURL(rq.ctx(), p.ID, j.ID, 15*time.Minute)
-		if err != nil {
-			return err
-		}
-		http.Redirect(w, rq.Request, url, http.StatusFound)
-		return nil
-	}
-	var data []byte
-	if j.HasTrace && j.ErasedAt == nil {
-		if data, err = rq.deps.Files.Trace(rq.ctx(), p.ID, j.ID, offset, limit); err != nil {
-			return err
-		}
-	}
-	w.Header().Set("Content-Disposition", `infile; filename="`+strconv.FormatInt(j.ID, 10)+`.log"`)
-	writeBody(w, http.StatusOK, "text/plain", data)
-	return nil
+	return newTraceRequest(w, rq, p, j, offset, limit).serve()
 }
 
 // queryInt reads an optional integer query parameter within [lo, hi];

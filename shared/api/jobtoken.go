@@ -39,7 +39,7 @@ func getJobByToken(w http.ResponseWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
-	writeBody(w, http.StatusOK, "application/json", b)
+	writeTagged(w, rq.Request, b)
 	return nil
 }
 

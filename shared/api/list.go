@@ -123,7 +123,7 @@ func listProjectJobs(w http.ResponseWriter, rq *request) error {
 		cursor = cursorOrdinal
 	}
 	pageHeaders(w.Header(), rq.pageLink(nil), pg, page, cursor, paginate.Uncounted)
-	writeBody(w, http.StatusOK, "application/json", body)
+	writeTagged(w, rq.Request, body)
 	return nil
 }
 

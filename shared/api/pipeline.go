@@ -78,7 +78,7 @@ func (rq *request) listPipeline(w http.ResponseWriter, kind jobs.Kind,
 		total = paginate.Uncounted
 	}
 	pageHeaders(w.Header(), rq.pageLink(pathParams), pg, page, cursorID, total)
-	writeBody(w, http.StatusOK, "application/json", body)
+	writeTagged(w, rq.Request, body)
 	return nil
 }
 

@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -73,20 +75,65 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, contentType st
 // end), with one ranged GetObject. A missing log or an offset past its end
 // reads as empty, as GitLab answers.
 func (s *Store) Trace(ctx context.Context, projectID, jobID, offset, limit int64) ([]byte, error) {
-	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(TraceKey(projectID, jobID))}
+	o, err := s.ReadTrace(ctx, projectID, jobID, TraceRead{Range: OffsetRange(offset, limit)})
+	if err != nil {
+		return nil, err
+	}
+	return o.Data, nil
+}
+
+// OffsetRange is the S3 Range of GitLab's byte_offset and byte_limit (0: to
+// the end); "" reads the whole object.
+func OffsetRange(offset, limit int64) string {
 	switch {
 	case limit > 0:
-		in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", offset, offset+limit-1))
+		return fmt.Sprintf("bytes=%d-%d", offset, offset+limit-1)
 	case offset > 0:
-		in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
+		return fmt.Sprintf("bytes=%d-", offset)
+	}
+	return ""
+}
+
+// TraceRead is one read of a log: an S3 Range ("" for the whole object) and
+// the validators S3 checks first, so that an unchanged log costs no bytes.
+type TraceRead struct {
+	Range           string
+	IfNoneMatch     string    // one entity tag, as S3 compares it
+	IfModifiedSince time.Time // zero: none
+}
+
+// TraceObject is what S3 answered about a log: the bytes read (none for a
+// HEAD or a 304), where they start, the object's whole length and its
+// validators. Missing, NotModified and Unsatisfiable are S3's NoSuchKey, 304
+// and InvalidRange.
+type TraceObject struct {
+	Data          []byte
+	Start         int64
+	Size          int64
+	ETag          string
+	LastModified  time.Time
+	Missing       bool
+	NotModified   bool
+	Unsatisfiable bool
+}
+
+// ReadTrace reads a log with one GetObject.
+func (s *Store) ReadTrace(ctx context.Context, projectID, jobID int64, rd TraceRead) (*TraceObject, error) {
+	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(TraceKey(projectID, jobID))}
+	if rd.Range != "" {
+		in.Range = aws.String(rd.Range)
+	}
+	if rd.IfNoneMatch != "" {
+		in.IfNoneMatch = aws.String(rd.IfNoneMatch)
+	}
+	if !rd.IfModifiedSince.IsZero() {
+		in.IfModifiedSince = aws.Time(rd.IfModifiedSince)
 	}
 	res, err := s.s3.GetObject(ctx, in)
+	if o, handled := objectError(err); handled {
+		return o, nil
+	}
 	if err != nil {
-		var noKey *types.NoSuchKey
-		var api smithy.APIError
-		if errors.As(err, &noKey) || (errors.As(err, &api) && api.ErrorCode() == "InvalidRange") {
-			return nil, nil
-		}
 		return nil, fmt.Errorf("get trace: %w", err)
 	}
 	defer res.Body.Close()
@@ -94,7 +141,66 @@ func (s *Store) Trace(ctx context.Context, projectID, jobID, offset, limit int64
 	if err != nil {
 		return nil, fmt.Errorf("read trace: %w", err)
 	}
-	return data, nil
+	o := &TraceObject{Data: data, Size: int64(len(data)), ETag: aws.ToString(res.ETag), LastModified: aws.ToTime(res.LastModified)}
+	if start, size, ok := parseContentRange(aws.ToString(res.ContentRange)); ok {
+		o.Start, o.Size = start, size
+	}
+	return o, nil
+}
+
+// StatTrace reads a log's length and validators with one HeadObject: no
+// byte of the log is read.
+func (s *Store) StatTrace(ctx context.Context, projectID, jobID int64, ifNoneMatch string) (*TraceObject, error) {
+	in := &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(TraceKey(projectID, jobID))}
+	if ifNoneMatch != "" {
+		in.IfNoneMatch = aws.String(ifNoneMatch)
+	}
+	res, err := s.s3.HeadObject(ctx, in)
+	if o, handled := objectError(err); handled {
+		return o, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("head trace: %w", err)
+	}
+	return &TraceObject{Size: aws.ToInt64(res.ContentLength), ETag: aws.ToString(res.ETag),
+		LastModified: aws.ToTime(res.LastModified)}, nil
+}
+
+// objectError turns S3's answers that are not failures (no such key, not
+// modified, a range past the end) into a TraceObject. HEAD answers carry no
+// error code, only the status.
+func objectError(err error) (*TraceObject, bool) {
+	if err == nil {
+		return nil, false
+	}
+	var noKey *types.NoSuchKey
+	var notFound *types.NotFound
+	if errors.As(err, &noKey) || errors.As(err, &notFound) {
+		return &TraceObject{Missing: true}, true
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) && api.ErrorCode() == "InvalidRange" {
+		return &TraceObject{Unsatisfiable: true}, true
+	}
+	var resp *awshttp.ResponseError
+	if errors.As(err, &resp) {
+		switch resp.HTTPStatusCode() {
+		case http.StatusNotModified:
+			return &TraceObject{NotModified: true}, true
+		case http.StatusRequestedRangeNotSatisfiable:
+			return &TraceObject{Unsatisfiable: true}, true
+		}
+	}
+	return nil, false
+}
+
+// parseContentRange reads S3's "bytes first-last/size".
+func parseContentRange(v string) (start, size int64, ok bool) {
+	var last int64
+	if _, err := fmt.Sscanf(v, "bytes %d-%d/%d", &start, &last, &size); err != nil {
+		return 0, 0, false
+	}
+	return start, size, true
 }
 
 // DeleteAll deletes every file of a job: one ListObjectsV2 and one
