@@ -26,6 +26,7 @@ func TestConditionalEventHeaders(t *testing.T) {
 		want            map[string]string
 	}{
 		{"get-job", "get-job", map[string]string{"ETag": jobTag}},
+		{"get-job-not-modified", "get-job", map[string]string{"ETag": jobTag, "Content-Type": ""}},
 		{"list-pipeline-jobs-not-modified", "list-pipeline-jobs", map[string]string{"ETag": `"5yP9VNafWc2Dso0CetGB5E2K"`,
 			"X-Next-Page": "2", "X-Total": "9", "Content-Type": ""}},
 		{"list-project-jobs-keyset-not-modified", "list-project-jobs", map[string]string{"ETag": `"jI5qOiUH7Vj7m87X4Mrq4_GN"`, "Content-Type": ""}},
