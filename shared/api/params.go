@@ -39,7 +39,9 @@ func (rq *request) postParams() (*postParams, error) {
 	}
 	body, err := io.ReadAll(io.LimitReader(rq.Body, maxBody))
 	if err != nil {
-		return nil, err
+		// The body is in memory: only one the gateway could not hand over
+		// (base64 that does not decode) fails to read.
+		return nil, errBadBody
 	}
 	mt, _, _ := mime.ParseMediaType(rq.Header.Get("Content-Type"))
 	switch {
