@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -116,13 +117,18 @@ func (h *handler) handle(w http.ResponseWriter, r *http.Request) error {
 }
 
 // pathID parses the integer path parameter name, if the route has it; a
-// non-integer is Grape's "<name> is invalid" (and reads nothing).
+// non-integer is Grape's "<name> is invalid" (and reads nothing). An
+// integer beyond int64 is still an Integer to Grape, one that names no
+// record: 0, which reads nothing and so finds nothing (GitLab's 404).
 func pathID(params map[string]string, name string) (int64, error) {
 	v, ok := params[name]
 	if !ok {
 		return 0, nil
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, nil
+	}
 	if err != nil {
 		return 0, paramInvalid(name)
 	}

@@ -125,3 +125,25 @@ func controlBytes() string {
 	b.WriteByte(0x7f)
 	return b.String()
 }
+
+// An id beyond int64 is an Integer to Grape that names no record: GitLab's
+// 404, not the 400 of a non-integer (facts §0.5).
+func TestIDsBeyondInt64AreNotFound(t *testing.T) {
+	d := newDemo(t, 5)
+	maintainer := token("glpat-demo-maintainer-000000002")
+	cases := []struct{ function, method, target string }{
+		{"get-job", "GET", "/api/v4/projects/1/jobs/9223372036854775808"},
+		{"get-job", "GET", "/api/v4/projects/1/jobs/-9223372036854775809"},
+		{"get-job-trace", "GET", "/api/v4/projects/1/jobs/123456789012345678901234567890/trace"},
+		{"cancel-job", "POST", "/api/v4/projects/1/jobs/9223372036854775808/cancel"},
+		{"retry-job", "POST", "/api/v4/projects/1/jobs/9223372036854775808/retry"},
+		{"list-pipeline-jobs", "GET", "/api/v4/projects/1/pipelines/9223372036854775808/jobs"},
+		{"list-pipeline-bridges", "GET", "/api/v4/projects/1/pipelines/18446744073709551616/bridges"},
+	}
+	for _, c := range cases {
+		w := d.call(t, c.function, c.method, c.target, maintainer)
+		if got := strings.TrimSpace(w.Body.String()); w.Code != 404 || got != `{"message":"404 Not found"}` {
+			t.Errorf("%s %s: %d %s, want 404 Not found", c.method, c.target, w.Code, got)
+		}
+	}
+}
