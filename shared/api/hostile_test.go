@@ -147,3 +147,44 @@ func TestIDsBeyondInt64AreNotFound(t *testing.T) {
 		}
 	}
 }
+
+// A body over maxBody is refused whole (413) before anything acts on it:
+// cut at the limit, it would lose its trailing variables and play without
+// them. One at the limit is read whole.
+func TestBodiesOverOneMiBAreRefused(t *testing.T) {
+	d := newDemo(t, 5)
+	const limit = 1 << 20
+	vars := "&job_variables_attributes[][key]=K&job_variables_attributes[][value]=v"
+	pad := func(n int) string { return "pad=" + strings.Repeat("x", n-len("pad=")-len(vars)) + vars }
+	cases := []struct {
+		name   string
+		fn     api.Function
+		path   string
+		body   string
+		status int
+	}{
+		{"play past the limit", api.PlayJob, "/api/v4/projects/1/jobs/23/play", pad(limit + 1), 413},
+		{"cancel past the limit", api.CancelJob, "/api/v4/projects/1/jobs/31/cancel", pad(limit + 100), 413},
+		{"play at the limit", api.PlayJob, "/api/v4/projects/1/jobs/23/play", pad(limit), 200},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ev := hostileEvent("POST", c.path, "", map[string]string{
+				"private-token": "glpat-demo-maintainer-000000002", "content-type": "application/x-www-form-urlencoded"})
+			ev.Body = c.body
+			d.Counter.Reset()
+			resp, err := lambdafn.Adapter(c.fn.Handler(d.Deps))(context.Background(), ev)
+			if err != nil || resp.StatusCode != c.status {
+				t.Fatalf("got %d %s %v, want %d", resp.StatusCode, resp.Body, err, c.status)
+			}
+			if c.status == 413 && resp.Body != `{"message":"413 Request Entity Too Large"}` {
+				t.Errorf("body %s", resp.Body)
+			}
+			for op := range d.Counter.Calls() {
+				if c.status == 413 && (strings.HasPrefix(op, "Put") || strings.HasPrefix(op, "Transact") || strings.HasPrefix(op, "Update")) {
+					t.Errorf("a refused body wrote: %v", d.Counter.Calls())
+				}
+			}
+		})
+	}
+}
