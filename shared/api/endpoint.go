@@ -28,6 +28,33 @@ type Deps struct {
 	Files *jobfiles.Store
 	Now   func() time.Time
 	Log   *slog.Logger
+	// Budget bounds the time a request's DynamoDB and S3 calls may take.
+	Budget Budget
+}
+
+// Budget is how long a request may wait on its dependencies: Max after it
+// began (0: no bound of its own), and in any case Reserve before the
+// function's deadline (the invocation context's), so that a stalled
+// dependency still gets GitLab's 503 out before Lambda ends the function.
+type Budget struct {
+	Max, Reserve time.Duration
+}
+
+// bound is ctx with the budget's deadline.
+func (b Budget) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if ok {
+		deadline = deadline.Add(-b.Reserve)
+	}
+	if b.Max > 0 {
+		if d := time.Now().Add(b.Max); !ok || d.Before(deadline) {
+			deadline, ok = d, true
+		}
+	}
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, deadline)
 }
 
 // endpoint is one row of the endpoints table.
@@ -82,7 +109,9 @@ func projectRef(id string) store.ProjectRef {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	observe(w, r, string(h.name), h.deps.Log, h.handle)
+	ctx, cancel := h.deps.Budget.bound(r.Context())
+	defer cancel()
+	observe(w, r.WithContext(ctx), string(h.name), h.deps.Log, h.handle)
 }
 
 // handle serves a request in GitLab's order of checks: the route, the

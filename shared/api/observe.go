@@ -36,7 +36,10 @@ func observe(w http.ResponseWriter, r *http.Request, name string, log *slog.Logg
 	}()
 	if err := serve(rw, r); err != nil {
 		resp, known := toError(err)
-		if !known {
+		switch {
+		case resp == errUnavailable:
+			log.WarnContext(ctx, "dependency unavailable", "function", name, "error", err.Error())
+		case !known:
 			log.ErrorContext(ctx, "internal error", "function", name, "error", err.Error())
 		}
 		writeError(rw, resp)

@@ -71,7 +71,9 @@ func (s *Store) Apply(ctx context.Context, p *jobs.Project, j *jobs.Job, act job
 		if attempt == maxAttempts {
 			return nil, fmt.Errorf("job %d: %d attempts lost: %w", j.ID, attempt, ErrConflict)
 		}
-		time.Sleep(time.Duration(rand.Int64N(int64(min(attempt, 8)) * int64(5*time.Millisecond))))
+		if err := pause(ctx, time.Duration(rand.Int64N(int64(min(attempt, 8))*int64(5*time.Millisecond)))); err != nil {
+			return nil, err
+		}
 		var got map[string]item
 		if got, counter, err = s.reread(ctx, []item{jobKey(j.ID), projectKey(p.ID)}, t.Created != nil); err != nil {
 			return nil, err
@@ -89,6 +91,18 @@ func (s *Store) Apply(ctx context.Context, p *jobs.Project, j *jobs.Job, act job
 				return nil, err
 			}
 		}
+	}
+}
+
+// pause waits d, or less if the request's time runs out first.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
