@@ -91,27 +91,41 @@ func playJob(w http.ResponseWriter, rq *request) error {
 }
 
 // eraseJob answers 201 with the erased job. The job is marked erased first
-// and its files deleted after (see jobs.Erase): when the deletion fails the
-// request fails with a 500, the job already shows erased, and the next
-// erase of it deletes the files again and clears the mark.
+// and its files deleted after (see jobs.Erase). The mark is the erase: when
+// the deletion fails the answer is still 201, as GitLab's, whose object
+// storage files go in a background worker after the database commit; the
+// mark stays and the next request that reads the job deletes the files
+// (finishErase). Only the mark's own write failing fails the request, with
+// the job unchanged.
 func eraseJob(w http.ResponseWriter, rq *request) error {
 	p, j, err := rq.actionTarget(rq.readableProject, rq.projectBuild, rq.caller.CanEraseJob)
 	if err != nil {
 		return err
 	}
-	st := rq.deps.Store
-	if j, err = st.Apply(rq.ctx(), p, j, jobs.Erase(rq.deps.Now())); err != nil {
+	if j, err = rq.deps.Store.Apply(rq.ctx(), p, j, jobs.Erase(rq.deps.Now())); err != nil {
 		return err
 	}
-	if j.FilesPending {
-		if err := rq.deps.Files.DeleteAll(rq.ctx(), p.ID, j.ID); err != nil {
-			return err
-		}
-		if j, err = st.Apply(rq.ctx(), p, j, jobs.FilesErased); err != nil {
-			return err
+	return rq.renderJob(w, http.StatusCreated, p, rq.finishErase(j), asJob)
+}
+
+// finishErase deletes the files of a job whose erase left them pending and
+// clears the mark, returning the job as it then is. A failure leaves the
+// mark for the next reader (and is logged, with no request data): the
+// request goes on, since the job already shows erased.
+func (rq *request) finishErase(j *jobs.Job) *jobs.Job {
+	if j == nil || !j.FilesPending {
+		return j
+	}
+	ctx := rq.ctx()
+	err := rq.deps.Files.DeleteAll(ctx, j.ProjectID, j.ID)
+	if err == nil {
+		var done *jobs.Job
+		if done, err = rq.deps.Store.Apply(ctx, &jobs.Project{ID: j.ProjectID}, j, jobs.FilesErased); err == nil {
+			return done
 		}
 	}
-	return rq.renderJob(w, http.StatusCreated, p, j, asJob)
+	rq.deps.Log.WarnContext(ctx, "erase pending", "job_id", j.ID, "error", err.Error())
+	return j
 }
 
 // entity is the GitLab entity a job is rendered as.

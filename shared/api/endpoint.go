@@ -142,6 +142,9 @@ func (h *handler) handle(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	rq.jobID, rq.pipelineID = jobID, pipelineID
+	// An erase that could not delete the job's files left them pending:
+	// reading the job finishes it (no cost for any other job).
+	rq.found.Job = rq.finishErase(rq.found.Job)
 	return h.serve(w, rq)
 }
 

@@ -105,12 +105,14 @@ var errorTable = []struct {
 // ProvisionedThroughputExceededException, SlowDown, HTTP 429).
 var throttles = retry.IsErrorThrottles(retry.DefaultThrottles)
 
-// unavailable reports whether err is a dependency throttling or not
-// answering in time: worth the client's retry, unlike an internal error.
+// unavailable reports whether err is a dependency throttling, not
+// answering in time or dropping the connection, after the SDK's retries:
+// worth the client's retry, unlike an internal error.
 func unavailable(err error) bool {
 	var timeout interface{ Timeout() bool }
 	return errors.Is(err, context.DeadlineExceeded) || throttles.IsErrorThrottle(err).Bool() ||
-		(errors.As(err, &timeout) && timeout.Timeout())
+		(errors.As(err, &timeout) && timeout.Timeout()) ||
+		retry.RetryableConnectionError{}.IsErrorRetryable(err).Bool()
 }
 
 func badParam(err error) *Error   { return grape(http.StatusBadRequest, err.Error()) }

@@ -41,8 +41,17 @@ const maxAttempts = 25
 //
 // Errors: the action's own (jobs.ErrNotRetryable, ...), ErrConflict after
 // maxAttempts lost races, ErrNotFound when the job is gone on a re-read.
+//
+// Every write of the job carries a token of this call (attribute wt), and a
+// transaction the same token as its ClientRequestToken: when DynamoDB
+// applied a write whose answer was lost, the SDK's retry of a transaction
+// is recognised by DynamoDB as a repeat, and a retried PutItem that fails
+// its condition is recognised here, on the re-read, as this call's own
+// write (the job carries its token): the call succeeds instead of asking
+// the action again of the job it already changed.
 func (s *Store) Apply(ctx context.Context, p *jobs.Project, j *jobs.Job, act jobs.Action) (*jobs.Job, error) {
 	cur, proj := j, p
+	token := writeToken()
 	var counter *int64 // nil until read; then a pointer to 0 when the counter item does not exist
 	for attempt := 1; ; attempt++ {
 		t, err := act(cur)
@@ -54,16 +63,13 @@ func (s *Store) Apply(ctx context.Context, p *jobs.Project, j *jobs.Job, act job
 				return nil, err
 			}
 		}
-		ops, err := s.transitionWrites(cur, proj, counter, t)
+		ops, err := s.transitionWrites(cur, proj, counter, t, token)
 		if err != nil {
 			return nil, err
 		}
-		err = s.writeOps(ctx, ops)
+		err = s.writeOps(ctx, ops, fmt.Sprintf("%s-%d", token, attempt))
 		if err == nil {
-			if t.Created != nil {
-				return t.Created, nil
-			}
-			return t.Job, nil
+			return shown(t), nil
 		}
 		if !errors.Is(err, ErrConflict) {
 			return nil, err
@@ -82,6 +88,9 @@ func (s *Store) Apply(ctx context.Context, p *jobs.Project, j *jobs.Job, act job
 		if !ok {
 			return nil, ErrNotFound
 		}
+		if written, ok := it[writeTokenAttr].(*types.AttributeValueMemberS); ok && written.Value == token {
+			return shown(t), nil
+		}
 		if cur, err = decodeJob(it); err != nil {
 			return nil, err
 		}
@@ -92,6 +101,24 @@ func (s *Store) Apply(ctx context.Context, p *jobs.Project, j *jobs.Job, act job
 			}
 		}
 	}
+}
+
+// shown is the job a request shows after t: the created job if any.
+func shown(t jobs.Transition) *jobs.Job {
+	if t.Created != nil {
+		return t.Created
+	}
+	return t.Job
+}
+
+// writeTokenAttr is the job item's attribute naming the Apply call that
+// wrote it last.
+const writeTokenAttr = "wt"
+
+// writeToken is a fresh token for one Apply call: 32 hex digits, so that
+// with an attempt suffix it fits ClientRequestToken's 36 characters.
+func writeToken() string {
+	return fmt.Sprintf("%016x%016x", rand.Uint64(), rand.Uint64())
 }
 
 // pause waits d, or less if the request's time runs out first.
@@ -136,7 +163,7 @@ type op struct {
 }
 
 // transitionWrites are the writes of t on cur: see Apply.
-func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counter *int64, t jobs.Transition) ([]op, error) {
+func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counter *int64, t jobs.Transition, token string) ([]op, error) {
 	var ops []op
 	deltas := map[int64]map[string]int64{}
 	addDelta := func(pl int64, d map[string]int64) {
@@ -153,6 +180,7 @@ func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counter *int64,
 		if err != nil {
 			return nil, err
 		}
+		it[writeTokenAttr] = str(token)
 		ops = append(ops, op{race: true, w: types.TransactWriteItem{Put: &types.Put{
 			TableName: aws.String(s.table), Item: it,
 			ConditionExpression:       aws.String("#v = :v"),
@@ -211,8 +239,9 @@ func nonZero(d map[string]int64) map[string]int64 {
 
 // writeOps writes ops atomically: one conditional PutItem when there is
 // only one (half the cost of a transaction), else one TransactWriteItems.
-// A lost race is ErrConflict; any other failed condition an error.
-func (s *Store) writeOps(ctx context.Context, ops []op) error {
+// A lost race is ErrConflict; any other failed condition an error. token
+// makes the transaction idempotent for DynamoDB (ClientRequestToken).
+func (s *Store) writeOps(ctx context.Context, ops []op, token string) error {
 	if len(ops) == 1 && ops[0].w.Put != nil {
 		p := ops[0].w.Put
 		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
@@ -230,7 +259,7 @@ func (s *Store) writeOps(ctx context.Context, ops []op) error {
 	for i, o := range ops {
 		items[i] = o.w
 	}
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items, ClientRequestToken: aws.String(token)})
 	var canceled *types.TransactionCanceledException
 	if !errors.As(err, &canceled) {
 		return err
