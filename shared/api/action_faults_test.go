@@ -48,7 +48,7 @@ func TestConcurrentErasesHaveOneWinner(t *testing.T) {
 // Erase meets each fault of DynamoDB and S3 in turn, through an HTTP
 // transport in front of the real local services. Whatever it answers, the
 // job ends fully before the erase (not erased, files kept) or, after one
-// later read of it with the faults gone, fully after (erased, no files, no
+// later read of its log with the faults gone, fully after (erased, no files, no
 // mark): nobody has to repeat the erase.
 func TestEraseUnderFaultsLeavesNoFiles(t *testing.T) {
 	d := newDemo(t, 40)
@@ -100,7 +100,7 @@ func TestEraseUnderFaultsLeavesNoFiles(t *testing.T) {
 			if !inTime || (resp.StatusCode != 201 && resp.StatusCode < 500) {
 				t.Fatalf("erase answered %d %s", resp.StatusCode, resp.Body)
 			}
-			if w := d.call(t, "get-job", http.MethodGet, path, token(demo.TokenMaintainer)); w.Code != 200 {
+			if w := d.call(t, "get-job-trace", http.MethodGet, path+"/trace", token(demo.TokenMaintainer)); w.Code != 200 {
 				t.Fatalf("read after: %d %s", w.Code, w.Body)
 			}
 			j := d.stored(t, id)

@@ -210,8 +210,8 @@ func failingS3(t *testing.T, env *testenv.Env, failing *atomic.Bool) *jobfiles.S
 
 // When S3 fails to delete, erase still answers 201 (the erase is the
 // job's mark, as GitLab's erase is its database commit); the job shows
-// erased (no log, no artifacts) while its files wait, and the next request
-// that reads the job, once S3 answers, deletes them: nobody repeats the
+// erased (no log, no artifacts) while its files wait, and the next read of
+// its log, once S3 answers, deletes them: nobody repeats the
 // erase, which is now refused (exactly one erase wins).
 func TestEraseWhenS3Fails(t *testing.T) {
 	d := newDemo(t, 40)
@@ -239,7 +239,7 @@ func TestEraseWhenS3Fails(t *testing.T) {
 		t.Errorf("trace during the outage: %d %q", w.Code, w.Body)
 	}
 	failing.Store(false)
-	if w := call("get-job", http.MethodGet, job); w.Code != http.StatusOK {
+	if w := call("get-job-trace", http.MethodGet, job+"/trace"); w.Code != http.StatusOK || w.Body.Len() != 0 {
 		t.Fatalf("read after the outage: %d %s", w.Code, w.Body)
 	}
 	d.mustHaveFiles(t, 1, 42, 0)

@@ -146,7 +146,8 @@ func Play(user int64, vars []Variable, now time.Time) Action {
 // its log and artifacts. The job is marked first, with FilesPending, and
 // its files are deleted after (see FilesErased): a job that shows erased
 // never shows files. An erased job is not erasable, files pending or not:
-// the mark is finished by the next request that reads the job (api), so
+// the mark is finished by the next request that reads the job's log
+// (api), so
 // of concurrent erases exactly one wins.
 func Erase(now time.Time) Action {
 	return func(j *Job) (Transition, error) {

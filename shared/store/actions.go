@@ -50,6 +50,14 @@ const maxAttempts = 25
 // write (the job carries its token): the call succeeds instead of asking
 // the action again of the job it already changed.
 func (s *Store) Apply(ctx context.Context, p *jobs.Project, j *jobs.Job, act jobs.Action) (*jobs.Job, error) {
+	return s.ApplyOnce(ctx, p, j, act, Once{})
+}
+
+// ApplyOnce is Apply that also writes once's record, naming the job shown,
+// in the same transaction: the action and its record happen together or
+// not at all. When a concurrent request with the same key wrote its record
+// first, ApplyOnce shows that request's job instead of acting.
+func (s *Store) ApplyOnce(ctx context.Context, p *jobs.Project, j *jobs.Job, act jobs.Action, once Once) (*jobs.Job, error) {
 	cur, proj := j, p
 	token := writeToken()
 	var counter *int64 // nil until read; then a pointer to 0 when the counter item does not exist
@@ -67,6 +75,9 @@ func (s *Store) Apply(ctx context.Context, p *jobs.Project, j *jobs.Job, act job
 		if err != nil {
 			return nil, err
 		}
+		if once.Key != "" {
+			ops = append(ops, s.onceWrite(once, shown(t).ID))
+		}
 		err = s.writeOps(ctx, ops, fmt.Sprintf("%s-%d", token, attempt))
 		if err == nil {
 			return shown(t), nil
@@ -81,7 +92,11 @@ func (s *Store) Apply(ctx context.Context, p *jobs.Project, j *jobs.Job, act job
 			return nil, err
 		}
 		var got map[string]item
-		if got, counter, err = s.reread(ctx, []item{jobKey(j.ID), projectKey(p.ID)}, t.Created != nil); err != nil {
+		keys := []item{jobKey(j.ID), projectKey(p.ID)}
+		if once.Key != "" {
+			keys = append(keys, onceKey(once.Key))
+		}
+		if got, counter, err = s.reread(ctx, keys, t.Created != nil); err != nil {
 			return nil, err
 		}
 		it, ok := got[keyString(jobKey(j.ID))]
@@ -90,6 +105,15 @@ func (s *Store) Apply(ctx context.Context, p *jobs.Project, j *jobs.Job, act job
 		}
 		if written, ok := it[writeTokenAttr].(*types.AttributeValueMemberS); ok && written.Value == token {
 			return shown(t), nil
+		}
+		if it, ok := got[keyString(onceKey(once.Key))]; ok && once.Key != "" {
+			d, err := decodeDone(it)
+			if err != nil {
+				return nil, err
+			}
+			if d.Live(once.At) {
+				return s.doneJob(ctx, d)
+			}
 		}
 		if cur, err = decodeJob(it); err != nil {
 			return nil, err
@@ -101,6 +125,18 @@ func (s *Store) Apply(ctx context.Context, p *jobs.Project, j *jobs.Job, act job
 			}
 		}
 	}
+}
+
+// doneJob is the job a Once record names, as it now is.
+func (s *Store) doneJob(ctx context.Context, d *Done) (*jobs.Job, error) {
+	f, err := s.Lookup(ctx, Lookup{JobID: d.JobID})
+	if err != nil {
+		return nil, err
+	}
+	if f.Job == nil {
+		return nil, ErrNotFound
+	}
+	return f.Job, nil
 }
 
 // shown is the job a request shows after t: the created job if any.
