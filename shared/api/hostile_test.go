@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -186,5 +187,18 @@ func TestBodiesOverOneMiBAreRefused(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Every answer, success or error, carries GitLab's Cache-Control: private
+// jobs and logs are never kept by a shared cache.
+func TestResponsesAreNotCacheable(t *testing.T) {
+	d := newDemo(t, 5)
+	fns, evs := eventsOf(t)
+	for i, ev := range evs {
+		resp, _ := invoke(t, d.Deps, fns[i], ev, time.Minute)
+		if got := resp.Headers["Cache-Control"]; got != "max-age=0, private, must-revalidate" {
+			t.Errorf("%s %s: %d Cache-Control %q", fns[i], ev.RawPath, resp.StatusCode, got)
+		}
 	}
 }
