@@ -81,6 +81,8 @@ func TestHostilePathsReachTheHandler(t *testing.T) {
 		{"literal percent", api.GetJob, "GET", "/api/v4/projects/a%zz/jobs/1", "", maintainer, 404, `{"message":"404 Project Not Found"}`},
 		{"forged log line", api.ListProjectJobs, "GET", forged, "page=1&private_token=" + tok, nil, 404, `{"message":"404 Project Not Found"}`},
 		{"control byte in query", api.ListProjectJobs, "GET", "/api/v4/projects/1/jobs", "scope=\x01&private_token=" + tok, nil, 400, `{"error":"scope does not have a valid value"}`},
+		{"two PRIVATE-TOKEN headers, joined by the gateway", api.GetJob, "GET", "/api/v4/projects/1/jobs/31", "", map[string]string{"private-token": tok + "," + tok}, 401, `{"message":"401 Unauthorized"}`},
+		{"a personal token before a bad job token", api.ListPipelineJobs, "GET", "/api/v4/projects/1/pipelines/999999/jobs", "", map[string]string{"private-token": tok, "job-token": "glcbt-secret-bogus"}, 404, `{"message":"404 Not found"}`},
 		{"control byte in action", api.CancelJob, "POST", "/api/v4/projects/1/jobs/\x1b[31m/cancel", "", maintainer, 400, `{"error":"job_id is invalid"}`},
 	}
 	for _, c := range cases {
