@@ -5,6 +5,7 @@ import (
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/render"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 )
 
 // projectJob is GitLab's find_job!: a build or a bridge of the project.
@@ -91,27 +92,41 @@ func playJob(w http.ResponseWriter, rq *request) error {
 }
 
 // eraseJob answers 201 with the erased job. The job is marked erased first
-// and its files deleted after (see jobs.Erase): when the deletion fails the
-// request fails with a 500, the job already shows erased, and the next
-// erase of it deletes the files again and clears the mark.
+// and its files deleted after (see jobs.Erase). The mark is the erase: when
+// the deletion fails the answer is still 201, as GitLab's, whose object
+// storage files go in a background worker after the database commit; the
+// mark stays and the next request that reads the job's log or erases it
+// again deletes the files (finishErase, endpoint.finishesErase). Only the mark's own write failing fails the request, with
+// the job unchanged.
 func eraseJob(w http.ResponseWriter, rq *request) error {
 	p, j, err := rq.actionTarget(rq.readableProject, rq.projectBuild, rq.caller.CanEraseJob)
 	if err != nil {
 		return err
 	}
-	st := rq.deps.Store
-	if j, err = st.Apply(rq.ctx(), p, j, jobs.Erase(rq.deps.Now())); err != nil {
+	if j, err = rq.apply(p, j, jobs.Erase(rq.deps.Now())); err != nil {
 		return err
 	}
-	if j.FilesPending {
-		if err := rq.deps.Files.DeleteAll(rq.ctx(), p.ID, j.ID); err != nil {
-			return err
-		}
-		if j, err = st.Apply(rq.ctx(), p, j, jobs.FilesErased); err != nil {
-			return err
+	return rq.renderJob(w, http.StatusCreated, p, rq.finishErase(j), asJob)
+}
+
+// finishErase deletes the files of a job whose erase left them pending and
+// clears the mark, returning the job as it then is. A failure leaves the
+// mark for the next reader (and is logged, with no request data): the
+// request goes on, since the job already shows erased.
+func (rq *request) finishErase(j *jobs.Job) *jobs.Job {
+	if j == nil || !j.FilesPending {
+		return j
+	}
+	ctx := rq.ctx()
+	err := rq.deps.Files.DeleteAll(ctx, j.ProjectID, j.ID)
+	if err == nil {
+		var done *jobs.Job
+		if done, err = rq.deps.Store.Apply(ctx, &jobs.Project{ID: j.ProjectID}, j, jobs.FilesErased); err == nil {
+			return done
 		}
 	}
-	return rq.renderJob(w, http.StatusCreated, p, j, asJob)
+	rq.deps.Log.WarnContext(ctx, "erase pending", "job_id", j.ID, "error", err.Error())
+	return j
 }
 
 // entity is the GitLab entity a job is rendered as.
@@ -124,11 +139,31 @@ const (
 
 // act applies an action to the job and renders the job it shows.
 func (rq *request) act(w http.ResponseWriter, status int, p *jobs.Project, j *jobs.Job, a jobs.Action, as entity) error {
-	shown, err := rq.deps.Store.Apply(rq.ctx(), p, j, a)
+	shown, err := rq.apply(p, j, a)
 	if err != nil {
 		return err
 	}
 	return rq.renderJob(w, status, p, shown, as)
+}
+
+// apply runs the action once per Idempotency-Key: a repeat within the
+// key's lifetime shows, as it now is, the job the first request showed,
+// and acts no more.
+func (rq *request) apply(p *jobs.Project, j *jobs.Job, a jobs.Action) (*jobs.Job, error) {
+	if d := rq.found.Once; d != nil && d.Live(rq.deps.Now()) {
+		if d.JobID == j.ID {
+			return j, nil
+		}
+		f, err := rq.deps.Store.Lookup(rq.ctx(), store.Lookup{JobID: d.JobID})
+		if err != nil {
+			return nil, err
+		}
+		if f.Job == nil {
+			return nil, errRecordNotFound
+		}
+		return f.Job, nil
+	}
+	return rq.deps.Store.ApplyOnce(rq.ctx(), p, j, a, rq.once)
 }
 
 // renderJob writes j as the entity as, with what the lookup read of the

@@ -60,9 +60,8 @@ type tagList struct {
 	tags []string // opaque tags, quoted, without W/
 }
 
-// noneMatch reads If-None-Match. The Lambda adapter splits header values
-// on commas, and clients may send the field more than once: every value is
-// one more list to read.
+// noneMatch reads If-None-Match: a comma-separated list, which clients may
+// also send as the field more than once (every value is one more list).
 func noneMatch(h http.Header) tagList {
 	var l tagList
 	for _, v := range h.Values("If-None-Match") {

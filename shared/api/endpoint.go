@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -27,6 +28,33 @@ type Deps struct {
 	Files *jobfiles.Store
 	Now   func() time.Time
 	Log   *slog.Logger
+	// Budget bounds the time a request's DynamoDB and S3 calls may take.
+	Budget Budget
+}
+
+// Budget is how long a request may wait on its dependencies: Max after it
+// began (0: no bound of its own), and in any case Reserve before the
+// function's deadline (the invocation context's), so that a stalled
+// dependency still gets GitLab's 503 out before Lambda ends the function.
+type Budget struct {
+	Max, Reserve time.Duration
+}
+
+// bound is ctx with the budget's deadline.
+func (b Budget) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if ok {
+		deadline = deadline.Add(-b.Reserve)
+	}
+	if b.Max > 0 {
+		if d := time.Now().Add(b.Max); !ok || d.Before(deadline) {
+			deadline, ok = d, true
+		}
+	}
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, deadline)
 }
 
 // endpoint is one row of the endpoints table.
@@ -38,7 +66,11 @@ type endpoint struct {
 	// tokenProject makes a job token's own project the request's project,
 	// for routes without one (GET /job).
 	tokenProject bool
-	serve        func(w http.ResponseWriter, rq *request) error // nil: GitLab's 404 (the $default route)
+	// finishesErase makes a request that reads a job whose erase left its
+	// files pending delete them (finishErase); the function needs the
+	// erase's grants for it.
+	finishesErase bool
+	serve         func(w http.ResponseWriter, rq *request) error // nil: GitLab's 404 (the $default route)
 }
 
 // handler serves one function's endpoint.
@@ -56,9 +88,10 @@ type request struct {
 	creds      auth.Credentials
 	found      *store.Found
 	caller     jobs.Caller
-	projectID  string // the :id parameter as given, decoded
-	jobID      int64  // the {job_id} parameter, parsed
-	pipelineID int64  // the {pipeline_id} parameter, parsed
+	projectID  string     // the :id parameter as given, decoded
+	jobID      int64      // the {job_id} parameter, parsed
+	pipelineID int64      // the {pipeline_id} parameter, parsed
+	once       store.Once // the action's Idempotency-Key record, if the client sent one
 }
 
 var numericID = regexp.MustCompile(`^-?\d+$`)
@@ -81,7 +114,9 @@ func projectRef(id string) store.ProjectRef {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	observe(w, r, string(h.name), h.deps.Log, h.handle)
+	ctx, cancel := h.deps.Budget.bound(r.Context())
+	defer cancel()
+	observe(w, r.WithContext(ctx), string(h.name), h.deps.Log, h.handle)
 }
 
 // handle serves a request in GitLab's order of checks: the route, the
@@ -96,8 +131,9 @@ func (h *handler) handle(w http.ResponseWriter, r *http.Request) error {
 		creds: auth.FromRequest(r, h.rule.JobTokens)}
 	jobID, badJob := pathID(params, "job_id")
 	pipelineID, badPipeline := pathID(params, "pipeline_id")
+	once, badOnce := h.idempotencyKey(r, rq.creds, jobID)
 	lookup := store.Lookup{TokenHash: rq.creds.Hash(), Project: projectRef(project), JobID: jobID,
-		PipelineID: pipelineID, Related: h.related, TokenProject: h.tokenProject}
+		PipelineID: pipelineID, Related: h.related, TokenProject: h.tokenProject, Once: once.Key}
 	var err error
 	if rq.found, err = h.deps.Store.Lookup(r.Context(), lookup); err != nil {
 		return err
@@ -108,21 +144,53 @@ func (h *handler) handle(w http.ResponseWriter, r *http.Request) error {
 	if rq.caller.Anonymous() && !h.public {
 		return errUnauthorized
 	}
-	if err := cmp.Or(badJob, badPipeline); err != nil {
+	if err := cmp.Or(badJob, badPipeline, badOnce); err != nil {
 		return err
 	}
-	rq.jobID, rq.pipelineID = jobID, pipelineID
+	rq.jobID, rq.pipelineID, rq.once = jobID, pipelineID, once
+	// An erase that could not delete the job's files left them pending:
+	// reading its log or erasing it finishes it (no cost for other jobs).
+	if h.finishesErase {
+		rq.found.Job = rq.finishErase(rq.found.Job)
+	}
 	return h.serve(w, rq)
 }
 
+// IdempotencyKeyHeader names an action's repeat (beyond GitLab; README
+// "Idempotent actions"): at most maxIdempotencyKey bytes.
+const (
+	IdempotencyKeyHeader = "Idempotency-Key"
+	maxIdempotencyKey    = 255
+	onceTTL              = 24 * time.Hour
+)
+
+// idempotencyKey is the Once of an action request that carries the header,
+// scoped to its credential, job and action; other routes ignore it.
+func (h *handler) idempotencyKey(r *http.Request, c auth.Credentials, jobID int64) (store.Once, error) {
+	k := r.Header.Get(IdempotencyKeyHeader)
+	if !h.rule.Write || k == "" || c.Secret == "" {
+		return store.Once{}, nil
+	}
+	if len(k) > maxIdempotencyKey {
+		return store.Once{}, paramInvalid(IdempotencyKeyHeader)
+	}
+	now := h.deps.Now()
+	return store.Once{Key: store.OnceKey(c.Hash(), jobID, string(h.name), k), At: now, Expires: now.Add(onceTTL)}, nil
+}
+
 // pathID parses the integer path parameter name, if the route has it; a
-// non-integer is Grape's "<name> is invalid" (and reads nothing).
+// non-integer is Grape's "<name> is invalid" (and reads nothing). An
+// integer beyond int64 is still an Integer to Grape, one that names no
+// record: 0, which reads nothing and so finds nothing (GitLab's 404).
 func pathID(params map[string]string, name string) (int64, error) {
 	v, ok := params[name]
 	if !ok {
 		return 0, nil
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, nil
+	}
 	if err != nil {
 		return 0, paramInvalid(name)
 	}

@@ -1,8 +1,11 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/auth"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
@@ -48,6 +51,12 @@ var (
 	errUnauthorized    = message(http.StatusUnauthorized, "401 Unauthorized")
 	errForbidden       = message(http.StatusForbidden, "403 Forbidden")
 	errInternal        = message(http.StatusInternalServerError, "500 Internal Server Error")
+	// errUnavailable answers a dependency that throttles or does not answer
+	// within the request's budget, after the SDK's retries: GitLab's message
+	// shape, and a Retry-After the client can wait (README "Errors worth
+	// retrying").
+	errUnavailable = &Error{Status: http.StatusServiceUnavailable,
+		Body: map[string]string{"message": "503 Service Unavailable"}, Header: map[string]string{"Retry-After": "1"}}
 )
 
 // forbidden is GitLab's forbidden!(reason).
@@ -92,6 +101,20 @@ var errorTable = []struct {
 	{store.ErrNotFound, func(error) *Error { return errRecordNotFound }},
 }
 
+// throttles are the SDK's own throttling checks (error codes such as
+// ProvisionedThroughputExceededException, SlowDown, HTTP 429).
+var throttles = retry.IsErrorThrottles(retry.DefaultThrottles)
+
+// unavailable reports whether err is a dependency throttling, not
+// answering in time or dropping the connection, after the SDK's retries:
+// worth the client's retry, unlike an internal error.
+func unavailable(err error) bool {
+	var timeout interface{ Timeout() bool }
+	return errors.Is(err, context.DeadlineExceeded) || throttles.IsErrorThrottle(err).Bool() ||
+		(errors.As(err, &timeout) && timeout.Timeout()) ||
+		retry.RetryableConnectionError{}.IsErrorRetryable(err).Bool()
+}
+
 func badParam(err error) *Error   { return grape(http.StatusBadRequest, err.Error()) }
 func notAllowed(err error) *Error { return grape(http.StatusMethodNotAllowed, err.Error()) }
 
@@ -101,6 +124,9 @@ func toError(err error) (*Error, bool) {
 	var e *Error
 	if errors.As(err, &e) {
 		return e, true
+	}
+	if unavailable(err) {
+		return errUnavailable, true
 	}
 	for _, row := range errorTable {
 		if errors.Is(err, row.err) {

@@ -39,7 +39,7 @@ var endpoints = map[Function]endpoint{
 	GetJob: {route: projectRoute(http.MethodGet, "jobs", "{job_id}"),
 		related: true, serve: getJob},
 	GetJobTrace: {route: projectRoute(http.MethodGet, "jobs", "{job_id}", "trace"),
-		serve: getJobTrace},
+		finishesErase: true, serve: getJobTrace},
 
 	// Actions need the api scope and take no job token (its headers and
 	// parameters are not even read); they render the job they act on.
@@ -48,7 +48,7 @@ var endpoints = map[Function]endpoint{
 	RetryJob: {route: projectRoute(http.MethodPost, "jobs", "{job_id}", "retry"),
 		rule: auth.Rule{Write: true}, related: true, serve: retryJob},
 	EraseJob: {route: projectRoute(http.MethodPost, "jobs", "{job_id}", "erase"),
-		rule: auth.Rule{Write: true}, related: true, serve: eraseJob},
+		rule: auth.Rule{Write: true}, related: true, finishesErase: true, serve: eraseJob},
 	PlayJob: {route: projectRoute(http.MethodPost, "jobs", "{job_id}", "play"),
 		rule: auth.Rule{Write: true}, related: true, serve: playJob},
 

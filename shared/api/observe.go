@@ -9,8 +9,8 @@ import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/logging"
 )
 
-// observe serves a request as every function does: GitLab's security
-// headers and an X-Request-Id, HEAD answered as GET without the body, a
+// observe serves a request as every function does: GitLab's security and
+// cache headers and an X-Request-Id, HEAD answered as GET without the body, a
 // panic or an unknown error turned into GitLab's 500, and one log line with
 // the status and the duration. Lines carry the invocation's request ids (see
 // logging) and never the query, headers or body, where tokens and job
@@ -22,6 +22,10 @@ func observe(w http.ResponseWriter, r *http.Request, name string, log *slog.Logg
 	h.Set("X-Frame-Options", "SAMEORIGIN")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Request-Id", logging.RequestID(ctx))
+	// What Rails' Rack::ETag gives GitLab's API responses: only the
+	// caller's own client may keep one, and must revalidate it; shared
+	// caches never store private jobs or logs.
+	h.Set("Cache-Control", "max-age=0, private, must-revalidate")
 	if r.Method == http.MethodHead {
 		w = headWriter{w}
 	}
@@ -36,7 +40,10 @@ func observe(w http.ResponseWriter, r *http.Request, name string, log *slog.Logg
 	}()
 	if err := serve(rw, r); err != nil {
 		resp, known := toError(err)
-		if !known {
+		switch {
+		case resp == errUnavailable:
+			log.WarnContext(ctx, "dependency unavailable", "function", name, "error", err.Error())
+		case !known:
 			log.ErrorContext(ctx, "internal error", "function", name, "error", err.Error())
 		}
 		writeError(rw, resp)

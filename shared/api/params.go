@@ -28,7 +28,11 @@ type postParams struct {
 
 type pair struct{ key, value string }
 
-var errBadBody = grape(http.StatusBadRequest, "message body does not match declared format")
+var (
+	errBadBody = grape(http.StatusBadRequest, "message body does not match declared format")
+	// errBodyTooLarge is GitLab's file_too_large! (lib/api/helpers.rb).
+	errBodyTooLarge = message(http.StatusRequestEntityTooLarge, "413 Request Entity Too Large")
+)
 
 // postParams reads the request's parameters. Bodies of other types
 // (multipart included) carry none.
@@ -37,9 +41,16 @@ func (rq *request) postParams() (*postParams, error) {
 	if rq.Body == nil {
 		return pp, nil
 	}
-	body, err := io.ReadAll(io.LimitReader(rq.Body, maxBody))
+	body, err := io.ReadAll(io.LimitReader(rq.Body, maxBody+1))
 	if err != nil {
-		return nil, err
+		// The body is in memory: only one the gateway could not hand over
+		// (base64 that does not decode) fails to read.
+		return nil, errBadBody
+	}
+	if len(body) > maxBody {
+		// Refused whole: half a body would lose its trailing parameters
+		// and act on the rest.
+		return nil, errBodyTooLarge
 	}
 	mt, _, _ := mime.ParseMediaType(rq.Header.Get("Content-Type"))
 	switch {

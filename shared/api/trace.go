@@ -40,7 +40,7 @@ func newTraceRequest(w http.ResponseWriter, rq *request, p *jobs.Project, j *job
 	t := &traceRequest{w: w, rq: rq, project: p.ID, job: j, offset: offset, limit: limit,
 		ranges: offset == 0 && limit == 0, noneMatch: noneMatch(rq.Header), since: modifiedSince(rq.Header)}
 	if t.ranges {
-		// The Lambda adapter splits header values on commas: join them back.
+		// A field sent more than once is one comma-separated list (RFC 9110 §5.3).
 		t.rng = parseRange(strings.Join(rq.Header.Values("Range"), ","))
 		t.ifRange = strings.Join(rq.Header.Values("If-Range"), ", ")
 	}

@@ -3,6 +3,7 @@
 package auth
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -42,29 +43,48 @@ func (c Credentials) Hash() string {
 // before any lookup.
 const maxTokenSize = 8192
 
-// FromRequest finds the credential of r, in GitLab's order. Job token
-// headers and parameters count only where the route accepts job tokens.
+// FromRequest finds the credential of r in the order of GitLab's
+// find_user_from_sources (lib/api/api_guard.rb, lib/gitlab/auth/auth_finders.rb),
+// the first source present deciding even when its token is bad (401):
+//  1. a Bearer job token, where job tokens are allowed (job tokens carry
+//     the glcbt- prefix);
+//  2. a Bearer token without the glpat- prefix (GitLab's OAuth lookup,
+//     which comes before personal access tokens);
+//  3. a personal access token: the private_token parameter, then the
+//     PRIVATE-TOKEN header, then a glpat- Bearer token;
+//  4. where job tokens are allowed: the job_token parameter, then the token
+//     parameter, then the JOB-TOKEN header.
+//
+// A header's value is taken whole: "a, b" (or two headers, which the
+// gateway joins) is one token that matches nothing.
 func FromRequest(r *http.Request, jobTokens bool) Credentials {
 	q := r.URL.Query()
-	if v := r.Header.Get("Authorization"); v != "" {
-		if s, ok := strings.CutPrefix(v, "Bearer "); ok {
-			return Credentials{Secret: strings.TrimSpace(s), Source: Bearer}
-		}
+	bearer := ""
+	if s, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		bearer = strings.TrimSpace(s)
+	}
+	if bearer != "" && ((jobTokens && strings.HasPrefix(bearer, jobTokenPrefix)) || !strings.HasPrefix(bearer, patPrefix)) {
+		return Credentials{Secret: bearer, Source: Bearer}
+	}
+	if v := cmp.Or(q.Get("private_token"), r.Header.Get("Private-Token")); v != "" {
+		return Credentials{Secret: v, Source: PrivateToken}
+	}
+	if bearer != "" {
+		return Credentials{Secret: bearer, Source: Bearer}
 	}
 	if jobTokens {
-		for _, v := range []string{r.Header.Get("Job-Token"), q.Get("job_token"), q.Get("token")} {
-			if v != "" {
-				return Credentials{Secret: v, Source: JobToken}
-			}
-		}
-	}
-	for _, v := range []string{r.Header.Get("Private-Token"), q.Get("private_token")} {
-		if v != "" {
-			return Credentials{Secret: v, Source: PrivateToken}
+		if v := cmp.Or(q.Get("job_token"), q.Get("token"), r.Header.Get("Job-Token")); v != "" {
+			return Credentials{Secret: v, Source: JobToken}
 		}
 	}
 	return Credentials{}
 }
+
+// Token prefixes GitLab's finders look at.
+const (
+	patPrefix      = "glpat-"
+	jobTokenPrefix = "glcbt-"
+)
 
 // Errors of authentication; the API maps each to GitLab's status and body.
 var (

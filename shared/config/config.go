@@ -7,9 +7,16 @@ package config
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -39,17 +46,79 @@ func LoadClients(ctx context.Context) (*Clients, error) {
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
 	return &Clients{
-		DynamoDB: dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		DynamoDB: dynamodb.NewFromConfig(cfg, DynamoDB, func(o *dynamodb.Options) {
 			// TLS already guards integrity; DynamoDB Local sends no CRC on
 			// errors, which would log a warning per conditional failure.
 			o.DisableValidateResponseChecksum = true
 		}),
-		S3: s3.NewFromConfig(cfg, func(o *s3.Options) {
+		S3: s3.NewFromConfig(cfg, S3, func(o *s3.Options) {
 			o.UsePathStyle = os.Getenv("S3_FORCE_PATH_STYLE") == "true"
 		}),
 		Table:  table,
 		Bucket: bucket,
 	}, nil
+}
+
+// Retry and time policy of the clients, for a function that serves one
+// request at a time within a 10 s timeout (template.yaml) and whose
+// requests make two to four sequential calls:
+//   - an attempt that has no response headers after attemptTimeout (or no
+//     connection after dialTimeout) is abandoned and retried: DynamoDB
+//     answers in milliseconds, so a silent one is stalled, not busy;
+//   - maxAttempts per call, with full-jitter backoff from backoffBase to
+//     backoffCap, throttling included (the SDK's own backoff starts
+//     throttled retries at 1 s, which alone would spend a request's time);
+//   - no retry quota: the standard retryer's token bucket guards a long-lived
+//     client against retry storms, but here each environment serves one
+//     request at a time and every call is bounded by its attempts and the
+//     request's deadline (api.Budget), so the bucket only turned one
+//     transient fault after a burst into the client's 500.
+const (
+	maxAttempts    = 4
+	attemptTimeout = 2 * time.Second
+	dialTimeout    = time.Second
+	backoffBase    = 25 * time.Millisecond
+	backoffCap     = 300 * time.Millisecond
+)
+
+// DynamoDB applies the retry and time policy to a DynamoDB client.
+func DynamoDB(o *dynamodb.Options) {
+	o.Retryer, o.HTTPClient = Retryer(), HTTPClient(attemptTimeout)
+}
+
+// S3 applies the retry and time policy to an S3 client.
+func S3(o *s3.Options) {
+	o.Retryer, o.HTTPClient = Retryer(), HTTPClient(attemptTimeout)
+}
+
+// Retryer is the SDK retryer of the policy above.
+func Retryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = maxAttempts
+		o.RateLimiter = ratelimit.None
+		o.Backoff = retry.BackoffDelayerFunc(backoff)
+	})
+}
+
+// backoff is full jitter: uniform in [0, min(cap, base·2^attempt)).
+func backoff(attempt int, _ error) (time.Duration, error) {
+	ceiling := backoffCap
+	if attempt < 8 {
+		ceiling = min(backoffCap, backoffBase<<attempt)
+	}
+	return rand.N(ceiling), nil
+}
+
+// HTTPClient bounds each attempt: connecting, the TLS handshake and waiting
+// for the response headers each within perAttempt at most. A body that
+// stops half-way is bounded by the request's deadline.
+func HTTPClient(perAttempt time.Duration) aws.HTTPClient {
+	return awshttp.NewBuildableClient().
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = min(dialTimeout, perAttempt) }).
+		WithTransportOptions(func(t *http.Transport) {
+			t.TLSHandshakeTimeout = min(dialTimeout, perAttempt)
+			t.ResponseHeaderTimeout = perAttempt
+		})
 }
 
 // Load builds the handlers' dependencies from the environment.
@@ -63,12 +132,21 @@ func Load(ctx context.Context) (*api.Deps, error) {
 		return nil, err
 	}
 	return &api.Deps{
-		Store: store.New(c.DynamoDB, c.Table),
-		Files: jobfiles.New(c.S3, c.Bucket),
-		Now:   now,
-		Log:   logging.New(os.Stdout),
+		Store:  store.New(c.DynamoDB, c.Table),
+		Files:  jobfiles.New(c.S3, c.Bucket),
+		Now:    now,
+		Log:    logging.New(os.Stdout),
+		Budget: api.Budget{Max: requestTimeout, Reserve: reserve},
 	}, nil
 }
+
+// A request's calls end requestTimeout after it began, and at the latest
+// reserve before the function's own deadline: time to log and to answer
+// GitLab's 503 rather than be killed into API Gateway's bare 500.
+const (
+	requestTimeout = 6 * time.Second
+	reserve        = 1500 * time.Millisecond
+)
 
 // FixedTimeEnv, when set (RFC 3339), stops the handlers' clock there, so that
 // a bootstrap under the emulator renders durations and expiries as the

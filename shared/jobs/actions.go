@@ -145,13 +145,12 @@ func Play(user int64, vars []Variable, now time.Time) Action {
 // Erase is GitLab's BuildEraseService: the job keeps its status and loses
 // its log and artifacts. The job is marked first, with FilesPending, and
 // its files are deleted after (see FilesErased): a job that shows erased
-// never shows files, and an erase that fails half-way is finished by the
-// next one. An erased job whose files are pending is erased again as is.
+// never shows files. An erased job is not erasable, files pending or not:
+// the mark is finished by the next request that reads the job's log
+// (api), so
+// of concurrent erases exactly one wins.
 func Erase(now time.Time) Action {
 	return func(j *Job) (Transition, error) {
-		if j.FilesPending {
-			return Transition{}, nil
-		}
 		if !j.Erasable() {
 			return Transition{}, ErrNotErasable
 		}

@@ -9,11 +9,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"io"
+	"log"
 	"log/slog"
 	"regexp"
+	"strings"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 )
 
 // Attribute names of the request ids, on every line logged with a context.
@@ -34,7 +36,7 @@ func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		r.AddAttrs(slog.String(LambdaRequestID, lc.AwsRequestID))
 	}
-	if gw, ok := core.GetAPIGatewayV2ContextFromContext(ctx); ok {
+	if gw, ok := gateway(ctx); ok {
 		r.AddAttrs(slog.String(APIRequestID, gw.RequestID))
 	}
 	return h.Handler.Handle(ctx, r)
@@ -61,10 +63,43 @@ func redact(_ []string, a slog.Attr) slog.Attr {
 	return a
 }
 
+type gatewayKey struct{}
+
+// WithGateway is ctx carrying the API Gateway request context of the
+// invocation, whose request id every line logged with it reports.
+func WithGateway(ctx context.Context, rc events.APIGatewayV2HTTPRequestContext) context.Context {
+	return context.WithValue(ctx, gatewayKey{}, rc)
+}
+
+func gateway(ctx context.Context) (events.APIGatewayV2HTTPRequestContext, bool) {
+	rc, ok := ctx.Value(gatewayKey{}).(events.APIGatewayV2HTTPRequestContext)
+	return rc, ok
+}
+
+// Library sends what libraries write through the standard log package to w
+// as JSON lines (level WARN, msg "library"), so that no library text can
+// forge a line of its own; its tokens and anything after a '?' (a query)
+// are redacted.
+func Library(w io.Writer) {
+	log.SetFlags(0)
+	log.SetOutput(libraryWriter{New(w)})
+}
+
+type libraryWriter struct{ log *slog.Logger }
+
+// queryShape is a URL's query inside free text.
+var queryShape = regexp.MustCompile(`\?[^\s"']*`)
+
+func (l libraryWriter) Write(b []byte) (int, error) {
+	text := queryShape.ReplaceAllString(strings.TrimSuffix(string(b), "\n"), "?[REDACTED]")
+	l.log.Warn("library", "text", text)
+	return len(b), nil
+}
+
 // RequestID is the id a response reports in X-Request-Id: API Gateway's
 // request id (what its access logs show), else Lambda's, else a fresh one.
 func RequestID(ctx context.Context) string {
-	if gw, ok := core.GetAPIGatewayV2ContextFromContext(ctx); ok && gw.RequestID != "" {
+	if gw, ok := gateway(ctx); ok && gw.RequestID != "" {
 		return gw.RequestID
 	}
 	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {

@@ -3,12 +3,13 @@ package logging_test
 import (
 	"context"
 	"encoding/json"
+	"log"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/logging"
 )
@@ -18,12 +19,7 @@ import (
 func requestContext(t *testing.T) context.Context {
 	t.Helper()
 	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "lambda-1"})
-	r, err := new(core.RequestAccessorV2).EventToRequestWithContext(ctx, events.APIGatewayV2HTTPRequest{
-		RawPath: "/x", RequestContext: events.APIGatewayV2HTTPRequestContext{RequestID: "gw-1", HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "GET"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r.Context()
+	return logging.WithGateway(ctx, events.APIGatewayV2HTTPRequestContext{RequestID: "gw-1"})
 }
 
 func TestLinesCarryRequestIDsAndNoTokens(t *testing.T) {
@@ -57,5 +53,28 @@ func TestLinesCarryRequestIDsAndNoTokens(t *testing.T) {
 	}
 	if a, b := logging.RequestID(context.Background()), logging.RequestID(context.Background()); len(a) != 32 || a == b {
 		t.Errorf("fresh ids %q, %q", a, b)
+	}
+}
+
+// What libraries print through the standard log becomes one JSON line, its
+// query and tokens redacted and its line breaks escaped.
+func TestLibraryLinesAreJSONAndRedacted(t *testing.T) {
+	var b strings.Builder
+	logging.Library(&b)
+	defer log.SetOutput(os.Stderr)
+	log.Println("parse \"https://h/api/v4/job\n{\"level\":\"ERROR\"}?private_token=secret-1\": bad")
+	log.Print("token glpat-abcdefgh1234 seen")
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines: %s", len(lines), b.String())
+	}
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil || m["msg"] != "library" {
+			t.Errorf("not a library JSON line: %s", l)
+		}
+		if strings.Contains(l, "secret-1") || strings.Contains(l, "glpat-") {
+			t.Errorf("not redacted: %s", l)
+		}
 	}
 }

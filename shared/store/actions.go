@@ -41,8 +41,25 @@ const maxAttempts = 25
 //
 // Errors: the action's own (jobs.ErrNotRetryable, ...), ErrConflict after
 // maxAttempts lost races, ErrNotFound when the job is gone on a re-read.
+//
+// Every write of the job carries a token of this call (attribute wt), and a
+// transaction the same token as its ClientRequestToken: when DynamoDB
+// applied a write whose answer was lost, the SDK's retry of a transaction
+// is recognised by DynamoDB as a repeat, and a retried PutItem that fails
+// its condition is recognised here, on the re-read, as this call's own
+// write (the job carries its token): the call succeeds instead of asking
+// the action again of the job it already changed.
 func (s *Store) Apply(ctx context.Context, p *jobs.Project, j *jobs.Job, act jobs.Action) (*jobs.Job, error) {
+	return s.ApplyOnce(ctx, p, j, act, Once{})
+}
+
+// ApplyOnce is Apply that also writes once's record, naming the job shown,
+// in the same transaction: the action and its record happen together or
+// not at all. When a concurrent request with the same key wrote its record
+// first, ApplyOnce shows that request's job instead of acting.
+func (s *Store) ApplyOnce(ctx context.Context, p *jobs.Project, j *jobs.Job, act jobs.Action, once Once) (*jobs.Job, error) {
 	cur, proj := j, p
+	token := writeToken()
 	var counter *int64 // nil until read; then a pointer to 0 when the counter item does not exist
 	for attempt := 1; ; attempt++ {
 		t, err := act(cur)
@@ -54,16 +71,16 @@ func (s *Store) Apply(ctx context.Context, p *jobs.Project, j *jobs.Job, act job
 				return nil, err
 			}
 		}
-		ops, err := s.transitionWrites(cur, proj, counter, t)
+		ops, err := s.transitionWrites(cur, proj, counter, t, token)
 		if err != nil {
 			return nil, err
 		}
-		err = s.writeOps(ctx, ops)
+		if once.Key != "" {
+			ops = append(ops, s.onceWrite(once, shown(t).ID))
+		}
+		err = s.writeOps(ctx, ops, fmt.Sprintf("%s-%d", token, attempt))
 		if err == nil {
-			if t.Created != nil {
-				return t.Created, nil
-			}
-			return t.Job, nil
+			return shown(t), nil
 		}
 		if !errors.Is(err, ErrConflict) {
 			return nil, err
@@ -71,14 +88,32 @@ func (s *Store) Apply(ctx context.Context, p *jobs.Project, j *jobs.Job, act job
 		if attempt == maxAttempts {
 			return nil, fmt.Errorf("job %d: %d attempts lost: %w", j.ID, attempt, ErrConflict)
 		}
-		time.Sleep(time.Duration(rand.Int64N(int64(min(attempt, 8)) * int64(5*time.Millisecond))))
+		if err := pause(ctx, time.Duration(rand.Int64N(int64(min(attempt, 8))*int64(5*time.Millisecond)))); err != nil {
+			return nil, err
+		}
 		var got map[string]item
-		if got, counter, err = s.reread(ctx, []item{jobKey(j.ID), projectKey(p.ID)}, t.Created != nil); err != nil {
+		keys := []item{jobKey(j.ID), projectKey(p.ID)}
+		if once.Key != "" {
+			keys = append(keys, onceKey(once.Key))
+		}
+		if got, counter, err = s.reread(ctx, keys, t.Created != nil); err != nil {
 			return nil, err
 		}
 		it, ok := got[keyString(jobKey(j.ID))]
 		if !ok {
 			return nil, ErrNotFound
+		}
+		if written, ok := it[writeTokenAttr].(*types.AttributeValueMemberS); ok && written.Value == token {
+			return shown(t), nil
+		}
+		if it, ok := got[keyString(onceKey(once.Key))]; ok && once.Key != "" {
+			d, err := decodeDone(it)
+			if err != nil {
+				return nil, err
+			}
+			if d.Live(once.At) {
+				return s.doneJob(ctx, d)
+			}
 		}
 		if cur, err = decodeJob(it); err != nil {
 			return nil, err
@@ -89,6 +124,48 @@ func (s *Store) Apply(ctx context.Context, p *jobs.Project, j *jobs.Job, act job
 				return nil, err
 			}
 		}
+	}
+}
+
+// doneJob is the job a Once record names, as it now is.
+func (s *Store) doneJob(ctx context.Context, d *Done) (*jobs.Job, error) {
+	f, err := s.Lookup(ctx, Lookup{JobID: d.JobID})
+	if err != nil {
+		return nil, err
+	}
+	if f.Job == nil {
+		return nil, ErrNotFound
+	}
+	return f.Job, nil
+}
+
+// shown is the job a request shows after t: the created job if any.
+func shown(t jobs.Transition) *jobs.Job {
+	if t.Created != nil {
+		return t.Created
+	}
+	return t.Job
+}
+
+// writeTokenAttr is the job item's attribute naming the Apply call that
+// wrote it last.
+const writeTokenAttr = "wt"
+
+// writeToken is a fresh token for one Apply call: 32 hex digits, so that
+// with an attempt suffix it fits ClientRequestToken's 36 characters.
+func writeToken() string {
+	return fmt.Sprintf("%016x%016x", rand.Uint64(), rand.Uint64())
+}
+
+// pause waits d, or less if the request's time runs out first.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -122,7 +199,7 @@ type op struct {
 }
 
 // transitionWrites are the writes of t on cur: see Apply.
-func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counter *int64, t jobs.Transition) ([]op, error) {
+func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counter *int64, t jobs.Transition, token string) ([]op, error) {
 	var ops []op
 	deltas := map[int64]map[string]int64{}
 	addDelta := func(pl int64, d map[string]int64) {
@@ -139,6 +216,7 @@ func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counter *int64,
 		if err != nil {
 			return nil, err
 		}
+		it[writeTokenAttr] = str(token)
 		ops = append(ops, op{race: true, w: types.TransactWriteItem{Put: &types.Put{
 			TableName: aws.String(s.table), Item: it,
 			ConditionExpression:       aws.String("#v = :v"),
@@ -197,8 +275,9 @@ func nonZero(d map[string]int64) map[string]int64 {
 
 // writeOps writes ops atomically: one conditional PutItem when there is
 // only one (half the cost of a transaction), else one TransactWriteItems.
-// A lost race is ErrConflict; any other failed condition an error.
-func (s *Store) writeOps(ctx context.Context, ops []op) error {
+// A lost race is ErrConflict; any other failed condition an error. token
+// makes the transaction idempotent for DynamoDB (ClientRequestToken).
+func (s *Store) writeOps(ctx context.Context, ops []op, token string) error {
 	if len(ops) == 1 && ops[0].w.Put != nil {
 		p := ops[0].w.Put
 		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
@@ -216,7 +295,7 @@ func (s *Store) writeOps(ctx context.Context, ops []op) error {
 	for i, o := range ops {
 		items[i] = o.w
 	}
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items, ClientRequestToken: aws.String(token)})
 	var canceled *types.TransactionCanceledException
 	if !errors.As(err, &canceled) {
 		return err

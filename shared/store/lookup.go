@@ -26,6 +26,8 @@ type Lookup struct {
 	// TokenProject makes a job token's own project the request's project,
 	// for routes without one (GET /job).
 	TokenProject bool
+	// Once is an action's Idempotency-Key record to read (OnceKey), or "".
+	Once string
 }
 
 // Found is what a Lookup found. Missing things are nil, but Related, which
@@ -36,6 +38,7 @@ type Found struct {
 	Job           *jobs.Job      // the job asked for by Lookup.JobID
 	Related       *jobs.Related  // what Job refers to, with Lookup.Related
 	Pipeline      *jobs.Pipeline // the pipeline asked for by Lookup.PipelineID
+	Once          *Done          // the record Lookup.Once names, if any (expired or not)
 }
 
 type pathAlias struct {
@@ -65,6 +68,9 @@ func (s *Store) Lookup(ctx context.Context, l Lookup) (*Found, error) {
 	}
 	if l.PipelineID != 0 {
 		first = append(first, pipelineKey(l.PipelineID))
+	}
+	if l.Once != "" {
+		first = append(first, onceKey(l.Once))
 	}
 	got, err := s.batchGet(ctx, first)
 	if err != nil {
@@ -105,6 +111,11 @@ func (s *Store) Lookup(ctx context.Context, l Lookup) (*Found, error) {
 	if it, ok := got[keyString(pipelineKey(l.PipelineID))]; ok && l.PipelineID != 0 {
 		f.Pipeline = &jobs.Pipeline{}
 		if err := unmarshal(it, f.Pipeline); err != nil {
+			return nil, err
+		}
+	}
+	if it, ok := got[keyString(onceKey(l.Once))]; ok && l.Once != "" {
+		if f.Once, err = decodeDone(it); err != nil {
 			return nil, err
 		}
 	}

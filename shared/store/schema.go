@@ -15,6 +15,7 @@
 //	A#<agent>            A          agent
 //	J#<job>              J          job
 //	COUNTER              JOB        the global job id counter
+//	I#<sha256(once)>     I          an action's Idempotency-Key record (see Once), expiring by ttl
 //
 // Job items carry four index keys so that every list page is one Query per
 // status that reads only the rows it returns:

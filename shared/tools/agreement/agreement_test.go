@@ -77,7 +77,7 @@ func TestDisagreementsFail(t *testing.T) {
 			return strings.Replace(s, `Resource: !Sub "${ArtifactsBucket.Arn}/projects/*"`, `Resource: "*"`, 1)
 		}, "too broad: it grants s3:GetObject *"},
 		{"index grant widened to the table", func(s string) string {
-			return strings.Replace(s, `Action: [dynamodb:Query], Resource: !Sub "${JobsTable.Arn}/index/*"`, `Action: [dynamodb:Query], Resource: [!GetAtt JobsTable.Arn, !Sub "${JobsTable.Arn}/index/*"]`, 1)
+			return strings.Replace(s, `Action: [dynamodb:Query], Resource: [!Sub "${JobsTable.Arn}/index/GSI1",`, `Action: [dynamodb:Query], Resource: [!GetAtt JobsTable.Arn, !Sub "${JobsTable.Arn}/index/GSI1",`, 1)
 		}, "too broad: it grants dynamodb:Query table,"},
 		{"SAM policy template", func(s string) string {
 			return strings.Replace(s, "      Policies:\n", "      Policies:\n        - DynamoDBCrudPolicy: {TableName: !Ref JobsTable}\n", 1)
