@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -248,7 +249,9 @@ func TestErrorTable(t *testing.T) {
 		{fmt.Errorf("job 7: %w", store.ErrNotFound), 404, `{"message":"404 Not found"}`},
 		{errForbidden, 403, `{"message":"403 Forbidden"}`},
 		{fmt.Errorf("wrapped: %w", errProjectNotFound), 404, `{"message":"404 Project Not Found"}`},
-		{errors.New("dynamodb: connection reset"), 500, `{"message":"500 Internal Server Error"}`},
+		{fmt.Errorf("query: %w", context.DeadlineExceeded), 503, `{"message":"503 Service Unavailable"}`},
+		{errors.New("dynamodb: connection reset by peer"), 503, `{"message":"503 Service Unavailable"}`},
+		{errors.New("decode job: unexpected attribute type"), 500, `{"message":"500 Internal Server Error"}`},
 	}
 	for _, tc := range tests {
 		w := httptest.NewRecorder()
