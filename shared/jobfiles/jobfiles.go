@@ -52,6 +52,10 @@ func Prefix(projectID, jobID int64) string {
 // TraceKey is the object key of a job's log.
 func TraceKey(projectID, jobID int64) string { return Prefix(projectID, jobID) + "trace.log" }
 
+// ArchiveKey is the object key of a job's artifacts zip; the name the
+// client sees (artifacts.zip, <artifacts:name>.zip) is the job's, not the key's.
+func ArchiveKey(projectID, jobID int64) string { return ArtifactKey(projectID, jobID, "archive.zip") }
+
 // ArtifactKey is the object key of one of a job's artifact files.
 func ArtifactKey(projectID, jobID int64, filename string) string {
 	return Prefix(projectID, jobID) + "artifacts/" + filename

@@ -61,6 +61,10 @@ type Job struct {
 	Artifacts            []Artifact      `db:"ar,omitempty"`
 	ArtifactsFile        *ArtifactsFile  `db:"arf,omitempty"`
 	ArtifactsExpireAt    *time.Time      `db:"ax,omitempty"`
+	Archive              *Archive        `db:"az,omitempty"`  // the zip in S3, when one was uploaded
+	ArtifactsAccess      string          `db:"aac,omitempty"` // artifacts:access: "" (all), developer, maintainer, none
+	Locked               bool            `db:"lk,omitempty"`  // in the newest successful pipeline of its ref: artifacts kept
+	LatestForRef         bool            `db:"lr,omitempty"`  // in the newest successful pipeline of its ref name (by-ref downloads)
 	Archived             bool            `db:"arc,omitempty"`
 	TagList              []string        `db:"tl,omitempty"`
 	DownstreamPipelineID int64           `db:"dp,omitempty"`
@@ -79,6 +83,15 @@ type Job struct {
 	// FilesPending marks an erased job whose S3 files may not all be deleted
 	// yet: erase marks the job first and deletes the files after.
 	FilesPending bool `db:"fp,omitempty"`
+	// ArchivePending marks a job whose artifacts were deleted but whose
+	// archive may still be in S3: the record that drives its removal.
+	ArchivePending bool `db:"apd,omitempty"`
+}
+
+// Archive is the job's artifacts zip as stored: its size in bytes. Its S3
+// key follows from the job (jobfiles.ArchiveKey).
+type Archive struct {
+	Size int64 `db:"s"`
 }
 
 // IsBridge reports whether the job is a trigger job.

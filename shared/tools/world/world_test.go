@@ -1,7 +1,10 @@
 package world_test
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"io/fs"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -11,7 +14,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
@@ -126,6 +131,9 @@ func TestImportRejectsBadDocuments(t *testing.T) {
 		{"no pipeline", `{"id":1,"status":"success","created_at":"2026-01-01T00:00:00Z","project_id":1}`, "pipeline"},
 		{"unknown project", `{"id":1,"status":"success","created_at":"2026-01-01T00:00:00Z","project_id":77,"pipeline":{"id":5,"project_id":77}}`, "project 77"},
 		{"bad time", `{"id":1,"status":"success","created_at":"yesterday","project_id":1,"pipeline":{"id":5,"project_id":1}}`, "cannot parse"},
+		{"bad access", `{"id":1,"status":"success","created_at":"2026-01-01T00:00:00Z","project_id":1,"pipeline":{"id":5,"project_id":1},"artifacts_access":"all"}`, "artifacts_access"},
+		{"archive without artifacts_file", `{"id":1,"status":"success","created_at":"2026-01-01T00:00:00Z","project_id":1,"pipeline":{"id":5,"project_id":1},"artifacts_archive":"a.zip"}`, "artifacts_file"},
+		{"missing archive", `{"id":1,"status":"success","created_at":"2026-01-01T00:00:00Z","project_id":1,"pipeline":{"id":5,"project_id":1},"artifacts_file":{"filename":"artifacts.zip","size":3},"artifacts_archive":"nope.zip"}`, "nope.zip"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -175,5 +183,57 @@ func TestSeedCoversTheDemo(t *testing.T) {
 		if seen[k] == 0 {
 			t.Errorf("no %s", k)
 		}
+	}
+}
+
+// artifacts_archive uploads the zip under the job's prefix and records its
+// size; locks follow the newest successful pipeline of each ref; neither
+// import-only key is rendered back (TestImportRoundTrip).
+func TestImportArchivesAndLocks(t *testing.T) {
+	env := testenv.New(t)
+	w := demo.Seed(30)
+	if _, err := importer(env).Import(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	want, err := fs.ReadFile(w.Dir, "artifacts/3.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := env.S3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &env.Bucket, Key: aws.String(jobfiles.ArchiveKey(1, 3))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Body.Close()
+	body, _ := io.ReadAll(got.Body)
+	if !bytes.Equal(body, want) {
+		t.Errorf("stored archive: %d bytes, want %d", len(body), len(want))
+	}
+	locked := map[string]int64{} // ref -> the locked pipeline
+	for _, raw := range w.Jobs {
+		var d struct{ ID int64 }
+		_ = json.Unmarshal(raw, &d)
+		f, err := env.Deps.Store.Lookup(context.Background(), store.Lookup{Project: store.ProjectRef{ID: 1}, JobID: d.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := f.Job
+		if j == nil || j.ProjectID != 1 {
+			continue
+		}
+		if j.ID == 3 && (j.Archive == nil || j.Archive.Size != int64(len(want))) {
+			t.Errorf("job 3 archive %+v", j.Archive)
+		}
+		if j.ID == 5 && j.ArtifactsAccess != jobs.AccessDeveloper {
+			t.Errorf("job 5 access %q", j.ArtifactsAccess)
+		}
+		if j.Locked {
+			if pl, ok := locked[j.Ref]; ok && pl != j.PipelineID {
+				t.Errorf("ref %s locks pipelines %d and %d", j.Ref, pl, j.PipelineID)
+			}
+			locked[j.Ref] = j.PipelineID
+		}
+	}
+	if len(locked) != 3 {
+		t.Errorf("locked pipelines %v, want one per ref of the demo (main, feature/login, fix/cache)", locked)
 	}
 }
