@@ -3,10 +3,10 @@ package world_test
 import (
 	"bytes"
 	"context"
-	"io"
-	"io/fs"
 	"encoding/json"
 	"fmt"
+	"io"
+	"io/fs"
 	"sort"
 	"strings"
 	"testing"
