@@ -181,6 +181,10 @@ func writeError(w http.ResponseWriter, e *Error) {
 	for k, v := range e.Header {
 		w.Header().Set(k, v)
 	}
+	if text, ok := e.Body.(plainText); ok {
+		writeBody(w, e.Status, "text/plain; charset=utf-8", []byte(text))
+		return
+	}
 	b, _ := json.Marshal(e.Body)
 	writeBody(w, e.Status, "application/json", b)
 }

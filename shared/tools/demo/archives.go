@@ -3,9 +3,12 @@ package demo
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing/fstest"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
 
 // file is one entry of a demo archive; a name ending in "/" is a directory.
@@ -83,5 +86,54 @@ func archive(files []file, size int) []byte {
 	return build(strings.Repeat(" ", size-len(bare)))
 }
 
-// Archives is where a demo world's artifacts_archive paths point.
-type Archives = fstest.MapFS
+// addArchives gives zips to the builds of the newest pipeline of each ref
+// of the backend and the website, the pipelines whose artifacts are locked
+// (kept past their expiry) and that the by-ref downloads read: each build
+// with artifacts whose name has demo files. Rendered fields stay as they
+// were: the zips have the sizes the jobs show, and artifacts_archive and
+// artifacts_access are import-only keys.
+func addArchives(w *world.World) {
+	archives := fstest.MapFS{}
+	w.Dir = archives
+	type ref struct {
+		project int64
+		ref     string
+	}
+	newest := map[ref]int64{}
+	for i := len(w.Jobs) - 1; i >= 0; i-- {
+		var j struct {
+			ID        int64               `json:"id"`
+			ProjectID int64               `json:"project_id"`
+			Name      string              `json:"name"`
+			Ref       string              `json:"ref"`
+			Retried   bool                `json:"retried"`
+			Pipeline  struct{ ID int64 }  `json:"pipeline"`
+			File      *struct{ Size int } `json:"artifacts_file"`
+		}
+		if err := json.Unmarshal(w.Jobs[i], &j); err != nil {
+			panic(err)
+		}
+		k := ref{j.ProjectID, j.Ref}
+		if j.ProjectID == ProjectFrontend {
+			continue
+		}
+		if newest[k] == 0 {
+			newest[k] = j.Pipeline.ID
+		}
+		files, ok := archiveFiles[j.Name]
+		if !ok || j.File == nil || j.Retried || j.Pipeline.ID != newest[k] {
+			continue
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(w.Jobs[i], &doc); err != nil {
+			panic(err)
+		}
+		path := fmt.Sprintf("artifacts/%d.zip", j.ID)
+		archives[path] = &fstest.MapFile{Data: archive(files, j.File.Size)}
+		doc["artifacts_archive"] = path
+		if a := archiveAccess[j.Name]; a != "" {
+			doc["artifacts_access"] = a
+		}
+		w.Jobs[i] = mustJSON(doc)
+	}
+}

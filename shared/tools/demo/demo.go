@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"testing/fstest"
 	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
@@ -126,10 +125,7 @@ func Seed(jobsPerProject int) *world.World {
 			"paused": false, "is_shared": false, "runner_type": "project_type", "name": "gitlab-runner",
 			"online": true, "created_at": "2025-02-02T10:00:00.000Z", "status": "online", "job_execution_status": "active"}),
 	}
-	archives := Archives{}
-	w.Dir = archives
-	g := &seeder{r: r, w: w, runners: runners, people: []int64{1, 2, 3}, users: docs, archives: archives,
-		archived: map[string]bool{}}
+	g := &seeder{r: r, w: w, runners: runners, people: []int64{1, 2, 3}, users: docs}
 	g.nextPipeline = 1000
 	g.next = 1
 	paths := map[int64]string{ProjectBackend: "demo/backend", ProjectFrontend: "demo/platform/frontend", ProjectWebsite: "demo/website"}
@@ -146,6 +142,7 @@ func Seed(jobsPerProject int) *world.World {
 			}
 		}
 	}
+	addArchives(w)
 	return w
 }
 
@@ -158,8 +155,6 @@ type seeder struct {
 	next         int64                     // next job id
 	nextPipeline int64
 	iid          map[int64]int
-	archives     Archives        // the files the jobs' artifacts_archive name
-	archived     map[string]bool // project and job name that got an archive already
 }
 
 var stages = []struct {
@@ -263,7 +258,6 @@ func (g *seeder) job(pid int64, path string, plID int64, pipeline, commit map[st
 			}
 			j["artifacts_file"] = map[string]any{"filename": "artifacts.zip", "size": 1000 + id}
 			j["artifacts_expire_at"] = ts(finished.Add(30 * 24 * time.Hour))
-			g.addArchive(j, pid, name, id)
 		}
 		if status == jobs.Failed {
 			j["failure_reason"] = []string{"script_failure", "runner_system_failure", "stuck_or_timeout_failure"}[id%3]
@@ -287,23 +281,6 @@ func (g *seeder) job(pid int64, path string, plID int64, pipeline, commit map[st
 		j["token"] = JobTokenFinished
 	}
 	g.w.Jobs = append(g.w.Jobs, mustJSON(j))
-}
-
-// addArchive gives the first build of a name in a project that has an
-// archive file (see archiveFiles) its zip, of the size it shows.
-func (g *seeder) addArchive(j map[string]any, pid int64, name string, id int64) {
-	files, ok := archiveFiles[name]
-	key := fmt.Sprintf("%d/%s", pid, name)
-	if !ok || g.archived[key] || pid == ProjectFrontend {
-		return
-	}
-	g.archived[key] = true
-	path := fmt.Sprintf("artifacts/%d.zip", id)
-	g.archives[path] = &fstest.MapFile{Data: archive(files, int(1000+id))}
-	j["artifacts_archive"] = path
-	if a := archiveAccess[name]; a != "" {
-		j["artifacts_access"] = a
-	}
 }
 
 func (g *seeder) bridge(pid int64, path string, plID int64, pipeline, commit map[string]any, ref string, user int64, created time.Time) {
