@@ -146,49 +146,72 @@ func (r *Ranged) Hint(n int64) {
 	r.mu.Unlock()
 }
 
-// ReadAt reads from what was fetched, or fetches.
+// ReadAt reads from what was fetched, fetching only the gaps: a read
+// across the end of the directory and the start of the tail costs nothing.
 func (r *Ranged) ReadAt(p []byte, off int64) (int, error) {
 	if off >= r.size {
 		return 0, io.EOF
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	want := min(int64(len(p)), r.size-off)
-	for _, s := range r.segs {
-		if off >= s.off && off+want <= s.off+int64(len(s.data)) {
-			n := copy(p, s.data[off-s.off:])
-			return r.short(n, len(p))
+	want := int(min(int64(len(p)), r.size-off))
+	for n := 0; n < want; {
+		pos := off + int64(n)
+		if s := r.covering(pos); s != nil {
+			n += copy(p[n:want], s.data[pos-s.off:])
+			continue
+		}
+		if err := r.fetch(pos, int64(want-n)); err != nil {
+			return n, err
 		}
 	}
+	return r.short(want, len(p))
+}
+
+// covering is the fetched segment holding byte pos, if any.
+func (r *Ranged) covering(pos int64) *segment {
+	for i := range r.segs {
+		if s := &r.segs[i]; pos >= s.off && pos < s.off+int64(len(s.data)) {
+			return s
+		}
+	}
+	return nil
+}
+
+// fetch GETs from pos at least n bytes, or what Hint asked, or readahead,
+// but never into a segment fetched already.
+func (r *Ranged) fetch(pos, n int64) error {
 	span := r.hint
 	if span == 0 {
 		span = readahead
 	}
-	end := min(r.size, off+max(want, span))
+	r.hint = 0
+	end := min(r.size, pos+max(n, span))
 	for _, s := range r.segs {
-		if s.off > off && s.off < end && s.off >= off+want {
+		if s.off > pos && s.off < end {
 			end = s.off
 		}
 	}
-	r.hint = 0
 	res, err := r.s.s3.GetObject(r.ctx, &s3.GetObjectInput{Bucket: aws.String(r.s.bucket), Key: aws.String(r.key),
-		Range: aws.String(fmt.Sprintf("bytes=%d-%d", off, end-1))})
+		Range: aws.String(fmt.Sprintf("bytes=%d-%d", pos, end-1))})
 	if err != nil {
-		return 0, objectError(r.key, err)
+		return objectError(r.key, err)
 	}
 	defer res.Body.Close()
 	data, err := io.ReadAll(res.Body)
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", r.key, err)
+		return fmt.Errorf("read %s: %w", r.key, err)
+	}
+	if len(data) == 0 {
+		return io.ErrUnexpectedEOF
 	}
 	r.Reads.Gets++
 	r.Reads.Bytes += int64(len(data))
-	r.segs = append(r.segs, segment{off: off, data: data})
+	r.segs = append(r.segs, segment{off: pos, data: data})
 	if len(r.segs) > maxSegments {
 		r.segs = r.segs[1:]
 	}
-	n := copy(p, data)
-	return r.short(n, len(p))
+	return nil
 }
 
 // short is io.ReaderAt's rule: fewer bytes than asked come with an error.
