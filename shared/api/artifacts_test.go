@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -18,11 +19,14 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
@@ -512,4 +516,79 @@ func (d *fixture) callWith(t *testing.T, deps *api.Deps, function, method, targe
 	w := httptest.NewRecorder()
 	fn.Handler(deps).ServeHTTP(w, r)
 	return w
+}
+
+// expireRequestEvent is the stream record DELETE /projects/:id/artifacts
+// makes, as Lambda hands it to the cleanup function.
+func expireRequestEvent(project int64) events.DynamoDBEvent {
+	return events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{{EventName: "INSERT",
+		Change: events.DynamoDBStreamRecord{Keys: map[string]events.DynamoDBAttributeValue{
+			"PK": events.NewStringAttribute("P#" + itoa(project)), "SK": events.NewStringAttribute(store.ExpireRequestSK)}}}}}
+}
+
+// DELETE project artifacts answers 202 and records the request; the
+// cleanup function then deletes every unlocked build's artifacts (log
+// kept), leaves locked pipelines' alone, and clears the request. During an
+// S3 outage it fails (Lambda retries the batch) with the request and the
+// pending zip's record kept, and the retry finishes.
+func TestArtifactsDeleteProject(t *testing.T) {
+	d := newDemo(t, 40)
+	ctx := context.Background()
+	p := mustProject(t, d)
+	// Job 12's pipeline is locked; unlock it, so that its zip is the cleanup's.
+	if _, err := d.Deps.Store.Apply(ctx, p, d.stored(t, 12), func(j *jobs.Job) (jobs.Transition, error) {
+		c := *j
+		c.Locked = false
+		return jobs.Transition{Job: &c}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if w := d.call(t, "delete-project-artifacts", http.MethodDelete, "/api/v4/projects/1/artifacts", token(demo.TokenDeveloper)); w.Code != 403 {
+		t.Errorf("developer: %d %s", w.Code, w.Body)
+	}
+	if w := d.call(t, "delete-project-artifacts", http.MethodDelete, "/api/v4/projects/1/artifacts", nil); w.Code != 401 {
+		t.Errorf("anonymous: %d %s", w.Code, w.Body)
+	}
+	w := d.call(t, "delete-project-artifacts", http.MethodDelete, "/api/v4/projects/1/artifacts", token(demo.TokenMaintainer))
+	if w.Code != 202 || w.Body.String() != `{"message":"202 Accepted"}` {
+		t.Fatalf("delete: %d %s", w.Code, w.Body)
+	}
+	if j := d.stored(t, noArchiveFile); j.ArtifactsFile == nil {
+		t.Fatal("artifacts gone before the cleanup ran")
+	}
+	var failing atomic.Bool
+	failing.Store(true)
+	deps := *d.Deps
+	deps.Files = failingS3Delete(t, d.Env, &failing)
+	cleanup := api.CleanupArtifacts.StreamHandler(&deps)
+	if err := cleanup(ctx, expireRequestEvent(1)); err == nil {
+		t.Fatal("cleanup during an S3 outage succeeded")
+	}
+	if _, err := d.Deps.Store.ExpireRequest(ctx, 1); err != nil {
+		t.Fatalf("request after the failed cleanup: %v", err)
+	}
+	if j := d.stored(t, 12); !j.ArchivePending || j.ArtifactsFile != nil {
+		t.Errorf("job 12 after the failed cleanup %+v", j)
+	}
+	failing.Store(false)
+	if err := cleanup(ctx, expireRequestEvent(1)); err != nil {
+		t.Fatal(err)
+	}
+	d.mustHaveFiles(t, 1, 12, 1) // the log
+	for _, id := range []int64{noArchiveFile, 12} {
+		j := d.stored(t, id)
+		if j.ArtifactsFile != nil || j.Archive != nil || j.ArchivePending || !j.HasTrace {
+			t.Errorf("unlocked job %d after cleanup %+v", id, j)
+		}
+	}
+	if j := d.stored(t, archiveMain); j.ArtifactsFile == nil || j.Archive == nil {
+		t.Errorf("locked job %d lost its artifacts", archiveMain)
+	}
+	d.mustHaveFiles(t, 1, archiveMain, 2)
+	if _, err := d.Deps.Store.ExpireRequest(ctx, 1); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("request after the cleanup: %v", err)
+	}
+	if err := cleanup(ctx, expireRequestEvent(1)); err != nil {
+		t.Errorf("a repeated event: %v", err)
+	}
 }

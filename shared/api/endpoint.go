@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/auth"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
@@ -39,6 +41,9 @@ type endpoint struct {
 	// for routes without one (GET /job).
 	tokenProject bool
 	serve        func(w http.ResponseWriter, rq *request) error // nil: GitLab's 404 (the $default route)
+	// stream handles the table's stream events, for a function that no
+	// route reaches.
+	stream func(ctx context.Context, d *Deps, ev events.DynamoDBEvent) error
 }
 
 // handler serves one function's endpoint.

@@ -1,9 +1,12 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/auth"
 )
@@ -13,7 +16,7 @@ import (
 // template.yaml's logical id adds "Function" (GetJobFunction).
 type Function string
 
-// The functions, one per endpoint.
+// The functions, one per endpoint, and the artifacts cleanup.
 const (
 	ListProjectJobs     Function = "list-project-jobs"
 	GetJob              Function = "get-job"
@@ -32,7 +35,13 @@ const (
 	GetRefArtifacts    Function = "get-ref-artifacts"
 	KeepJobArtifacts   Function = "keep-job-artifacts"
 	DeleteJobArtifacts Function = "delete-job-artifacts"
-	NotFound           Function = "not-found"
+
+	DeleteProjectArtifacts Function = "delete-project-artifacts"
+	// CleanupArtifacts is the one function no route reaches: the table's
+	// stream starts it with each expire request.
+	CleanupArtifacts Function = "cleanup-artifacts"
+
+	NotFound Function = "not-found"
 )
 
 // endpoints is the one table of what each function serves: its route, who
@@ -85,6 +94,11 @@ var endpoints = map[Function]endpoint{
 	DeleteJobArtifacts: {route: projectRoute(http.MethodDelete, "jobs", "{job_id}", "artifacts"),
 		rule: auth.Rule{Write: true}, serve: deleteJobArtifacts},
 
+	DeleteProjectArtifacts: {route: projectRoute(http.MethodDelete, "artifacts"),
+		rule: auth.Rule{Write: true}, serve: deleteProjectArtifacts},
+	// Started by the table's stream (an expire request), not by API Gateway.
+	CleanupArtifacts: {route: Route{Stream: true}, stream: cleanupArtifacts},
+
 	// API Gateway's $default route: every request no other function
 	// claims gets GitLab's catch-all 404.
 	NotFound: {route: Route{Default: true}},
@@ -120,12 +134,24 @@ func (f Function) Handler(d *Deps) http.Handler {
 // Route is where API Gateway must send f's requests.
 func (f Function) Route() Route { return endpoints[f].route }
 
-// Route is what a function serves, as API Gateway routes it: everything no
-// other route takes (Default), a fixed path (Exact), or a project route
+// StreamHandler is f's handler of the table's stream events, with its
+// dependencies; nil for the functions API Gateway invokes.
+func (f Function) StreamHandler(d *Deps) func(context.Context, events.DynamoDBEvent) error {
+	s := endpoints[f].stream
+	if s == nil {
+		return nil
+	}
+	return func(ctx context.Context, ev events.DynamoDBEvent) error { return s(ctx, d, ev) }
+}
+
+// Route is what a function serves, as API Gateway routes it: nothing (a
+// Stream function, invoked by the table's stream), everything no other
+// route takes (Default), a fixed path (Exact), or a project route
 // whose Suffix are the segments after /api/v4/projects/<project> ("{x}"
 // captures one, "a|b" matches either, and a last "{x+}" captures one or
 // more: a greedy path variable). GET routes serve HEAD too.
 type Route struct {
+	Stream  bool
 	Default bool
 	Method  string
 	Exact   string
@@ -151,7 +177,7 @@ func (r Route) greedy() bool {
 // gateway prefers the route whose literal segments come first (the one of
 // the smallest depth).
 func (r Route) match(method, path string) (project string, params map[string]string, ok bool) {
-	if r.Default || !(method == r.Method || (r.Method == http.MethodGet && method == http.MethodHead)) {
+	if r.Stream || r.Default || !(method == r.Method || (r.Method == http.MethodGet && method == http.MethodHead)) {
 		return "", nil, false
 	}
 	if r.Exact != "" {

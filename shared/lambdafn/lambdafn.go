@@ -18,11 +18,16 @@ import (
 )
 
 // Start builds the dependencies once, for the life of the execution
-// environment, and serves f's handler for every invocation.
+// environment, and serves f's handler for every invocation: its HTTP
+// handler behind API Gateway, or its handler of the table's stream.
 func Start(f api.Function) {
 	deps, err := config.Load(context.Background())
 	if err != nil {
 		log.Fatalf("configure: %v", err)
+	}
+	if h := f.StreamHandler(deps); h != nil {
+		lambda.Start(h)
+		return
 	}
 	lambda.Start(Adapter(f.Handler(deps)))
 }

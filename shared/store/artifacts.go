@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -32,4 +34,58 @@ func (s *Store) LatestRefBuild(ctx context.Context, projectID int64, ref, name s
 		return nil, ErrNotFound
 	}
 	return decodeJob(res.Items[0])
+}
+
+// ExpireRequestSK is the sort key, under the project's own partition, of a
+// request to expire the project's unlocked artifacts: the item whose
+// stream record starts the cleanup function, and which stays until the
+// cleanup has finished, so that nothing asked for is forgotten.
+const ExpireRequestSK = "XR"
+
+// PutExpireRequest records a request to expire a project's unlocked
+// artifacts, at time at; a newer request replaces an older one.
+//
+// Errors: only the DynamoDB client's.
+func (s *Store) PutExpireRequest(ctx context.Context, projectID int64, at time.Time) error {
+	it := withKey(item{"at": str(at.UTC().Format(time.RFC3339Nano)), "pr": num(projectID)}, key("P#"+id(projectID), ExpireRequestSK))
+	if err := s.put(ctx, it); err != nil {
+		return fmt.Errorf("expire request of project %d: %w", projectID, err)
+	}
+	return nil
+}
+
+// DoneExpireRequest deletes the request recorded at time at, unless a
+// newer one replaced it meanwhile (that one starts its own cleanup).
+//
+// Errors: only the DynamoDB client's.
+func (s *Store) DoneExpireRequest(ctx context.Context, projectID int64, at time.Time) error {
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table),
+		Key: key("P#"+id(projectID), ExpireRequestSK), ConditionExpression: aws.String("#at = :at"),
+		ExpressionAttributeNames:  map[string]string{"#at": "at"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":at": str(at.UTC().Format(time.RFC3339Nano))}})
+	var failed *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &failed) {
+		return fmt.Errorf("expire request of project %d: %w", projectID, err)
+	}
+	return nil
+}
+
+// ExpireRequest reads a project's pending request's time, if any.
+//
+// Errors: ErrNotFound when there is none; else the DynamoDB client's.
+func (s *Store) ExpireRequest(ctx context.Context, projectID int64) (time.Time, error) {
+	got, err := s.batchGet(ctx, []item{key("P#"+id(projectID), ExpireRequestSK)})
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, it := range got {
+		var r struct {
+			At time.Time `db:"at"`
+		}
+		if err := unmarshal(it, &r); err != nil {
+			return time.Time{}, err
+		}
+		return r.At, nil
+	}
+	return time.Time{}, ErrNotFound
 }
