@@ -592,3 +592,56 @@ func TestArtifactsDeleteProject(t *testing.T) {
 		t.Errorf("a repeated event: %v", err)
 	}
 }
+
+// The archive's tree, from the zip's directory: subdirectories first, then
+// files; recursive; paginated with totals; GitLab's 404s and 400.
+func TestArtifactsTree(t *testing.T) {
+	d := newDemo(t, 40)
+	r := token(demo.TokenReporter)
+	tests := []struct {
+		name, query string
+		status      int
+		paths       []string
+		body        string
+	}{
+		{"root", "", 200, []string{"bin/", "dist/"}, ""},
+		{"a directory", "?path=dist", 200, []string{"dist/config.json", "dist/index.html"}, ""},
+		{"trailing slash", "?path=bin/", 200, []string{"bin/app"}, ""},
+		{"recursive", "?recursive=true", 200, []string{"bin/", "bin/app", "dist/", "dist/config.json", "dist/index.html"}, ""},
+		{"page 2", "?recursive=true&per_page=2&page=2", 200, []string{"dist/", "dist/config.json"}, ""},
+		{"a file is no path", "?path=bin/app", 404, nil, `{"message":"404 Path Not Found"}`},
+		{"recursive not a boolean", "?recursive=maybe", 400, nil, `{"error":"recursive is invalid"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := d.call(t, "get-job-artifacts-tree", http.MethodGet, "/api/v4/projects/1/jobs/29/artifacts/tree"+tc.query, r)
+			if w.Code != tc.status || (tc.body != "" && w.Body.String() != tc.body) {
+				t.Fatalf("got %d %s", w.Code, w.Body)
+			}
+			if tc.status != 200 {
+				return
+			}
+			var rows []struct{ Path, Type, Mode string }
+			if err := json.Unmarshal(w.Body.Bytes(), &rows); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, row := range rows {
+				got = append(got, row.Path)
+			}
+			if strings.Join(got, " ") != strings.Join(tc.paths, " ") {
+				t.Errorf("paths %v, want %v", got, tc.paths)
+			}
+		})
+	}
+	w := d.call(t, "get-job-artifacts-tree", http.MethodGet, "/api/v4/projects/1/jobs/29/artifacts/tree?recursive=true&per_page=2", r)
+	if w.Header().Get("X-Total") != "5" || w.Header().Get("X-Total-Pages") != "3" || w.Header().Get("X-Next-Page") != "2" {
+		t.Errorf("headers %v", w.Header())
+	}
+	if w := d.call(t, "get-job-artifacts-tree", http.MethodGet, "/api/v4/projects/1/jobs/3/artifacts/tree", r); w.Code != 404 || w.Body.String() != `{"message":"404 Artifacts Not Found"}` {
+		t.Errorf("expired, unlocked: %d %s", w.Code, w.Body)
+	}
+	if w := d.call(t, "get-job-artifacts-tree", http.MethodGet, "/api/v4/projects/3/jobs/79/artifacts/tree", nil); w.Code != 403 {
+		t.Errorf("developer-only: %d %s", w.Code, w.Body)
+	}
+}

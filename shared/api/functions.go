@@ -30,11 +30,12 @@ const (
 	GetJobByToken       Function = "get-job-by-token"
 	ListAllowedAgents   Function = "list-allowed-agents"
 
-	GetJobArtifacts    Function = "get-job-artifacts"
-	GetJobArtifactFile Function = "get-job-artifact-file"
-	GetRefArtifacts    Function = "get-ref-artifacts"
-	KeepJobArtifacts   Function = "keep-job-artifacts"
-	DeleteJobArtifacts Function = "delete-job-artifacts"
+	GetJobArtifacts     Function = "get-job-artifacts"
+	GetJobArtifactFile  Function = "get-job-artifact-file"
+	GetJobArtifactsTree Function = "get-job-artifacts-tree"
+	GetRefArtifacts     Function = "get-ref-artifacts"
+	KeepJobArtifacts    Function = "keep-job-artifacts"
+	DeleteJobArtifacts  Function = "delete-job-artifacts"
 
 	DeleteProjectArtifacts Function = "delete-project-artifacts"
 	// CleanupArtifacts is the one function no route reaches: the table's
@@ -87,6 +88,10 @@ var endpoints = map[Function]endpoint{
 		rule: auth.Rule{JobTokens: true}, public: true, serve: getJobArtifacts},
 	GetJobArtifactFile: {route: projectRoute(http.MethodGet, "jobs", "{job_id}", "artifacts", "{artifact_path+}"),
 		rule: auth.Rule{JobTokens: true}, public: true, serve: getJobArtifactFile},
+	// Declared before the file glob on GitLab, as here a full match beats
+	// the greedy route: a root-level file named tree is not served.
+	GetJobArtifactsTree: {route: projectRoute(http.MethodGet, "jobs", "{job_id}", "artifacts", "tree"),
+		rule: auth.Rule{JobTokens: true}, public: true, serve: getJobArtifactsTree},
 	GetRefArtifacts: {route: projectRoute(http.MethodGet, "jobs", "artifacts", "{ref_path+}"),
 		rule: auth.Rule{JobTokens: true}, public: true, serve: getRefArtifacts},
 	KeepJobArtifacts: {route: projectRoute(http.MethodPost, "jobs", "{job_id}", "artifacts", "keep"),

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"strings"
 	"testing/fstest"
 
@@ -60,8 +61,13 @@ func archive(files []file, size int) []byte {
 		zw := zip.NewWriter(&b)
 		for _, f := range files {
 			h := &zip.FileHeader{Name: f.name, Method: zip.Deflate, Modified: seedEpoch}
+			// Unix modes, as the runner's archiver writes them.
+			h.SetMode(0o644)
 			if f.stored || strings.HasSuffix(f.name, "/") {
 				h.Method = zip.Store
+			}
+			if strings.HasSuffix(f.name, "/") {
+				h.SetMode(fs.ModeDir | 0o755)
 			}
 			w, err := zw.CreateHeader(h)
 			if err != nil {
