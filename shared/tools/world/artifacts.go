@@ -17,8 +17,10 @@ import (
 // tag of one name are two refs, as GitLab's ci_refs), the default "keep
 // artifacts from the most recent successful jobs"; LatestForRef when it is
 // the newest successful one of its ref name, branch or tag alike, which the
-// by-ref downloads look up. Child and other dangling pipelines are never
-// candidates.
+// by-ref downloads look up. Child pipelines (a same-project downstream
+// pipeline of source parent_pipeline) are never candidates themselves:
+// their builds count as their root pipeline's, as GitLab looks in a
+// pipeline's same-project descendants. Other dangling sources are left out.
 func markLocks(js []*importedJob, pipelines map[int64]*jobs.Pipeline) error {
 	type refKey struct {
 		project int64
@@ -36,6 +38,24 @@ func markLocks(js []*importedJob, pipelines map[int64]*jobs.Pipeline) error {
 		}
 		docs[id] = d
 	}
+	parent := map[int64]int64{} // child pipeline -> the pipeline of the bridge that made it
+	for _, ij := range js {
+		j := ij.job
+		if c := j.DownstreamPipelineID; j.IsBridge() && c != 0 && docs[c].Source == "parent_pipeline" &&
+			pipelines[c] != nil && pipelines[c].ProjectID == j.ProjectID {
+			parent[c] = j.PipelineID
+		}
+	}
+	root := func(pl int64) int64 {
+		for range len(parent) + 1 { // a cycle in a bad document ends here
+			up, ok := parent[pl]
+			if !ok {
+				break
+			}
+			pl = up
+		}
+		return pl
+	}
 	newestByRef := map[refKey]int64{}
 	newestByName := map[refKey]int64{}
 	for _, ij := range js {
@@ -50,9 +70,10 @@ func markLocks(js []*importedJob, pipelines map[int64]*jobs.Pipeline) error {
 	}
 	for _, ij := range js {
 		j := ij.job
-		d := docs[j.PipelineID]
-		j.Locked = newestByRef[refKey{j.ProjectID, d.Ref, j.Tag}] == j.PipelineID
-		j.LatestForRef = newestByName[refKey{j.ProjectID, d.Ref, false}] == j.PipelineID
+		pl := root(j.PipelineID)
+		d := docs[pl]
+		j.Locked = newestByRef[refKey{j.ProjectID, d.Ref, j.Tag}] == pl
+		j.LatestForRef = newestByName[refKey{j.ProjectID, d.Ref, false}] == pl
 	}
 	return nil
 }
