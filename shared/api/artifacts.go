@@ -68,7 +68,9 @@ func getJobArtifactFile(w http.ResponseWriter, rq *request) error {
 // route as one (the ref holds slashes, so one greedy variable takes ref
 // and suffix): GET /projects/:id/jobs/artifacts/:ref_name/download?job=
 // (the zip) and …/:ref_name/raw/*artifact_path?job= (one entry, its type
-// sniffed). The job is found with one Query.
+// sniffed). The job is found with one Query: of the newest successful
+// pipeline, or with search_recent_successful_pipelines of the newest one
+// that has such a job.
 func getRefArtifacts(w http.ResponseWriter, rq *request) error {
 	ref, name, raw, ok := splitRefPath(rq.params["ref_path"])
 	if !ok {
@@ -87,7 +89,11 @@ func getRefArtifacts(w http.ResponseWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
-	j, err := rq.deps.Store.LatestRefBuild(rq.ctx(), p.ID, ref, jobName[0])
+	find := rq.deps.Store.LatestRefBuild
+	if search {
+		find = rq.deps.Store.SearchRefBuild
+	}
+	j, err := find(rq.ctx(), p.ID, ref, jobName[0])
 	if errors.Is(err, store.ErrNotFound) && search {
 		return errJobNotFound
 	}

@@ -36,6 +36,30 @@ func (s *Store) LatestRefBuild(ctx context.Context, projectID int64, ref, name s
 	return decodeJob(res.Items[0])
 }
 
+// SearchRefBuild is latest_with_artifacts_for_ref, as GitLab's docs
+// describe it: the build named name, with artifacts, of the most recent
+// successful pipeline of ref that has one (parent before child). One
+// Query on GSI6 that reads one item. Unlike GitLab it is not bounded to the
+// ref's 100 most recent successful pipelines.
+//
+// Errors: ErrNotFound when there is none; else the DynamoDB client's.
+func (s *Store) SearchRefBuild(ctx context.Context, projectID int64, ref, name string) (*jobs.Job, error) {
+	res, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: aws.String(s.table), IndexName: aws.String(GSIRefArtifactsSearch),
+		KeyConditionExpression:    aws.String("GSI6PK = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(refArtifactsPK(projectID, ref, name))},
+		ScanIndexForward:          aws.Bool(false),
+		Limit:                     aws.Int32(1),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("search build of %q for %q: %w", name, ref, err)
+	}
+	if len(res.Items) == 0 {
+		return nil, ErrNotFound
+	}
+	return decodeJob(res.Items[0])
+}
+
 // ExpireRequestSK is the sort key, under the project's own partition, of a
 // request to expire the project's unlocked artifacts: the item whose
 // stream record starts the cleanup function, and which stays until the

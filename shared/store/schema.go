@@ -26,7 +26,10 @@
 //	GSI5 downloadable builds of the newest successful pipeline of a ref,
 //	     by name                    P#<project>#RF#<len(ref)>#<ref>#<name>  by pipeline id
 //
-// GSI5 is sparse: only latest-try builds with artifacts in the newest
+//	GSI6 downloadable builds of every successful pipeline of a ref, by name:
+//	     the same partition key, by root pipeline id then own pipeline id
+//
+// GSI5 and GSI6 are sparse: only latest-try builds with artifacts in the newest
 // successful pipeline of their ref carry its keys, so the by-ref artifact
 // routes find their job with one Query that reads one item.
 //
@@ -46,6 +49,7 @@ const (
 	GSIPipelineJobs          = "GSI3"
 	GSIPipelineJobsByStatus  = "GSI4"
 	GSIRefArtifacts          = "GSI5"
+	GSIRefArtifactsSearch    = "GSI6"
 )
 
 var gsiKeys = []struct{ name, pk, sk string }{
@@ -54,6 +58,7 @@ var gsiKeys = []struct{ name, pk, sk string }{
 	{GSIPipelineJobs, "GSI3PK", "GSI3SK"},
 	{GSIPipelineJobsByStatus, "GSI4PK", "GSI4SK"},
 	{GSIRefArtifacts, "GSI5PK", "GSI5SK"},
+	{GSIRefArtifactsSearch, "GSI6PK", "GSI6SK"},
 }
 
 // TableSchema is the one definition of the table; template.yaml declares the

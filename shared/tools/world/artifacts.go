@@ -74,6 +74,9 @@ func markLocks(js []*importedJob, pipelines map[int64]*jobs.Pipeline) error {
 		d := docs[pl]
 		j.Locked = newestByRef[refKey{j.ProjectID, d.Ref, j.Tag}] == pl
 		j.LatestForRef = newestByName[refKey{j.ProjectID, d.Ref, false}] == pl
+		if d.Status == string(jobs.Success) && !dangling[d.Source] && d.Ref != "" {
+			j.RefPipelineID = pl
+		}
 	}
 	return nil
 }

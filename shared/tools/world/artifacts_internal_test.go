@@ -40,4 +40,12 @@ func TestMarkLocks(t *testing.T) {
 			t.Errorf("job %d: locked %v, latest %v; want %v", ij.job.ID, ij.job.Locked, ij.job.LatestForRef, w)
 		}
 	}
+	// The search of recent successful pipelines orders by the root pipeline.
+	for id, want := range map[int64]int64{1: 10, 2: 11, 3: 0, 4: 11, 7: 21} {
+		for _, ij := range js {
+			if ij.job.ID == id && ij.job.RefPipelineID != want {
+				t.Errorf("job %d: ref pipeline %d, want %d", id, ij.job.RefPipelineID, want)
+			}
+		}
+	}
 }
