@@ -10,7 +10,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/config"
@@ -52,7 +54,9 @@ func run(ctx context.Context, cmd string, args []string) error {
 			return fmt.Errorf("import needs a FILE or -")
 		}
 		var in io.Reader = os.Stdin
+		dir := "." // artifacts_archive paths of a document on standard input are relative to here
 		if args[0] != "-" {
+			dir = filepath.Dir(args[0])
 			f, err := os.Open(args[0])
 			if err != nil {
 				return err
@@ -64,6 +68,7 @@ func run(ctx context.Context, cmd string, args []string) error {
 		if err := json.NewDecoder(in).Decode(&w); err != nil {
 			return fmt.Errorf("read world: %w", err)
 		}
+		w.Dir = os.DirFS(dir)
 		return load(ctx, &w)
 	case "trace":
 		return traceCommand(ctx, args)
@@ -80,7 +85,10 @@ func run(ctx context.Context, cmd string, args []string) error {
 			if err != nil {
 				return err
 			}
-			return os.WriteFile(*out, b, 0o644)
+			if err := os.WriteFile(*out, b, 0o644); err != nil {
+				return err
+			}
+			return writeFiles(filepath.Dir(*out), w.Dir)
 		}
 		if err := load(ctx, w); err != nil {
 			return err
@@ -107,4 +115,23 @@ func load(ctx context.Context, w *world.World) error {
 	fmt.Fprintf(os.Stderr, "imported %d users, %d tokens, %d projects, %d pipelines, %d traces, %d jobs (%d new) in %s\n",
 		sum.Users, sum.Tokens, sum.Projects, sum.Pipelines, sum.Traces, sum.Jobs, sum.NewJobs, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// writeFiles writes the files of fsys (the archives a demo document names)
+// under dir, replacing those of an earlier seed -o.
+func writeFiles(dir string, fsys fs.FS) error {
+	return fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(fsys, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dir, filepath.FromSlash(path))
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	})
 }

@@ -231,7 +231,7 @@ func TestEraseWhenS3Fails(t *testing.T) {
 	if w := call("erase-job", http.MethodPost, job+"/erase"); w.Code != http.StatusCreated {
 		t.Fatalf("erase during an S3 outage: %d %s", w.Code, w.Body)
 	}
-	d.mustHaveFiles(t, 1, 42, 1)
+	d.mustHaveFiles(t, 1, 42, 2) // its log and its artifacts zip
 	if j := d.stored(t, 42); j.ErasedAt == nil || !j.FilesPending || j.HasTrace || j.Artifacts != nil {
 		t.Errorf("job after the erase during the outage %+v", j)
 	}

@@ -210,7 +210,7 @@ func TestEraseJob(t *testing.T) {
 		t.Errorf("stored job %+v", j)
 	}
 	d.mustHaveFiles(t, 1, 11, 0)
-	d.mustHaveFiles(t, 1, 12, 1)
+	d.mustHaveFiles(t, 1, 12, 2) // its log and its artifacts zip
 }
 
 // builds counts the builds the demo world gave a project.

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/auth"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
@@ -71,6 +73,9 @@ type endpoint struct {
 	// erase's grants for it.
 	finishesErase bool
 	serve         func(w http.ResponseWriter, rq *request) error // nil: GitLab's 404 (the $default route)
+	// stream handles the table's stream events, for a function that no
+	// route reaches.
+	stream func(ctx context.Context, d *Deps, ev events.DynamoDBEvent) error
 }
 
 // handler serves one function's endpoint.
@@ -248,6 +253,10 @@ func writeBody(w http.ResponseWriter, status int, contentType string, b []byte) 
 func writeError(w http.ResponseWriter, e *Error) {
 	for k, v := range e.Header {
 		w.Header().Set(k, v)
+	}
+	if text, ok := e.Body.(plainText); ok {
+		writeBody(w, e.Status, "text/plain; charset=utf-8", []byte(text))
+		return
 	}
 	b, _ := json.Marshal(e.Body)
 	writeBody(w, e.Status, "application/json", b)

@@ -23,6 +23,10 @@ type Error struct {
 
 func (e *Error) Error() string { return http.StatusText(e.Status) }
 
+// plainText is a body sent as text/plain, as Workhorse (Go's http.NotFound,
+// http.Error) answers where Rails would answer JSON.
+type plainText string
+
 // message is the {"message": ...} shape of GitLab's helpers.
 func message(status int, msg string) *Error {
 	return &Error{Status: status, Body: map[string]string{"message": msg}}
@@ -97,6 +101,7 @@ var errorTable = []struct {
 	{jobs.ErrNotRetryable, func(err error) *Error { return forbidden(err.Error()) }},
 	{jobs.ErrNotErasable, func(err error) *Error { return forbidden(err.Error()) }},
 	{jobs.ErrUnplayable, func(err error) *Error { return message(http.StatusBadRequest, "400 Bad request - "+err.Error()) }},
+	{jobs.ErrNoArtifacts, func(error) *Error { return errNoCurrentArtifacts }},
 	{store.ErrConflict, func(error) *Error { return message(http.StatusConflict, "409 Conflict: Resource lock") }},
 	{store.ErrNotFound, func(error) *Error { return errRecordNotFound }},
 }

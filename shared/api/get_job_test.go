@@ -15,7 +15,7 @@ import (
 func TestImportRoundTrip(t *testing.T) {
 	d := newDemo(t, 40)
 	importOnly := []string{"project_id", "type", "retried", "when", "trace", "token", "environment",
-		"debug_trace_enabled", "supports_canceling", "queued_at"}
+		"debug_trace_enabled", "supports_canceling", "queued_at", "artifacts_archive", "artifacts_access"}
 	checked := 0
 	for _, raw := range d.world.Jobs {
 		var want map[string]any

@@ -54,6 +54,10 @@ func Prefix(projectID, jobID int64) string {
 // TraceKey is the object key of a job's log.
 func TraceKey(projectID, jobID int64) string { return Prefix(projectID, jobID) + "trace.log" }
 
+// ArchiveKey is the object key of a job's artifacts zip; the name the
+// client sees (artifacts.zip, <artifacts:name>.zip) is the job's, not the key's.
+func ArchiveKey(projectID, jobID int64) string { return ArtifactKey(projectID, jobID, "archive.zip") }
+
 // ArtifactKey is the object key of one of a job's artifact files.
 func ArtifactKey(projectID, jobID int64, filename string) string {
 	return Prefix(projectID, jobID) + "artifacts/" + filename
@@ -130,7 +134,7 @@ func (s *Store) ReadTrace(ctx context.Context, projectID, jobID int64, rd TraceR
 		in.IfModifiedSince = aws.Time(rd.IfModifiedSince)
 	}
 	res, err := s.s3.GetObject(ctx, in)
-	if o, handled := objectError(err); handled {
+	if o, handled := traceAnswer(err); handled {
 		return o, nil
 	}
 	if err != nil {
@@ -156,7 +160,7 @@ func (s *Store) StatTrace(ctx context.Context, projectID, jobID int64, ifNoneMat
 		in.IfNoneMatch = aws.String(ifNoneMatch)
 	}
 	res, err := s.s3.HeadObject(ctx, in)
-	if o, handled := objectError(err); handled {
+	if o, handled := traceAnswer(err); handled {
 		return o, nil
 	}
 	if err != nil {
@@ -166,10 +170,10 @@ func (s *Store) StatTrace(ctx context.Context, projectID, jobID int64, ifNoneMat
 		LastModified: aws.ToTime(res.LastModified)}, nil
 }
 
-// objectError turns S3's answers that are not failures (no such key, not
+// traceAnswer turns S3's answers that are not failures (no such key, not
 // modified, a range past the end) into a TraceObject. HEAD answers carry no
 // error code, only the status.
-func objectError(err error) (*TraceObject, bool) {
+func traceAnswer(err error) (*TraceObject, bool) {
 	if err == nil {
 		return nil, false
 	}

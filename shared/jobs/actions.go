@@ -157,6 +157,8 @@ func Erase(now time.Time) Action {
 		c := *j
 		c.ErasedAt, c.ArtifactsExpireAt = &now, nil
 		c.Artifacts, c.ArtifactsFile, c.HasTrace = nil, nil, false
+		// The job's whole prefix goes, its archive with it.
+		c.Archive, c.ArchivePending = nil, false
 		c.FilesPending = true
 		return Transition{Job: &c}, nil
 	}

@@ -36,31 +36,39 @@ type Variable struct {
 // Job is a build or bridge as the store keeps it. The db tags name the stored
 // attributes: short, because every byte of a job item is read on every page.
 type Job struct {
-	ID                   int64           `db:"id"`
-	ProjectID            int64           `db:"pr"`
-	PipelineID           int64           `db:"pl"`
-	Kind                 Kind            `db:"k"`
-	Status               Status          `db:"st"`
-	Stage                string          `db:"sg"`
-	Name                 string          `db:"n"`
-	Ref                  string          `db:"rf"`
-	Tag                  bool            `db:"tg,omitempty"`
-	Coverage             *float64        `db:"cv,omitempty"`
-	AllowFailure         bool            `db:"af,omitempty"`
-	CreatedAt            time.Time       `db:"ca"`
-	QueuedAt             *time.Time      `db:"qa,omitempty"`
-	StartedAt            *time.Time      `db:"sa,omitempty"`
-	FinishedAt           *time.Time      `db:"fa,omitempty"`
-	ErasedAt             *time.Time      `db:"ea,omitempty"`
-	Duration             *float64        `db:"du,omitempty"` // kept as imported once finished
-	QueuedDuration       *float64        `db:"qd,omitempty"` // kept as imported once started
-	UserID               int64           `db:"u,omitempty"`
-	RunnerID             int64           `db:"ru,omitempty"`
-	RunnerManager        json.RawMessage `db:"rm,omitempty"`
-	FailureReason        string          `db:"fr,omitempty"`
-	Artifacts            []Artifact      `db:"ar,omitempty"`
-	ArtifactsFile        *ArtifactsFile  `db:"arf,omitempty"`
-	ArtifactsExpireAt    *time.Time      `db:"ax,omitempty"`
+	ID                int64           `db:"id"`
+	ProjectID         int64           `db:"pr"`
+	PipelineID        int64           `db:"pl"`
+	Kind              Kind            `db:"k"`
+	Status            Status          `db:"st"`
+	Stage             string          `db:"sg"`
+	Name              string          `db:"n"`
+	Ref               string          `db:"rf"`
+	Tag               bool            `db:"tg,omitempty"`
+	Coverage          *float64        `db:"cv,omitempty"`
+	AllowFailure      bool            `db:"af,omitempty"`
+	CreatedAt         time.Time       `db:"ca"`
+	QueuedAt          *time.Time      `db:"qa,omitempty"`
+	StartedAt         *time.Time      `db:"sa,omitempty"`
+	FinishedAt        *time.Time      `db:"fa,omitempty"`
+	ErasedAt          *time.Time      `db:"ea,omitempty"`
+	Duration          *float64        `db:"du,omitempty"` // kept as imported once finished
+	QueuedDuration    *float64        `db:"qd,omitempty"` // kept as imported once started
+	UserID            int64           `db:"u,omitempty"`
+	RunnerID          int64           `db:"ru,omitempty"`
+	RunnerManager     json.RawMessage `db:"rm,omitempty"`
+	FailureReason     string          `db:"fr,omitempty"`
+	Artifacts         []Artifact      `db:"ar,omitempty"`
+	ArtifactsFile     *ArtifactsFile  `db:"arf,omitempty"`
+	ArtifactsExpireAt *time.Time      `db:"ax,omitempty"`
+	Archive           *Archive        `db:"az,omitempty"`  // the zip in S3, when one was uploaded
+	ArtifactsAccess   string          `db:"aac,omitempty"` // artifacts:access: "" (all), developer, maintainer, none
+	Locked            bool            `db:"lk,omitempty"`  // in the newest successful pipeline of its ref: artifacts kept
+	LatestForRef      bool            `db:"lr,omitempty"`  // in the newest successful pipeline of its ref name (by-ref downloads)
+	// RefPipelineID is, for a build of a successful pipeline, that pipeline's
+	// root (itself, or the parent of a child pipeline): the by-ref search of
+	// recent successful pipelines orders by it.
+	RefPipelineID        int64           `db:"rp,omitempty"`
 	Archived             bool            `db:"arc,omitempty"`
 	TagList              []string        `db:"tl,omitempty"`
 	DownstreamPipelineID int64           `db:"dp,omitempty"`
@@ -79,6 +87,15 @@ type Job struct {
 	// FilesPending marks an erased job whose S3 files may not all be deleted
 	// yet: erase marks the job first and deletes the files after.
 	FilesPending bool `db:"fp,omitempty"`
+	// ArchivePending marks a job whose artifacts were deleted but whose
+	// archive may still be in S3: the record that drives its removal.
+	ArchivePending bool `db:"apd,omitempty"`
+}
+
+// Archive is the job's artifacts zip as stored: its size in bytes. Its S3
+// key follows from the job (jobfiles.ArchiveKey).
+type Archive struct {
+	Size int64 `db:"s"`
 }
 
 // IsBridge reports whether the job is a trigger job.

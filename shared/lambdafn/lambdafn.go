@@ -25,15 +25,20 @@ import (
 )
 
 // Start builds the dependencies once, for the life of the execution
-// environment, and serves f's handler for every invocation. Whatever a
-// library writes with the standard log package becomes a JSON line, its
-// text redacted (see logging.Library).
+// environment, and serves f's handler for every invocation: its HTTP
+// handler behind API Gateway, or its handler of the table's stream.
+// Whatever a library writes with the standard log package becomes a JSON
+// line, its text redacted (see logging.Library).
 func Start(f api.Function) {
 	logging.Library(os.Stderr)
 	deps, err := config.Load(context.Background())
 	if err != nil {
 		logging.New(os.Stderr).Error("configure", "function", string(f), "error", err.Error())
 		os.Exit(1)
+	}
+	if h := f.StreamHandler(deps); h != nil {
+		lambda.Start(h)
+		return
 	}
 	lambda.Start(Adapter(f.Handler(deps)))
 }

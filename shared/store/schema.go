@@ -24,6 +24,15 @@
 //	GSI2 builds of a project        P#<project>#B#<status>         by id
 //	GSI3 jobs of a pipeline         PL#<pipeline>#<B|X>#<L|R>      by id
 //	GSI4 jobs of a pipeline         PL#<pipeline>#<B|X>#<status>#<L|R> by id
+//	GSI5 downloadable builds of the newest successful pipeline of a ref,
+//	     by name                    P#<project>#RF#<len(ref)>#<ref>#<name>  by pipeline id
+//
+//	GSI6 downloadable builds of every successful pipeline of a ref, by name:
+//	     the same partition key, by root pipeline id then own pipeline id
+//
+// GSI5 and GSI6 are sparse: only latest-try builds with artifacts in the newest
+// successful pipeline of their ref carry its keys, so the by-ref artifact
+// routes find their job with one Query that reads one item.
 //
 // B marks builds, X bridges, L the latest try of a job and R retried ones.
 package store
@@ -40,6 +49,8 @@ const (
 	GSIProjectBuildsByStatus = "GSI2"
 	GSIPipelineJobs          = "GSI3"
 	GSIPipelineJobsByStatus  = "GSI4"
+	GSIRefArtifacts          = "GSI5"
+	GSIRefArtifactsSearch    = "GSI6"
 )
 
 var gsiKeys = []struct{ name, pk, sk string }{
@@ -47,6 +58,8 @@ var gsiKeys = []struct{ name, pk, sk string }{
 	{GSIProjectBuildsByStatus, "GSI2PK", "GSI2SK"},
 	{GSIPipelineJobs, "GSI3PK", "GSI3SK"},
 	{GSIPipelineJobsByStatus, "GSI4PK", "GSI4SK"},
+	{GSIRefArtifacts, "GSI5PK", "GSI5SK"},
+	{GSIRefArtifactsSearch, "GSI6PK", "GSI6SK"},
 }
 
 // TableSchema is the one definition of the table; template.yaml declares the

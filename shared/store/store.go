@@ -75,6 +75,20 @@ func triesMark(retried bool) string {
 	return "L"
 }
 
+// refArtifactsPK is the GSI5 partition of a ref's job name; the ref's
+// length keeps a ref with "#" apart from a job name with one.
+func refArtifactsPK(p int64, ref, name string) string {
+	return "P#" + id(p) + "#RF#" + strconv.Itoa(len(ref)) + "#" + ref + "#" + name
+}
+
+// searchKey orders GSI6 newest root pipeline first when read backwards,
+// and within one root the parent before its children (the smaller own id,
+// the larger key).
+func searchKey(j *jobs.Job) int64 {
+	const span = 1_000_000
+	return j.RefPipelineID*span + span - 1 - min(max(j.PipelineID-j.RefPipelineID, 0), span-1)
+}
+
 // PipelinePK is the GSI3 partition of a pipeline's jobs of one kind and try.
 func pipelinePK(pl int64, k jobs.Kind, retried bool) string {
 	return "PL#" + id(pl) + "#" + kindMark(k) + "#" + triesMark(retried)
@@ -119,6 +133,14 @@ func jobItem(j *jobs.Job) (item, error) {
 	}
 	it["GSI3PK"], it["GSI3SK"] = str(pipelinePK(j.PipelineID, j.Kind, j.Retried)), num(j.ID)
 	it["GSI4PK"], it["GSI4SK"] = str(pipelineStatusPK(j.PipelineID, j.Kind, j.Status, j.Retried)), num(j.ID)
+	if j.Kind != jobs.Bridge && !j.Retried && j.Downloadable() {
+		if j.LatestForRef {
+			it["GSI5PK"], it["GSI5SK"] = str(refArtifactsPK(j.ProjectID, j.Ref, j.Name)), num(j.PipelineID)
+		}
+		if j.RefPipelineID != 0 {
+			it["GSI6PK"], it["GSI6SK"] = str(refArtifactsPK(j.ProjectID, j.Ref, j.Name)), num(searchKey(j))
+		}
+	}
 	return it, nil
 }
 

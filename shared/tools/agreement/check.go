@@ -111,6 +111,7 @@ func checkRoutes(f *sam.Function, route api.Route) []error {
 	}
 	var want []sam.Route
 	switch {
+	case route.Stream: // no route: the table's stream invokes it
 	case route.Default:
 		want = []sam.Route{{}}
 	case route.Exact != "":
@@ -233,7 +234,7 @@ func checkEvents(p Project) []error {
 		}
 	}
 	for i := range p.Template.Functions {
-		if f := &p.Template.Functions[i]; !covered[f.Folder] {
+		if f := &p.Template.Functions[i]; !covered[f.Folder] && !api.Function(f.Folder).Route().Stream {
 			errs = append(errs, fmt.Errorf("%s: no event in events/ (events/%s.json or events/%s-<case>.json)", f.LogicalID, f.Folder, f.Folder))
 		}
 	}

@@ -142,6 +142,7 @@ func Seed(jobsPerProject int) *world.World {
 			}
 		}
 	}
+	addArchives(w)
 	return w
 }
 

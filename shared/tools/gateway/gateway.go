@@ -56,19 +56,27 @@ func NewRouter(t *sam.Template) *Router {
 }
 
 // Match finds the function for a method and a decoded path, with the route
-// key and path parameters. As on API Gateway, a route whose method matches
-// exactly beats ANY, literal segments beat variables, and $default takes
-// what no route does.
+// key and path parameters. As on API Gateway, a full match beats a route
+// with a greedy path variable ({name+}, last segment only: one or more
+// segments), a route whose method matches exactly beats ANY, literal
+// segments beat variables, and $default takes what no route does.
 func (r *Router) Match(method, path string) (function, routeKey string, params map[string]string, ok bool) {
 	segs := strings.Split(strings.Trim(path, "/"), "/")
 	var best *route
 	bestScore := ""
 	for i := range r.routes {
 		rt := &r.routes[i]
-		if len(rt.segs) != len(segs) || !(strings.EqualFold(rt.Method, method) || strings.EqualFold(rt.Method, "ANY")) {
+		greedy := strings.HasSuffix(rt.segs[len(rt.segs)-1], "+}")
+		if !(len(rt.segs) == len(segs) || greedy && len(segs) >= len(rt.segs)) ||
+			!(strings.EqualFold(rt.Method, method) || strings.EqualFold(rt.Method, "ANY")) {
 			continue
 		}
 		var score strings.Builder
+		if greedy {
+			score.WriteByte('0')
+		} else {
+			score.WriteByte('1')
+		}
 		match := true
 		for j, s := range rt.segs {
 			switch {
@@ -98,7 +106,15 @@ func (r *Router) Match(method, path string) (function, routeKey string, params m
 	}
 	params = map[string]string{}
 	for j, s := range best.segs {
-		if strings.HasPrefix(s, "{") {
+		switch {
+		case strings.HasSuffix(s, "+}"):
+			// The rest of the path as given: a trailing slash stays (a zip's directory entry).
+			rest := strings.Join(segs[j:], "/")
+			if strings.HasSuffix(path, "/") {
+				rest += "/"
+			}
+			params[strings.Trim(s, "{}+")] = rest
+		case strings.HasPrefix(s, "{"):
 			params[strings.Trim(s, "{}+")] = segs[j]
 		}
 	}

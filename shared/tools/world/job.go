@@ -50,12 +50,15 @@ type jobDoc struct {
 	DebugTrace         bool            `json:"debug_trace_enabled"`
 	SupportsCanceling  bool            `json:"supports_canceling"`
 	QueuedAt           *string         `json:"queued_at"`
+	ArtifactsArchive   string          `json:"artifacts_archive"` // the zip, relative to the document
+	ArtifactsAccess    string          `json:"artifacts_access"`
 }
 
 type importedJob struct {
-	job   *jobs.Job
-	trace *string
-	token string
+	job     *jobs.Job
+	trace   *string
+	token   string
+	archive string // artifacts_archive, a path in World.Dir
 }
 
 func isNull(raw json.RawMessage) bool {
@@ -122,7 +125,10 @@ func (im *Importer) decodeJobs(ctx context.Context, raws []json.RawMessage, proj
 				return nil, err
 			}
 		}
-		out = append(out, &importedJob{job: j, trace: d.Trace, token: d.Token})
+		if d.ArtifactsArchive != "" && j.ArtifactsFile == nil {
+			return nil, fmt.Errorf("job %d: an artifacts_archive needs the artifacts_file it is", d.ID)
+		}
+		out = append(out, &importedJob{job: j, trace: d.Trace, token: d.Token, archive: d.ArtifactsArchive})
 	}
 	return out, nil
 }
@@ -169,7 +175,10 @@ func (d *jobDoc) toJob(now time.Time) (*jobs.Job, error) {
 		Tag: d.Tag, Coverage: d.Coverage, AllowFailure: d.AllowFailure,
 		Artifacts: d.Artifacts, ArtifactsFile: d.ArtifactsFile, Archived: d.Archived, TagList: d.TagList,
 		Retried: d.Retried, When: d.When, DebugTrace: d.DebugTrace, SupportsCanceling: d.SupportsCanceling,
-		HasTrace: d.Trace != nil && *d.Trace != "", Kind: jobs.Build, Version: 1}
+		HasTrace: d.Trace != nil && *d.Trace != "", Kind: jobs.Build, Version: 1, ArtifactsAccess: d.ArtifactsAccess}
+	if !jobs.ValidAccess(d.ArtifactsAccess) {
+		return nil, fmt.Errorf("artifacts_access %q: want developer, maintainer or none (absent: all)", d.ArtifactsAccess)
+	}
 	if j.HasTrace {
 		j.TraceSize = int64(len(*d.Trace))
 	}

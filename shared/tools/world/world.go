@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"slices"
 	"strings"
 	"time"
@@ -33,6 +34,9 @@ type World struct {
 	Runners     []json.RawMessage `json:"runners,omitempty"`
 	Agents      []jobs.Agent      `json:"agents"`
 	Jobs        []json.RawMessage `json:"jobs"`
+	// Dir is where the document's relative paths (artifacts_archive) are
+	// read: the document's own directory, or the demo's generated files.
+	Dir fs.FS `json:"-"`
 }
 
 // Token is an access token of the import document.
@@ -78,7 +82,7 @@ type Project struct {
 
 // Summary counts what an import wrote.
 type Summary struct {
-	Users, Tokens, Projects, Pipelines, Jobs, NewJobs, Traces int
+	Users, Tokens, Projects, Pipelines, Jobs, NewJobs, Traces, Archives int
 }
 
 // Importer writes worlds into a store and a bucket.
@@ -175,7 +179,13 @@ func (im *Importer) Import(ctx context.Context, w *World) (*Summary, error) {
 		}
 		sum.Pipelines++
 	}
+	if err := markLocks(js, pipelines); err != nil {
+		return nil, err
+	}
 	if sum.Traces, err = im.putTraces(ctx, js); err != nil {
+		return nil, err
+	}
+	if sum.Archives, err = im.putArchives(ctx, w.Dir, js); err != nil {
 		return nil, err
 	}
 	for _, ij := range js {

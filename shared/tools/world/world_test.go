@@ -1,9 +1,12 @@
 package world_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"io/fs"
 	"sort"
 	"strings"
 	"testing"
@@ -11,7 +14,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
@@ -126,6 +131,9 @@ func TestImportRejectsBadDocuments(t *testing.T) {
 		{"no pipeline", `{"id":1,"status":"success","created_at":"2026-01-01T00:00:00Z","project_id":1}`, "pipeline"},
 		{"unknown project", `{"id":1,"status":"success","created_at":"2026-01-01T00:00:00Z","project_id":77,"pipeline":{"id":5,"project_id":77}}`, "project 77"},
 		{"bad time", `{"id":1,"status":"success","created_at":"yesterday","project_id":1,"pipeline":{"id":5,"project_id":1}}`, "cannot parse"},
+		{"bad access", `{"id":1,"status":"success","created_at":"2026-01-01T00:00:00Z","project_id":1,"pipeline":{"id":5,"project_id":1},"artifacts_access":"all"}`, "artifacts_access"},
+		{"archive without artifacts_file", `{"id":1,"status":"success","created_at":"2026-01-01T00:00:00Z","project_id":1,"pipeline":{"id":5,"project_id":1},"artifacts_archive":"a.zip"}`, "artifacts_file"},
+		{"missing archive", `{"id":1,"status":"success","created_at":"2026-01-01T00:00:00Z","project_id":1,"pipeline":{"id":5,"project_id":1},"artifacts_file":{"filename":"artifacts.zip","size":3},"artifacts_archive":"nope.zip"}`, "nope.zip"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -175,5 +183,69 @@ func TestSeedCoversTheDemo(t *testing.T) {
 		if seen[k] == 0 {
 			t.Errorf("no %s", k)
 		}
+	}
+}
+
+// artifacts_archive uploads the zip under the job's prefix and records its
+// size; locks follow the newest successful pipeline of each ref; neither
+// import-only key is rendered back (TestImportRoundTrip).
+func TestImportArchivesAndLocks(t *testing.T) {
+	env := testenv.New(t)
+	w := demo.Seed(30)
+	if _, err := importer(env).Import(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	locked := map[string]int64{} // project and ref -> the locked pipeline
+	archives, restricted := 0, 0
+	for _, raw := range w.Jobs {
+		var d struct {
+			ID        int64  `json:"id"`
+			ProjectID int64  `json:"project_id"`
+			Archive   string `json:"artifacts_archive"`
+			Access    string `json:"artifacts_access"`
+		}
+		if err := json.Unmarshal(raw, &d); err != nil {
+			t.Fatal(err)
+		}
+		f, err := env.Deps.Store.Lookup(context.Background(), store.Lookup{JobID: d.ID})
+		if err != nil || f.Job == nil {
+			t.Fatal(d.ID, err)
+		}
+		j := f.Job
+		if d.Archive != "" {
+			archives++
+			want, err := fs.ReadFile(w.Dir, d.Archive)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := env.S3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &env.Bucket,
+				Key: aws.String(jobfiles.ArchiveKey(d.ProjectID, d.ID))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(got.Body)
+			got.Body.Close()
+			if !bytes.Equal(body, want) || j.Archive == nil || j.Archive.Size != int64(len(want)) ||
+				j.ArtifactsFile.Size != int64(len(want)) {
+				t.Errorf("job %d: stored %d bytes, recorded %+v, shown %+v; the document's zip has %d",
+					d.ID, len(body), j.Archive, j.ArtifactsFile, len(want))
+			}
+		}
+		if d.Access != "" {
+			restricted++
+			if j.ArtifactsAccess != d.Access {
+				t.Errorf("job %d access %q, want %q", d.ID, j.ArtifactsAccess, d.Access)
+			}
+		}
+		if j.Locked && !j.IsBridge() {
+			k := fmt.Sprintf("%d %s", j.ProjectID, j.Ref)
+			if pl, ok := locked[k]; ok && pl != j.PipelineID {
+				t.Errorf("%s locks pipelines %d and %d", k, pl, j.PipelineID)
+			}
+			locked[k] = j.PipelineID
+		}
+	}
+	if archives < 5 || restricted == 0 || len(locked) < 6 {
+		t.Errorf("%d archives, %d with an access setting, locked pipelines %v", archives, restricted, locked)
 	}
 }

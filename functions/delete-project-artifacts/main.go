@@ -1,0 +1,9 @@
+// Command delete-project-artifacts is the Lambda function behind its route in template.yaml.
+package main
+
+import (
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/lambdafn"
+)
+
+func main() { lambdafn.Start(api.DeleteProjectArtifacts) }
