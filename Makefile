@@ -15,7 +15,7 @@ LOCAL_ENV := AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=
 	AWS_REQUEST_CHECKSUM_CALCULATION=when_required AWS_RESPONSE_CHECKSUM_VALIDATION=when_required \
 	S3_FORCE_PATH_STYLE=true JOBS_TABLE=jobs ARTIFACTS_BUCKET=jobs-artifacts
 
-.PHONY: run test deps check lint unit build bench import seed clean run-lambda invoke bench-coldstart loadcheck
+.PHONY: run test deps check lint unit build bench import seed clean run-lambda invoke bench-coldstart loadcheck fuzz
 
 ## run: start DynamoDB Local + S3, load the demo world once, serve http://127.0.0.1:3000/api/v4
 run: deps
@@ -34,9 +34,22 @@ invoke: $(RIE)
 bench-coldstart: deps
 	$(GO) run ./cmd/lambdabench
 
-## test: lint, template validation and every Go test (unit, integration against the local stack, event payloads)
+## test: lint, template validation, every Go test (unit, integration against the local stack, event payloads) and a short run of every fuzz target
 test: deps lint
 	$(GO) test -count=1 -timeout 15m ./...
+	$(MAKE) -s fuzz
+
+# Every request parser's and the import document's fuzz target (go test runs one target at a time).
+FUZZ_TARGETS := shared/lambdafn:FuzzRequest shared/auth:FuzzFromRequest shared/api:FuzzPathIDs \
+	shared/api:FuzzQueryParams shared/api:FuzzPostParams shared/tools/world:FuzzImportDocument
+FUZZTIME ?= 3s
+
+## fuzz: each fuzz target for FUZZTIME (3s; RELIABILITY.md has longer runs), seeds in each package's testdata/fuzz
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*} || exit 1; \
+	done
 
 ## unit: the fast tier, no Java and no emulator: what needs no local stack (tests that do skip under -short)
 unit:

@@ -95,9 +95,9 @@ func playJob(w http.ResponseWriter, rq *request) error {
 // and its files deleted after (see jobs.Erase). The mark is the erase: when
 // the deletion fails the answer is still 201, as GitLab's, whose object
 // storage files go in a background worker after the database commit; the
-// mark stays and the next request that reads the job's log or erases it
-// again deletes the files (finishErase, endpoint.finishesErase). Only the mark's own write failing fails the request, with
-// the job unchanged.
+// mark's stream record makes the cleanup function delete them (see
+// cleanupArtifacts). Only the mark's own write failing fails the request,
+// with the job unchanged.
 func eraseJob(w http.ResponseWriter, rq *request) error {
 	p, j, err := rq.actionTarget(rq.readableProject, rq.projectBuild, rq.caller.CanEraseJob)
 	if err != nil {
@@ -111,22 +111,17 @@ func eraseJob(w http.ResponseWriter, rq *request) error {
 
 // finishErase deletes the files of a job whose erase left them pending and
 // clears the mark, returning the job as it then is. A failure leaves the
-// mark for the next reader (and is logged, with no request data): the
+// mark to the cleanup function (and is logged, with no request data): the
 // request goes on, since the job already shows erased.
 func (rq *request) finishErase(j *jobs.Job) *jobs.Job {
 	if j == nil || !j.FilesPending {
 		return j
 	}
-	ctx := rq.ctx()
-	err := rq.deps.Files.DeleteAll(ctx, j.ProjectID, j.ID)
-	if err == nil {
-		var done *jobs.Job
-		if done, err = rq.deps.Store.Apply(ctx, &jobs.Project{ID: j.ProjectID}, j, jobs.FilesErased); err == nil {
-			return done
-		}
+	done, err := finishPending(rq.ctx(), rq.deps, j)
+	if err != nil {
+		rq.deps.Log.WarnContext(rq.ctx(), "erase pending", "job_id", j.ID, "error", err.Error())
 	}
-	rq.deps.Log.WarnContext(ctx, "erase pending", "job_id", j.ID, "error", err.Error())
-	return j
+	return done
 }
 
 // entity is the GitLab entity a job is rendered as.

@@ -235,13 +235,19 @@ func listInput(bucket string, project, job int64) *s3.ListObjectsV2Input {
 // mustHaveFiles checks how many objects a job has in S3.
 func (d *fixture) mustHaveFiles(t *testing.T, project, job int64, want int) {
 	t.Helper()
+	if n := d.files(t, project, job); n != want {
+		t.Errorf("job %d has %d files, want %d", job, n, want)
+	}
+}
+
+// files counts the objects under a job's prefix.
+func (d *fixture) files(t *testing.T, project, job int64) int {
+	t.Helper()
 	res, err := d.S3.ListObjectsV2(context.Background(), listInput(d.Bucket, project, job))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Contents) != want {
-		t.Errorf("job %d has %d files, want %d", job, len(res.Contents), want)
-	}
+	return len(res.Contents)
 }
 
 func TestPlayJob(t *testing.T) {

@@ -538,6 +538,15 @@ func expireRequestEvent(project int64) events.DynamoDBEvent {
 			"PK": events.NewStringAttribute("P#" + itoa(project)), "SK": events.NewStringAttribute(store.ExpireRequestSK)}}}}}
 }
 
+// pendingJobEvent is the stream record of a job written with files still
+// to delete (its fp or apd mark), as Lambda hands it to the cleanup function.
+func pendingJobEvent(job int64) events.DynamoDBEvent {
+	return events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{{EventName: "MODIFY",
+		Change: events.DynamoDBStreamRecord{Keys: map[string]events.DynamoDBAttributeValue{
+			"PK": events.NewStringAttribute("J#" + itoa(job)), "SK": events.NewStringAttribute(store.JobSK)},
+			NewImage: map[string]events.DynamoDBAttributeValue{"fp": events.NewBooleanAttribute(true)}}}}}
+}
+
 // DELETE project artifacts answers 202 and records the request; the
 // cleanup function then deletes every unlocked build's artifacts (log
 // kept), leaves locked pipelines' alone, and clears the request. During an

@@ -33,25 +33,74 @@ func deleteProjectArtifacts(w http.ResponseWriter, rq *request) error {
 	return nil
 }
 
-// cleanupArtifacts is the cleanup function: for each expire request the
-// table's stream reports, it runs CleanupProject. A failure fails the batch,
-// which Lambda retries; every step is safe to run again.
+// cleanupArtifacts is the cleanup function. The table's stream hands it
+// the expire requests (SK "XR"), for CleanupProject, and every job written
+// with files still to delete (an erase's FilesPending, an artifacts
+// deletion's ArchivePending: template.yaml filters the stream to those),
+// whose deletion it finishes: files never stay in S3 after their job says
+// they are gone, whether or not anyone asks for the job again. A failure
+// fails the batch, which Lambda retries; every step is safe to run again.
 func cleanupArtifacts(ctx context.Context, d *Deps, ev events.DynamoDBEvent) error {
 	for _, r := range ev.Records {
 		pk, sk := r.Change.Keys["PK"], r.Change.Keys["SK"]
-		if r.EventName == "REMOVE" || sk.DataType() != events.DataTypeString || sk.String() != store.ExpireRequestSK ||
-			pk.DataType() != events.DataTypeString {
+		if r.EventName == "REMOVE" || sk.DataType() != events.DataTypeString || pk.DataType() != events.DataTypeString {
 			continue
 		}
-		id, err := strconv.ParseInt(strings.TrimPrefix(pk.String(), "P#"), 10, 64)
-		if err != nil {
-			return fmt.Errorf("expire request %q: %w", pk.String(), err)
+		var err error
+		switch {
+		case sk.String() == store.ExpireRequestSK:
+			var id int64
+			if id, err = strconv.ParseInt(strings.TrimPrefix(pk.String(), "P#"), 10, 64); err != nil {
+				return fmt.Errorf("expire request %q: %w", pk.String(), err)
+			}
+			err = CleanupProject(ctx, d, id)
+		case sk.String() == store.JobSK && strings.HasPrefix(pk.String(), "J#"):
+			var id int64
+			if id, err = strconv.ParseInt(strings.TrimPrefix(pk.String(), "J#"), 10, 64); err != nil {
+				return fmt.Errorf("job %q: %w", pk.String(), err)
+			}
+			err = finishPendingJob(ctx, d, id)
 		}
-		if err := CleanupProject(ctx, d, id); err != nil {
+		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// finishPendingJob reads a job, strongly consistent, and finishes what its
+// marks say is still to delete.
+func finishPendingJob(ctx context.Context, d *Deps, jobID int64) error {
+	f, err := d.Store.Lookup(ctx, store.Lookup{JobID: jobID})
+	if err != nil || f.Job == nil {
+		return err
+	}
+	_, err = finishPending(ctx, d, f.Job)
+	return err
+}
+
+// finishPending deletes the files a job's marks say are pending (all of an
+// erased job's, or a deleted archive) and clears the marks, returning the
+// job as it then is.
+func finishPending(ctx context.Context, d *Deps, j *jobs.Job) (*jobs.Job, error) {
+	p := &jobs.Project{ID: j.ProjectID} // the marks' writes create no job: only the id counts
+	if j.FilesPending {
+		if err := d.Files.DeleteAll(ctx, j.ProjectID, j.ID); err != nil {
+			return j, err
+		}
+		done, err := d.Store.Apply(ctx, p, j, jobs.FilesErased)
+		if err != nil {
+			return j, err
+		}
+		j = done
+	}
+	if j.ArchivePending {
+		if err := d.Files.DeleteArchive(ctx, j.ProjectID, j.ID); err != nil {
+			return j, err
+		}
+		return d.Store.Apply(ctx, p, j, jobs.ArchiveDeleted)
+	}
+	return j, nil
 }
 
 // CleanupProject deletes the artifacts (not the logs) of every build of a

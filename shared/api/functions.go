@@ -55,7 +55,7 @@ var endpoints = map[Function]endpoint{
 	GetJob: {route: projectRoute(http.MethodGet, "jobs", "{job_id}"),
 		related: true, serve: getJob},
 	GetJobTrace: {route: projectRoute(http.MethodGet, "jobs", "{job_id}", "trace"),
-		finishesErase: true, serve: getJobTrace},
+		serve: getJobTrace},
 
 	// Actions need the api scope and take no job token (its headers and
 	// parameters are not even read); they render the job they act on.

@@ -39,6 +39,10 @@ func (s *Store) Table() string { return s.table }
 
 type item = map[string]types.AttributeValue
 
+// JobSK is the sort key of every job item (PK J#<id>), as the table's
+// stream hands it to the cleanup function.
+const JobSK = "J"
+
 func id(n int64) string { return strconv.FormatInt(n, 10) }
 
 func key(pk, sk string) item {
@@ -54,7 +58,7 @@ func pipelineKey(p int64) item        { return key("PL#"+id(p), "PL") }
 func runnerKey(r int64) item          { return key("R#"+id(r), "R") }
 func groupKey(g int64) item           { return key("G#"+id(g), "G") }
 func agentKey(a int64) item           { return key("A#"+id(a), "A") }
-func jobKey(j int64) item             { return key("J#"+id(j), "J") }
+func jobKey(j int64) item             { return key("J#"+id(j), JobSK) }
 func counterKey() item                { return key("COUNTER", "JOB") }
 func projectBuildsPK(p int64) string  { return "P#" + id(p) + "#B" }
 func projectStatusPK(p int64, st jobs.Status) string {

@@ -56,6 +56,28 @@ func Declared(functionsDir, folder string) ([]Permission, error) {
 	return out, sc.Err()
 }
 
+// Unobserved lists the declarations of a function's permissions file that
+// no local call can show, each with its reason: a line whose comment reads
+// "# unobserved: <reason>" (a grant a presigned URL uses, which S3 checks
+// and the code never calls; a branch only data the demo world lacks
+// reaches, which a named test covers). The emulator test asks every other
+// declaration to be exercised by an event.
+func Unobserved(functionsDir, folder string) (map[Permission]string, error) {
+	b, err := os.ReadFile(filepath.Join(functionsDir, folder, PermissionsFile))
+	if err != nil {
+		return nil, err
+	}
+	out := map[Permission]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		line, comment, _ := strings.Cut(l, "#")
+		fields := strings.Fields(line)
+		if why, ok := strings.CutPrefix(strings.TrimSpace(comment), "unobserved:"); ok && len(fields) == 2 {
+			out[Permission{fields[0], fields[1]}] = strings.TrimSpace(why)
+		}
+	}
+	return out, nil
+}
+
 // Allows reports whether one of the granted patterns covers p.
 func Allows(granted []Permission, p Permission) bool {
 	for _, g := range granted {

@@ -64,6 +64,9 @@ func TestEventsThroughEmulator(t *testing.T) {
 			if !ok {
 				t.Fatalf("functions/%s has no function in template.yaml: no route reaches it", folder)
 			}
+			if fn, _ := api.Named(folder); fn.Route().Stream {
+				t.Skip("a stream function takes no API Gateway event: shared/api's cleanup tests run it against the local stack")
+			}
 			files := byFunction[folder]
 			if len(files) == 0 {
 				t.Fatalf("functions/%s has no event in events/", folder)
@@ -91,9 +94,15 @@ func TestEventsThroughEmulator(t *testing.T) {
 					}
 				}
 			}
+			unobserved, err := agreement.Unobserved(filepath.Join(root, "functions"), folder)
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, d := range declared {
-				if !used[d] {
-					t.Errorf("functions/%s/permissions declares %s, which no event exercises: add an event or drop it", folder, d)
+				if why, ok := unobserved[d]; ok {
+					t.Logf("%s: %s not observed: %s", folder, d, why)
+				} else if !used[d] {
+					t.Errorf("functions/%s/permissions declares %s, which no event exercises: add an event, drop it, or say why no call can show it (# unobserved: ...)", folder, d)
 				}
 			}
 		})
