@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"net"
 	"os/exec"
 	"testing"
 	"time"
@@ -15,7 +14,6 @@ import (
 	gitlab "gitlab.com/gitlab-org/api/client-go"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/localaws"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
@@ -30,24 +28,9 @@ func TestClientGoArtifacts(t *testing.T) {
 	if _, err := im.Import(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range localaws.LocalEnv(env.DynamoURL, env.S3URL, env.Table, env.Bucket) {
-		t.Setenv(k, v)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, options{external: true}, ln) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	api := serveExternal(t, env)
 	client := func(tok string) *gitlab.Client {
-		c, err := gitlab.NewClient(tok, gitlab.WithBaseURL("http://"+ln.Addr().String()+"/api/v4"))
+		c, err := gitlab.NewClient(tok, gitlab.WithBaseURL(api))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +71,6 @@ func TestClientGoArtifacts(t *testing.T) {
 	// curl --location and python's requests follow the redirect to S3 too,
 	// as CI scripts use them (the token header stays on our host: curl
 	// drops it on another host, requests on another origin).
-	api := "http://" + ln.Addr().String() + "/api/v4"
 	for _, c := range []struct {
 		name string
 		argv []string

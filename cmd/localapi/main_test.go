@@ -28,9 +28,6 @@ func TestExternalStack(t *testing.T) {
 	if _, err := im.Import(context.Background(), demo.Seed(5)); err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range localaws.LocalEnv(env.DynamoURL, env.S3URL, env.Table, env.Bucket) {
-		t.Setenv(k, v)
-	}
 	tables := func() []string {
 		out, err := env.DynamoDB.ListTables(context.Background(), &dynamodb.ListTablesInput{})
 		if err != nil {
@@ -39,21 +36,7 @@ func TestExternalStack(t *testing.T) {
 		return out.TableNames
 	}
 	before := tables()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, options{external: true}, ln) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-
-	base := "http://" + ln.Addr().String() + "/api/v4"
+	base := serveExternal(t, env)
 	get := func(path, token string) *http.Response {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
@@ -92,4 +75,28 @@ func TestExternalNeedsTheTable(t *testing.T) {
 	if err := run(context.Background(), options{external: true}, ln); err == nil || !strings.Contains(err.Error(), "JOBS_TABLE") {
 		t.Errorf("run = %v, want an error naming JOBS_TABLE", err)
 	}
+}
+
+// serveExternal serves the local API with -external in front of env's
+// stack, found through the SDK environment alone, until the test ends; it
+// returns the API's /api/v4 URL.
+func serveExternal(t *testing.T, env *testenv.Env) string {
+	t.Helper()
+	for k, v := range localaws.LocalEnv(env.DynamoURL, env.S3URL, env.Table, env.Bucket) {
+		t.Setenv(k, v)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, options{external: true}, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return "http://" + ln.Addr().String() + "/api/v4"
 }

@@ -181,9 +181,9 @@ func TestActionStoreCalls(t *testing.T) {
 	}
 }
 
-// failingS3 serves the demo's bucket but fails every DeleteObjects while
-// failing is set, as an S3 outage would.
-func failingS3(t *testing.T, env *testenv.Env, failing *atomic.Bool) *jobfiles.Store {
+// failingS3 serves the demo's bucket but answers S3's 503 to the requests
+// fails picks while failing is set, as an S3 outage would.
+func failingS3(t *testing.T, env *testenv.Env, failing *atomic.Bool, fails func(*http.Request) bool) *jobfiles.Store {
 	t.Helper()
 	target, err := url.Parse(env.S3URL)
 	if err != nil {
@@ -191,7 +191,7 @@ func failingS3(t *testing.T, env *testenv.Env, failing *atomic.Bool) *jobfiles.S
 	}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, del := r.URL.Query()["delete"]; del && r.Method == http.MethodPost && failing.Load() {
+		if failing.Load() && fails(r) {
 			w.Header().Set("Content-Type", "application/xml")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte(`<Error><Code>ServiceUnavailable</Code><Message>injected</Message></Error>`))
@@ -208,6 +208,15 @@ func failingS3(t *testing.T, env *testenv.Env, failing *atomic.Bool) *jobfiles.S
 	return jobfiles.New(client, env.Bucket)
 }
 
+// deletesObjects picks DeleteObjects calls (POST ?delete), deletesObject
+// single DeleteObject calls.
+func deletesObjects(r *http.Request) bool {
+	_, del := r.URL.Query()["delete"]
+	return del && r.Method == http.MethodPost
+}
+
+func deletesObject(r *http.Request) bool { return r.Method == http.MethodDelete }
+
 // When S3 fails to delete, erase still answers 201 (the erase is the
 // job's mark, as GitLab's erase is its database commit); the job shows
 // erased (no log, no artifacts) while its files wait, and the next read of
@@ -218,7 +227,7 @@ func TestEraseWhenS3Fails(t *testing.T) {
 	var failing atomic.Bool
 	failing.Store(true)
 	deps := *d.Deps
-	deps.Files = failingS3(t, d.Env, &failing)
+	deps.Files = failingS3(t, d.Env, &failing, deletesObjects)
 	call := func(function, method, path string) *httptest.ResponseRecorder {
 		fn, _ := api.Named(function)
 		r := httptest.NewRequest(method, path, nil)

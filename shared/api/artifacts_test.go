@@ -11,8 +11,6 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,11 +18,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
@@ -468,7 +463,7 @@ func TestArtifactsDeleteWhenS3Fails(t *testing.T) {
 	var failing atomic.Bool
 	failing.Store(true)
 	deps := *d.Deps
-	deps.Files = failingS3Delete(t, d.Env, &failing)
+	deps.Files = failingS3(t, d.Env, &failing, deletesObject)
 	del := func() int {
 		w := d.callWith(t, &deps, "delete-job-artifacts", http.MethodDelete, "/api/v4/projects/1/jobs/29/artifacts", token(demo.TokenMaintainer))
 		return w.Code
@@ -488,33 +483,6 @@ func TestArtifactsDeleteWhenS3Fails(t *testing.T) {
 	if j := d.stored(t, archiveMain); j.ArchivePending {
 		t.Errorf("job after the second delete %+v", j)
 	}
-}
-
-// failingS3Delete serves the demo's bucket but fails every DeleteObject
-// while failing is set.
-func failingS3Delete(t *testing.T, env *testenv.Env, failing *atomic.Bool) *jobfiles.Store {
-	t.Helper()
-	target, err := url.Parse(env.S3URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodDelete && failing.Load() {
-			w.Header().Set("Content-Type", "application/xml")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(`<Error><Code>ServiceUnavailable</Code><Message>injected</Message></Error>`))
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	client := s3.NewFromConfig(testenv.Config(t), func(o *s3.Options) {
-		o.BaseEndpoint = aws.String(srv.URL)
-		o.UsePathStyle = true
-		o.RetryMaxAttempts = 1
-	})
-	return jobfiles.New(client, env.Bucket)
 }
 
 // callWith is call with other dependencies.
@@ -580,7 +548,7 @@ func TestArtifactsDeleteProject(t *testing.T) {
 	var failing atomic.Bool
 	failing.Store(true)
 	deps := *d.Deps
-	deps.Files = failingS3Delete(t, d.Env, &failing)
+	deps.Files = failingS3(t, d.Env, &failing, deletesObject)
 	cleanup := api.CleanupArtifacts.StreamHandler(&deps)
 	if err := cleanup(ctx, expireRequestEvent(1)); err == nil {
 		t.Fatal("cleanup during an S3 outage succeeded")
