@@ -82,32 +82,71 @@ type budgetCase struct {
 	cold, warm             budget
 }
 
+// Cold, a list page's lookup takes two round trips (the token names the
+// user and membership to read) alongside the page's Query and then the
+// read of what the page refers to; by the calls' times that is two or three
+// round trips, as the second lookup read and that read happen to overlap.
+// An unfiltered offset page past the first needs the project's build count
+// before its Query: four. Warm, a page is its Query alongside the fresh
+// project (and pipeline) read: one round trip.
 var budgetCases = []budgetCase{
 	{"get job", "get-job", "/api/v4/projects/1/jobs/42", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 2}, 2, 0, 8}, budget{map[string]int{"BatchGetItem": 2}, 2, 0, 8}},
+		budget{map[string]int{"BatchGetItem": 2}, 2, 0, 8}, budget{map[string]int{"BatchGetItem": 1}, 1, 0, 2}},
 	{"get job by path", "get-job", "/api/v4/projects/demo%2Fbackend/jobs/42", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 2}, 2, 0, 9}, budget{map[string]int{"BatchGetItem": 2}, 2, 0, 9}},
+		budget{map[string]int{"BatchGetItem": 2}, 2, 0, 9}, budget{map[string]int{"BatchGetItem": 1}, 1, 0, 2}},
 	{"trace", "get-job-trace", "/api/v4/projects/1/jobs/42/trace", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 2, "GetObject": 1}, 3, 0, 6}, budget{map[string]int{"BatchGetItem": 2, "GetObject": 1}, 3, 0, 6}},
+		budget{map[string]int{"BatchGetItem": 2, "GetObject": 1}, 3, 0, 5}, budget{map[string]int{"BatchGetItem": 1, "GetObject": 1}, 2, 0, 2}},
 	{"list page 1", "list-project-jobs", "/api/v4/projects/1/jobs", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 21, 16}, budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 21, 16}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 7}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 2}},
 	{"list deep offset page", "list-project-jobs", "/api/v4/projects/1/jobs?page=9&per_page=20", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 21, 16}, budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 21, 16}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 21, 7}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 2}},
 	{"list one scope", "list-project-jobs", "/api/v4/projects/1/jobs?scope[]=success", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 21, 16}, budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 21, 16}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 8}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 2}},
 	{"list two scopes", "list-project-jobs", "/api/v4/projects/1/jobs?scope[]=success&scope[]=failed", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 2}, 4, 42, 24}, budget{map[string]int{"BatchGetItem": 3, "Query": 2}, 4, 42, 24}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 2}, 3, 42, 8.5}, budget{map[string]int{"BatchGetItem": 1, "Query": 2}, 1, 42, 3}},
 	{"keyset page", "list-project-jobs", "/api/v4/projects/1/jobs?pagination=keyset&per_page=50", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 51, 20}, budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 51, 20}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 51, 10}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 51, 3}},
 	{"list by job token", "list-project-jobs", "/api/v4/projects/1/jobs", map[string]string{"JOB-TOKEN": demo.JobTokenRunning},
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 21, 16}, budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 21, 16}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 7}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 2}},
 	{"pipeline jobs", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 21, 16}, budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 21, 16}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 5.5}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 1.5}},
 	{"pipeline bridges", "list-pipeline-bridges", "/api/v4/projects/1/pipelines/1001/bridges", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 21, 16}, budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 21, 16}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 5}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 1.5}},
 	{"job by token", "get-job-by-token", "/api/v4/job", map[string]string{"JOB-TOKEN": demo.JobTokenRunning},
-		budget{map[string]int{"BatchGetItem": 3}, 3, 0, 10}, budget{map[string]int{"BatchGetItem": 3}, 3, 0, 10}},
+		budget{map[string]int{"BatchGetItem": 3}, 3, 0, 6}, budget{map[string]int{"BatchGetItem": 1}, 1, 0, 2}},
 }
+
+// A new caller in a warm container (the page's users, runners and
+// pipelines cached by someone else's request): the lookup's two round
+// trips, the page's Query alongside the first. Two round trips.
+func TestNewCallerBudget(t *testing.T) {
+	d := newDemo(t, 200)
+	for _, target := range []string{"/api/v4/projects/1/jobs", "/api/v4/projects/1/jobs?scope[]=success&scope[]=failed",
+		"/api/v4/projects/demo%2Fbackend/pipelines/1001/jobs"} {
+		t.Run(target, func(t *testing.T) {
+			d.coldContainer()
+			function := "list-project-jobs"
+			if strings.Contains(target, "pipelines") {
+				function = "list-pipeline-jobs"
+			}
+			var c cost
+			for try := range tries {
+				d.coldContainer()
+				d.measure(t, function, target, token(demo.TokenMaintainer))
+				if m := d.measure(t, function, target, token(demo.TokenReporter)); try == 0 || m.trips < c.trips {
+					c = m
+				}
+			}
+			budget{map[string]int{"BatchGetItem": 2, "Query": 2}, 2, 42, 4}.check(t, c)
+			t.Log(c)
+		})
+	}
+}
+
+// tries is how often a budget test measures a request, keeping the fewest
+// round trips: a busy machine can start a goroutine's call after another
+// call ended, which a parallel read on Lambda would not wait for.
+const tries = 3
 
 // The store budgets of every read endpoint, in a cold container and a warm
 // one: calls, sequential round trips, items read and read units per request.
@@ -118,9 +157,18 @@ func TestStoreBudgets(t *testing.T) {
 	d.Deps.Now = time.Now
 	for _, tc := range budgetCases {
 		t.Run(tc.name, func(t *testing.T) {
-			d.coldContainer()
-			cold := d.measure(t, tc.function, tc.target, tc.header)
-			warm := d.measure(t, tc.function, tc.target, tc.header)
+			var cold, warm cost
+			for try := range tries {
+				d.coldContainer()
+				c := d.measure(t, tc.function, tc.target, tc.header)
+				w := d.measure(t, tc.function, tc.target, tc.header)
+				if try == 0 || c.trips < cold.trips {
+					cold = c
+				}
+				if try == 0 || w.trips < warm.trips {
+					warm = w
+				}
+			}
 			t.Run("cold", func(t *testing.T) { tc.cold.check(t, cold) })
 			t.Run("warm", func(t *testing.T) { tc.warm.check(t, warm) })
 			t.Logf("cold: %v; warm: %v", cold, warm)

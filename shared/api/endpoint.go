@@ -39,6 +39,9 @@ type endpoint struct {
 	// for routes without one (GET /job).
 	tokenProject bool
 	serve        func(w http.ResponseWriter, rq *request) error // nil: GitLab's 404 (the $default route)
+	// speculate, for lists, starts the page's Query alongside the lookup
+	// (nil when the request does not say enough to guess it).
+	speculate func(rq *request, project store.ProjectRef) *store.Speculation
 }
 
 // handler serves one function's endpoint.
@@ -59,6 +62,9 @@ type request struct {
 	projectID  string // the :id parameter as given, decoded
 	jobID      int64  // the {job_id} parameter, parsed
 	pipelineID int64  // the {pipeline_id} parameter, parsed
+	// spec is the list page's Query, started before authorization; only
+	// serve, after it, may take its page.
+	spec *store.Speculation
 }
 
 var numericID = regexp.MustCompile(`^-?\d+$`)
@@ -98,6 +104,13 @@ func (h *handler) handle(w http.ResponseWriter, r *http.Request) error {
 	pipelineID, badPipeline := pathID(params, "pipeline_id")
 	lookup := store.Lookup{TokenHash: rq.creds.Hash(), Project: projectRef(project), JobID: jobID,
 		PipelineID: pipelineID, Related: h.related, TokenProject: h.tokenProject}
+	if h.speculate != nil && badJob == nil && badPipeline == nil && !lookup.Project.IsZero() {
+		rq.pipelineID = pipelineID
+		rq.spec = h.speculate(rq, lookup.Project)
+		// A request turned away does not wait for the Query: its answer
+		// takes no longer, and says no more, than without it.
+		defer rq.spec.Cancel()
+	}
 	var err error
 	if rq.found, err = h.deps.Store.Lookup(r.Context(), lookup); err != nil {
 		return err

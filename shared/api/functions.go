@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/auth"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 )
 
 // Function names one Lambda function: its folder under functions/. The Go
@@ -35,7 +36,7 @@ const (
 // parsed, and the job or pipeline they name read, by the endpoint itself.
 var endpoints = map[Function]endpoint{
 	ListProjectJobs: {route: projectRoute(http.MethodGet, "jobs"),
-		rule: auth.Rule{JobTokens: true}, serve: listProjectJobs},
+		rule: auth.Rule{JobTokens: true}, serve: listProjectJobs, speculate: speculateProjectJobs},
 	GetJob: {route: projectRoute(http.MethodGet, "jobs", "{job_id}"),
 		related: true, serve: getJob},
 	GetJobTrace: {route: projectRoute(http.MethodGet, "jobs", "{job_id}", "trace"),
@@ -53,10 +54,12 @@ var endpoints = map[Function]endpoint{
 		rule: auth.Rule{Write: true}, related: true, serve: playJob},
 
 	ListPipelineJobs: {route: projectRoute(http.MethodGet, "pipelines", "{pipeline_id}", "jobs"),
-		rule: auth.Rule{JobTokens: true}, public: true, serve: listPipelineJobs},
+		rule: auth.Rule{JobTokens: true}, public: true, serve: listPipelineJobs,
+		speculate: speculatePipeline(jobs.Build)},
 	// GitLab's older name for trigger_jobs, bridges, is the same endpoint.
 	ListPipelineBridges: {route: projectRoute(http.MethodGet, "pipelines", "{pipeline_id}", "bridges|trigger_jobs"),
-		rule: auth.Rule{JobTokens: true}, public: true, serve: listPipelineBridges},
+		rule: auth.Rule{JobTokens: true}, public: true, serve: listPipelineBridges,
+		speculate: speculatePipeline(jobs.Bridge)},
 
 	// The job-token routes have no project: the token's job names it.
 	GetJobByToken: {route: Route{Method: http.MethodGet, Exact: "/api/v4/job"},

@@ -92,24 +92,11 @@ func listProjectJobs(w http.ResponseWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
-	rng := store.Range{Statuses: scopes, Limit: pg.PerPage}
-	if pg.Keyset {
-		if pg.After.ID != 0 && pg.After.Ordinal == 0 && len(scopes) == 0 {
-			return paginate.ErrCursorInvalid
-		}
-		rng.After = store.Position(pg.After)
-	} else {
-		// A filtered offset page reads every row before it; past GitLab's
-		// limit the client is sent to keyset pages, as GitLab does.
-		// Unfiltered pages cost the same at any depth and keep no limit.
-		if len(scopes) > 0 {
-			if err := pg.CheckOffset(); err != nil {
-				return err
-			}
-		}
-		rng.Skip = pg.Offset()
+	rng, err := projectJobsRange(scopes, pg)
+	if err != nil {
+		return err
 	}
-	page, err := rq.deps.Store.ProjectBuilds(rq.ctx(), p, rng)
+	page, err := rq.deps.Store.ProjectBuildsWith(rq.ctx(), rq.spec, p, rng)
 	if err != nil {
 		return err
 	}
@@ -125,6 +112,48 @@ func listProjectJobs(w http.ResponseWriter, rq *request) error {
 	pageHeaders(w.Header(), rq.pageLink(nil), pg, page, cursor, paginate.Uncounted)
 	writeBody(w, http.StatusOK, "application/json", body)
 	return nil
+}
+
+// projectJobsRange is the page of a project's builds that the parameters
+// select; its errors come after the project's checks.
+func projectJobsRange(scopes []jobs.Status, pg paginate.Params) (store.Range, error) {
+	rng := store.Range{Statuses: scopes, Limit: pg.PerPage}
+	if pg.Keyset {
+		if pg.After.ID != 0 && pg.After.Ordinal == 0 && len(scopes) == 0 {
+			return rng, paginate.ErrCursorInvalid
+		}
+		rng.After = store.Position(pg.After)
+		return rng, nil
+	}
+	// A filtered offset page reads every row before it; past GitLab's
+	// limit the client is sent to keyset pages, as GitLab does.
+	// Unfiltered pages cost the same at any depth and keep no limit.
+	if len(scopes) > 0 {
+		if err := pg.CheckOffset(); err != nil {
+			return rng, err
+		}
+	}
+	rng.Skip = pg.Offset()
+	return rng, nil
+}
+
+// speculateProjectJobs starts the page's Query when the parameters are
+// valid (else the list fails before any Query).
+func speculateProjectJobs(rq *request, project store.ProjectRef) *store.Speculation {
+	q := rq.URL.Query()
+	scopes, err := parseScope(q, scopeOrHash)
+	if err != nil {
+		return nil
+	}
+	pg, err := paginate.Parse(q)
+	if err != nil {
+		return nil
+	}
+	rng, err := projectJobsRange(scopes, pg)
+	if err != nil {
+		return nil
+	}
+	return rq.deps.Store.SpeculateProjectBuilds(rq.ctx(), project, rng)
 }
 
 // cursorKey is what a keyset cursor carries of the page's last job.

@@ -33,21 +33,58 @@ func listPipelineBridges(w http.ResponseWriter, rq *request) error {
 	})
 }
 
+// pipelineQuery is what a pipeline list's parameters select.
+type pipelineQuery struct {
+	scopes         []jobs.Status
+	includeRetried bool
+	pg             paginate.Params
+	rng            store.Range
+}
+
+// parsePipelineQuery reads a pipeline list's parameters in GitLab's order.
+func parsePipelineQuery(q url.Values) (pipelineQuery, error) {
+	var pq pipelineQuery
+	var err error
+	if pq.scopes, err = parseScope(q, scopeList); err != nil {
+		return pq, err
+	}
+	if pq.includeRetried, err = queryBool(q, "include_retried"); err != nil {
+		return pq, err
+	}
+	if pq.pg, err = paginate.Parse(q); err != nil {
+		return pq, err
+	}
+	pq.rng = store.Range{Statuses: pq.scopes, Limit: pq.pg.PerPage, After: store.Position{ID: pq.pg.After.ID},
+		IncludeRetried: pq.includeRetried}
+	if !pq.pg.Keyset {
+		pq.rng.Skip = pq.pg.Offset()
+	}
+	return pq, nil
+}
+
+// speculatePipeline starts a pipeline list's Query when the parameters are
+// valid.
+func speculatePipeline(kind jobs.Kind) func(rq *request, _ store.ProjectRef) *store.Speculation {
+	return func(rq *request, _ store.ProjectRef) *store.Speculation {
+		pq, err := parsePipelineQuery(rq.URL.Query())
+		if err != nil {
+			return nil
+		}
+		return rq.deps.Store.SpeculatePipelineJobs(rq.ctx(), rq.pipelineID, kind, pq.rng)
+	}
+}
+
 // listPipeline lists the jobs of one kind of the pipeline read during lookup:
 // one Query per index partition, then one BatchGetItem for what the page
-// refers to. Totals come from the counts kept on the pipeline item.
+// refers to and the warm caches lack. Totals come from the counts kept on
+// the pipeline item, read fresh.
 func (rq *request) listPipeline(w http.ResponseWriter, kind jobs.Kind,
 	entity func(*jobs.Job, *jobs.Project, *jobs.Related, time.Time) any) error {
-	q := rq.URL.Query()
-	scopes, err := parseScope(q, scopeList)
+	pq, err := parsePipelineQuery(rq.URL.Query())
 	if err != nil {
 		return err
 	}
-	includeRetried, err := queryBool(q, "include_retried")
-	if err != nil {
-		return err
-	}
-	pg, p, err := rq.listOf(q)
+	p, err := rq.buildsProject()
 	if err != nil {
 		return err
 	}
@@ -55,12 +92,7 @@ func (rq *request) listPipeline(w http.ResponseWriter, kind jobs.Kind,
 	if pl == nil || pl.ProjectID != p.ID {
 		return errRecordNotFound
 	}
-	rng := store.Range{Statuses: scopes, Limit: pg.PerPage, After: store.Position{ID: pg.After.ID},
-		IncludeRetried: includeRetried}
-	if !pg.Keyset {
-		rng.Skip = pg.Offset()
-	}
-	page, err := rq.deps.Store.PipelineJobs(rq.ctx(), pl.ID, kind, rng)
+	page, err := rq.deps.Store.PipelineJobsWith(rq.ctx(), rq.spec, pl.ID, kind, pq.rng)
 	if err != nil {
 		return err
 	}
@@ -71,13 +103,13 @@ func (rq *request) listPipeline(w http.ResponseWriter, kind jobs.Kind,
 	// Grape's params, which GitLab's links carry, hold the declared defaults.
 	pathParams := map[string]string{"pipeline_id": rq.params["pipeline_id"]}
 	if kind == jobs.Build {
-		pathParams["include_retried"] = strconv.FormatBool(includeRetried)
+		pathParams["include_retried"] = strconv.FormatBool(pq.includeRetried)
 	}
-	total := pl.Count(kind, scopes, includeRetried)
+	total := pl.Count(kind, pq.scopes, pq.includeRetried)
 	if total > maxCountedTotal {
 		total = paginate.Uncounted
 	}
-	pageHeaders(w.Header(), rq.pageLink(pathParams), pg, page, cursorID, total)
+	pageHeaders(w.Header(), rq.pageLink(pathParams), pq.pg, page, cursorID, total)
 	writeBody(w, http.StatusOK, "application/json", body)
 	return nil
 }
