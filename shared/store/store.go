@@ -146,17 +146,6 @@ func jobItem(j *jobs.Job) (item, error) {
 	return it, nil
 }
 
-func decodeJob(it item) (*jobs.Job, error) {
-	var j jobs.Job
-	if err := unmarshal(it, &j); err != nil {
-		return nil, fmt.Errorf("decode job: %w", err)
-	}
-	if j.Kind == "" {
-		j.Kind = jobs.Build
-	}
-	return &j, nil
-}
-
 // batchGet reads keys in one BatchGetItem round trip (more only when
 // DynamoDB hands back unprocessed keys), with strongly consistent reads.
 // Results are keyed by PK+"|"+SK.
