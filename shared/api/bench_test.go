@@ -121,7 +121,9 @@ func BenchmarkHandlerCPU(b *testing.B) {
 
 // replayer is an HTTP client for the DynamoDB client that, while recording,
 // passes requests on and keeps the responses, and else answers each request
-// with the response recorded for it, never touching the network.
+// with the response recorded for it, without the network. A request never
+// seen (a warm cache entry expired in a long run asks a new combination of
+// keys) goes to DynamoDB Local once and is recorded too.
 type replayer struct {
 	base      *http.Client
 	mu        sync.Mutex
@@ -162,10 +164,7 @@ func (r *replayer) Do(req *http.Request) (*http.Response, error) {
 	recording := r.recording
 	got, ok := r.recorded[key]
 	r.mu.Unlock()
-	if !recording {
-		if !ok {
-			return nil, fmt.Errorf("replay: no response recorded for %s", key)
-		}
+	if !recording && ok {
 		return &http.Response{StatusCode: got.status, Header: got.header.Clone(),
 			Body: io.NopCloser(bytes.NewReader(got.body)), ContentLength: int64(len(got.body)), Request: req}, nil
 	}

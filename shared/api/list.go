@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
@@ -100,18 +101,14 @@ func listProjectJobs(w http.ResponseWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
-	body, err := rq.renderJobs(p, page.Jobs)
-	if err != nil {
-		return err
-	}
 	// Unfiltered keyset cursors carry the ordinal, the key of their index.
 	cursor := cursorID
 	if len(scopes) == 0 {
 		cursor = cursorOrdinal
 	}
-	pageHeaders(w.Header(), rq.pageLink(nil), pg, page, cursor, paginate.Uncounted)
-	writeBody(w, http.StatusOK, "application/json", body)
-	return nil
+	return rq.writeList(w, p, page.Jobs, render.AppendJob, func() {
+		pageHeaders(w.Header(), rq.pageLink(nil), pg, page, cursor, paginate.Uncounted)
+	})
 }
 
 // projectJobsRange is the page of a project's builds that the parameters
@@ -183,33 +180,36 @@ func pageHeaders(h http.Header, link paginate.Link, pg paginate.Params, page *st
 	paginate.KeysetHeaders(h, link, pg, next)
 }
 
-// renderJobs renders a page of builds as a JSON array of Job entities,
-// reading what they share in one round trip.
-func (rq *request) renderJobs(p *jobs.Project, js []*jobs.Job) ([]byte, error) {
-	return rq.renderList(p, js, func(j *jobs.Job, p *jobs.Project, rel *jobs.Related, now time.Time) any {
-		return render.NewJob(j, p, rel, now)
-	})
-}
+// appendEntity appends one job's entity (render.AppendJob, AppendBridge).
+type appendEntity func([]byte, *jobs.Job, *jobs.Project, *jobs.Related, time.Time) ([]byte, error)
 
-// renderList renders a page of jobs as a JSON array of the entity made by
-// entity, reading what they share in one round trip.
-func (rq *request) renderList(p *jobs.Project, js []*jobs.Job,
-	entity func(*jobs.Job, *jobs.Project, *jobs.Related, time.Time) any) ([]byte, error) {
+// pageBuffers recycles the buffers pages are rendered into: a page is tens
+// of kilobytes, garbage on every request otherwise.
+var pageBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// writeList renders a page of jobs as a JSON array of entities, reading
+// what they share (see store.Related), and writes it with status 200 and
+// the headers that headers sets, once the page rendered.
+func (rq *request) writeList(w http.ResponseWriter, p *jobs.Project, js []*jobs.Job, entity appendEntity, headers func()) error {
 	rel, err := rq.deps.Store.Related(rq.ctx(), js...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	now := rq.deps.Now()
-	out := []byte{'['}
+	buf := pageBuffers.Get().(*[]byte)
+	defer pageBuffers.Put(buf)
+	out := append((*buf)[:0], '[')
 	for i, j := range js {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		b, err := render.Marshal(entity(j, p, rel, now), j.Extra)
-		if err != nil {
-			return nil, err
+		if out, err = entity(out, j, p, rel, now); err != nil {
+			return err
 		}
-		out = append(out, b...)
 	}
-	return append(out, ']'), nil
+	out = append(out, ']')
+	*buf = out
+	headers()
+	writeBody(w, http.StatusOK, "application/json", out)
+	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/paginate"
@@ -20,17 +19,13 @@ const maxCountedTotal = 10000
 
 // listPipelineJobs serves GET /projects/:id/pipelines/:pipeline_id/jobs.
 func listPipelineJobs(w http.ResponseWriter, rq *request) error {
-	return rq.listPipeline(w, jobs.Build, func(j *jobs.Job, p *jobs.Project, rel *jobs.Related, now time.Time) any {
-		return render.NewJob(j, p, rel, now)
-	})
+	return rq.listPipeline(w, jobs.Build, render.AppendJob)
 }
 
 // listPipelineBridges serves GET /projects/:id/pipelines/:pipeline_id/bridges
 // and its newer name, .../trigger_jobs.
 func listPipelineBridges(w http.ResponseWriter, rq *request) error {
-	return rq.listPipeline(w, jobs.Bridge, func(j *jobs.Job, p *jobs.Project, rel *jobs.Related, now time.Time) any {
-		return render.NewBridge(j, p, rel, now)
-	})
+	return rq.listPipeline(w, jobs.Bridge, render.AppendBridge)
 }
 
 // pipelineQuery is what a pipeline list's parameters select.
@@ -78,8 +73,7 @@ func speculatePipeline(kind jobs.Kind) func(rq *request, _ store.ProjectRef) *st
 // one Query per index partition, then one BatchGetItem for what the page
 // refers to and the warm caches lack. Totals come from the counts kept on
 // the pipeline item, read fresh.
-func (rq *request) listPipeline(w http.ResponseWriter, kind jobs.Kind,
-	entity func(*jobs.Job, *jobs.Project, *jobs.Related, time.Time) any) error {
+func (rq *request) listPipeline(w http.ResponseWriter, kind jobs.Kind, entity appendEntity) error {
 	pq, err := parsePipelineQuery(rq.URL.Query())
 	if err != nil {
 		return err
@@ -96,10 +90,6 @@ func (rq *request) listPipeline(w http.ResponseWriter, kind jobs.Kind,
 	if err != nil {
 		return err
 	}
-	body, err := rq.renderList(p, page.Jobs, entity)
-	if err != nil {
-		return err
-	}
 	// Grape's params, which GitLab's links carry, hold the declared defaults.
 	pathParams := map[string]string{"pipeline_id": rq.params["pipeline_id"]}
 	if kind == jobs.Build {
@@ -109,9 +99,9 @@ func (rq *request) listPipeline(w http.ResponseWriter, kind jobs.Kind,
 	if total > maxCountedTotal {
 		total = paginate.Uncounted
 	}
-	pageHeaders(w.Header(), rq.pageLink(pathParams), pq.pg, page, cursorID, total)
-	writeBody(w, http.StatusOK, "application/json", body)
-	return nil
+	return rq.writeList(w, p, page.Jobs, entity, func() {
+		pageHeaders(w.Header(), rq.pageLink(pathParams), pq.pg, page, cursorID, total)
+	})
 }
 
 // queryBool reads an optional Boolean parameter as Grape coerces it; absent

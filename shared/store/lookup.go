@@ -281,6 +281,7 @@ func (lk *lookup) wantIdentity(wants []want) []want {
 			if err := unmarshal(it, u); err != nil {
 				return err
 			}
+			u.Doc = compactDoc(u.Doc)
 			f.User = u
 			s.warm.users.put(uid, u)
 			return nil

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
@@ -86,6 +87,7 @@ func (s *Store) takeRelated(rel *jobs.Related, it item) error {
 		if err := unmarshal(it, u); err != nil {
 			return err
 		}
+		u.Doc = compactDoc(u.Doc)
 		rel.Users[u.ID] = u
 		s.warm.users.put(u.ID, u)
 	case strings.HasPrefix(ks, "PL#"):
@@ -93,6 +95,7 @@ func (s *Store) takeRelated(rel *jobs.Related, it item) error {
 		if err := unmarshal(it, p); err != nil {
 			return err
 		}
+		p.Doc, p.Commit = compactDoc(p.Doc), compactDoc(p.Commit)
 		rel.Pipelines[p.ID] = p
 		s.warm.pipelines.put(p.ID, p)
 	case strings.HasPrefix(ks, "R#"):
@@ -100,8 +103,24 @@ func (s *Store) takeRelated(rel *jobs.Related, it item) error {
 		if err := unmarshal(it, r); err != nil {
 			return err
 		}
+		r.Doc = compactDoc(r.Doc)
 		rel.Runners[r.ID] = r
 		s.warm.runners.put(r.ID, r)
 	}
 	return nil
+}
+
+// compactDoc is a document as json.Marshal writes it (compact, HTML
+// characters escaped), once per read rather than once per page rendered:
+// the renderer then copies it as it is. A document that is not JSON stays
+// as stored, for the renderer to fail on as before.
+func compactDoc(doc json.RawMessage) json.RawMessage {
+	if len(doc) == 0 {
+		return doc
+	}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return doc
+	}
+	return out
 }
