@@ -87,33 +87,34 @@ type budgetCase struct {
 // read of what the page refers to; by the calls' times that is two or three
 // round trips, as the second lookup read and that read happen to overlap.
 // An unfiltered offset page past the first needs the project's build count
-// before its Query: four. Warm, a page is its Query alongside the fresh
-// project (and pipeline) read: one round trip.
+// before its Query: four. Warm, a page is its Query, alongside the fresh
+// read of what must be exact (a pipeline's totals, an offset page's build
+// count, a job token's job): one round trip.
 var budgetCases = []budgetCase{
 	{"get job", "get-job", "/api/v4/projects/1/jobs/42", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 2}, 2, 0, 8}, budget{map[string]int{"BatchGetItem": 1}, 1, 0, 2}},
+		budget{map[string]int{"BatchGetItem": 2}, 2, 0, 8}, budget{map[string]int{"BatchGetItem": 1}, 1, 0, 1}},
 	{"get job by path", "get-job", "/api/v4/projects/demo%2Fbackend/jobs/42", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 2}, 2, 0, 9}, budget{map[string]int{"BatchGetItem": 1}, 1, 0, 2}},
+		budget{map[string]int{"BatchGetItem": 2}, 2, 0, 9}, budget{map[string]int{"BatchGetItem": 1}, 1, 0, 1}},
 	{"trace", "get-job-trace", "/api/v4/projects/1/jobs/42/trace", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 2, "GetObject": 1}, 3, 0, 5}, budget{map[string]int{"BatchGetItem": 1, "GetObject": 1}, 2, 0, 2}},
+		budget{map[string]int{"BatchGetItem": 2, "GetObject": 1}, 3, 0, 5}, budget{map[string]int{"BatchGetItem": 1, "GetObject": 1}, 2, 0, 1}},
 	{"list page 1", "list-project-jobs", "/api/v4/projects/1/jobs", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 7}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 2}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 7}, budget{map[string]int{"Query": 1}, 1, 21, 1}},
 	{"list deep offset page", "list-project-jobs", "/api/v4/projects/1/jobs?page=9&per_page=20", token(demo.TokenMaintainer),
 		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 21, 7}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 2}},
 	{"list one scope", "list-project-jobs", "/api/v4/projects/1/jobs?scope[]=success", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 8}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 2}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 8}, budget{map[string]int{"Query": 1}, 1, 21, 1.5}},
 	{"list two scopes", "list-project-jobs", "/api/v4/projects/1/jobs?scope[]=success&scope[]=failed", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 2}, 3, 42, 8.5}, budget{map[string]int{"BatchGetItem": 1, "Query": 2}, 1, 42, 3}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 2}, 3, 42, 8.5}, budget{map[string]int{"Query": 2}, 1, 42, 2}},
 	{"keyset page", "list-project-jobs", "/api/v4/projects/1/jobs?pagination=keyset&per_page=50", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 51, 10}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 51, 3}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 51, 10}, budget{map[string]int{"Query": 1}, 1, 51, 2.5}},
 	{"list by job token", "list-project-jobs", "/api/v4/projects/1/jobs", map[string]string{"JOB-TOKEN": demo.JobTokenRunning},
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 7}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 2}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 7}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 1.5}},
 	{"pipeline jobs", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 5.5}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 1.5}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 5.5}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 1}},
 	{"pipeline bridges", "list-pipeline-bridges", "/api/v4/projects/1/pipelines/1001/bridges", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 5}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 1.5}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 5}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 1}},
 	{"job by token", "get-job-by-token", "/api/v4/job", map[string]string{"JOB-TOKEN": demo.JobTokenRunning},
-		budget{map[string]int{"BatchGetItem": 3}, 3, 0, 6}, budget{map[string]int{"BatchGetItem": 1}, 1, 0, 2}},
+		budget{map[string]int{"BatchGetItem": 3}, 3, 0, 6}, budget{map[string]int{"BatchGetItem": 1}, 1, 0, 1}},
 }
 
 // A new caller in a warm container (the page's users, runners and

@@ -42,7 +42,14 @@ type endpoint struct {
 	// speculate, for lists, starts the page's Query alongside the lookup
 	// (nil when the request does not say enough to guess it).
 	speculate func(rq *request, project store.ProjectRef) *store.Speculation
+	// cachedProject says whether the request may work with the project as
+	// the warm cache holds it (read up to store.WarmTTL ago): reads that
+	// need no exact build count. Nil: never (actions).
+	cachedProject func(rq *request) bool
 }
+
+// always is cachedProject for reads that never need the build count.
+func always(*request) bool { return true }
 
 // handler serves one function's endpoint.
 type handler struct {
@@ -104,6 +111,7 @@ func (h *handler) handle(w http.ResponseWriter, r *http.Request) error {
 	pipelineID, badPipeline := pathID(params, "pipeline_id")
 	lookup := store.Lookup{TokenHash: rq.creds.Hash(), Project: projectRef(project), JobID: jobID,
 		PipelineID: pipelineID, Related: h.related, TokenProject: h.tokenProject}
+	lookup.CachedProject = h.cachedProject != nil && h.cachedProject(rq)
 	if h.speculate != nil && badJob == nil && badPipeline == nil && !lookup.Project.IsZero() {
 		rq.pipelineID = pipelineID
 		rq.spec = h.speculate(rq, lookup.Project)

@@ -134,6 +134,18 @@ func projectJobsRange(scopes []jobs.Status, pg paginate.Params) (store.Range, er
 	return rng, nil
 }
 
+// projectJobsCached: only an unfiltered offset page past the first needs
+// the project's exact build count (its key range counts from the top).
+func projectJobsCached(rq *request) bool {
+	q := rq.URL.Query()
+	scopes, err := parseScope(q, scopeOrHash)
+	if err != nil {
+		return false
+	}
+	pg, err := paginate.Parse(q)
+	return err == nil && (len(scopes) > 0 || pg.Keyset || pg.Offset() == 0)
+}
+
 // speculateProjectJobs starts the page's Query when the parameters are
 // valid (else the list fails before any Query).
 func speculateProjectJobs(rq *request, project store.ProjectRef) *store.Speculation {

@@ -74,15 +74,17 @@ func projectBuildsPlan(id, builds int64, r Range) plan {
 		}
 		return plan{parts: parts, upTo: below(r.After.ID), skip: r.Skip, limit: r.Limit}
 	}
-	pl := plan{parts: []partition{gsi(GSIProjectBuilds, projectBuildsPK(id))}, limit: r.Limit, byOrdinal: true}
+	pl := plan{parts: []partition{gsi(GSIProjectBuilds, projectBuildsPK(id))}, limit: r.Limit}
 	switch {
 	case r.After.Ordinal > 0:
 		pl.upTo = r.After.Ordinal - 1 - int64(r.Skip)
+	case r.Skip == 0:
+		// The first page reads from the top: no ordinal lies above the
+		// count, so it needs none (and a cached project serves).
+		pl.upTo = 0
+		return pl
 	case builds >= 0:
 		pl.upTo = builds - int64(r.Skip)
-	case r.Skip == 0:
-		pl.upTo = 0 // the top, whatever the count: checked against the fresh count (see matches)
-		return pl
 	default:
 		pl.none = true // no guess worth a Query
 		return pl
@@ -105,7 +107,6 @@ type plan struct {
 	parts       []partition
 	upTo        int64
 	skip, limit int
-	byOrdinal   bool // one partition whose sort key is the build ordinal
 	none        bool // the page is empty without reading
 }
 

@@ -27,6 +27,9 @@ type Lookup struct {
 	// TokenProject makes a job token's own project the request's project,
 	// for routes without one (GET /job).
 	TokenProject bool
+	// CachedProject lets the project come from the warm cache (read up to
+	// WarmTTL ago): for reads that need no exact build count.
+	CachedProject bool
 }
 
 // Found is what a Lookup found. Missing things are nil, but Related, which
@@ -202,6 +205,11 @@ func (lk *lookup) wantProject(wants []want) []want {
 		lk.projectID = l.Project.ID
 	case path != "" && lk.projectID == 0:
 		id, hinted := s.warm.paths.hint(path)
+		if _, read := lk.projects[id]; hinted && !read && l.CachedProject {
+			if p, ok := s.warm.projects.get(id); ok {
+				lk.keepProject(id, p)
+			}
+		}
 		if p := lk.projects[id]; hinted && p != nil && strings.EqualFold(p.Path, path) {
 			lk.projectID = id
 			break
@@ -229,9 +237,17 @@ func (lk *lookup) wantProject(wants []want) []want {
 		lk.projectID = f.Token.ProjectID
 	}
 	for _, id := range append(lk.hints, lk.projectID) {
-		if id != 0 {
-			wants = lk.ask(wants, projectKey(id), lk.takeProject(id))
+		if id == 0 {
+			continue
 		}
+		if _, read := lk.projects[id]; read {
+			continue
+		}
+		if p, ok := s.warm.projects.get(id); ok && l.CachedProject {
+			lk.keepProject(id, p)
+			continue
+		}
+		wants = lk.ask(wants, projectKey(id), lk.takeProject(id))
 	}
 	if p := lk.projects[lk.projectID]; p != nil {
 		f.Project = p
@@ -242,11 +258,8 @@ func (lk *lookup) wantProject(wants []want) []want {
 // takeProject keeps project id as read (nil when missing).
 func (lk *lookup) takeProject(id int64) func(item) error {
 	return func(it item) error {
-		if lk.projects == nil {
-			lk.projects = map[int64]*jobs.Project{}
-		}
-		lk.projects[id] = nil
 		if it == nil {
+			lk.keepProject(id, nil)
 			return nil
 		}
 		p := &jobs.Project{}
@@ -254,11 +267,20 @@ func (lk *lookup) takeProject(id int64) func(item) error {
 			return err
 		}
 		lk.s.warm.builds.put(p.ID, p.Builds)
-		lk.projects[id] = p
-		if id == lk.projectID {
-			lk.f.Project = p
-		}
+		lk.s.warm.projects.put(p.ID, p)
+		lk.keepProject(id, p)
 		return nil
+	}
+}
+
+// keepProject records project id as found (nil: missing).
+func (lk *lookup) keepProject(id int64, p *jobs.Project) {
+	if lk.projects == nil {
+		lk.projects = map[int64]*jobs.Project{}
+	}
+	lk.projects[id] = p
+	if p != nil && id == lk.projectID {
+		lk.f.Project = p
 	}
 }
 

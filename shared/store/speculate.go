@@ -85,28 +85,15 @@ func (sp *Speculation) pageFor(pl plan) (*Page, bool) {
 	}
 	<-sp.done
 	defer sp.Cancel()
-	if sp.err != nil || !sp.plan.answers(pl, sp.page) {
-		return nil, false // read again: an error here may be the guess's
+	if sp.err != nil {
+		return nil, false // read again: the error may be the guess's
 	}
 	return sp.page, true
 }
 
-// sameReads reports whether a and b read the same partitions the same way,
-// bounds aside.
+// sameReads reports whether a and b read the same rows: the same
+// partitions, bound, skip and limit.
 func (a plan) sameReads(b plan) bool {
-	return a.skip == b.skip && a.limit == b.limit && a.byOrdinal == b.byOrdinal &&
+	return a.upTo == b.upTo && a.skip == b.skip && a.limit == b.limit &&
 		slices.Equal(a.parts, b.parts)
-}
-
-// answers reports whether page, read by a, is the page b reads: the same
-// bound, or (by ordinal, skipping nothing) a higher or no bound and no row
-// above b's, since then both read the same rows.
-func (a plan) answers(b plan, page *Page) bool {
-	if a.upTo == b.upTo {
-		return true
-	}
-	if !a.byOrdinal || a.skip != 0 || b.upTo == 0 || (a.upTo != 0 && a.upTo < b.upTo) {
-		return false
-	}
-	return len(page.Jobs) == 0 || page.Jobs[0].Ordinal <= b.upTo
 }

@@ -43,6 +43,7 @@ type caches struct {
 	runners   *warm[int64, *jobs.Runner]   // by id
 	pipelines *warm[int64, *jobs.Pipeline] // by id, for their documents only: actions change nothing else but counts
 	builds    *warm[int64, int64]          // a project's build count last read: a hint for speculative pages
+	projects  *warm[int64, *jobs.Project]  // by id, for lookups that need no exact build count
 }
 
 // New returns a Store on table, its caches empty.
@@ -55,6 +56,7 @@ func New(db *dynamodb.Client, table string) *Store {
 		runners:   newWarm[int64, *jobs.Runner](WarmTTL),
 		pipelines: newWarm[int64, *jobs.Pipeline](WarmTTL),
 		builds:    newWarm[int64, int64](WarmTTL),
+		projects:  newWarm[int64, *jobs.Project](WarmTTL),
 	}}
 }
 
