@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -83,6 +84,25 @@ func TestClientGoArtifacts(t *testing.T) {
 	r, _, err = client(demo.TokenGuest).Jobs.DownloadSingleArtifactsFileByTagOrBranch("demo/website", "feature/login", "dist/config.json",
 		&gitlab.DownloadArtifactsFileOptions{Job: gitlab.Ptr("compile")})
 	same("DownloadSingleArtifactsFileByTagOrBranch", r, err, entryOf(t, archive("artifacts/75.zip"), "dist/config.json"))
+
+	// curl --location and python's requests follow the redirect to S3 too,
+	// as CI scripts use them (the token header stays on our host: curl
+	// drops it on another host, requests on another origin).
+	api := "http://" + ln.Addr().String() + "/api/v4"
+	for _, c := range []struct {
+		name string
+		argv []string
+	}{
+		{"curl --location", []string{"curl", "-sSf", "--location", "-H", "PRIVATE-TOKEN: " + demo.TokenReporter,
+			api + "/projects/demo%2Fbackend/jobs/29/artifacts"}},
+		{"python requests", []string{"python3", "-c", `import sys, requests
+r = requests.get(sys.argv[1], headers={"PRIVATE-TOKEN": sys.argv[2]}, timeout=30)
+r.raise_for_status()
+sys.stdout.buffer.write(r.content)`, api + "/projects/1/jobs/artifacts/main/download?job=compile", demo.TokenReporter}},
+	} {
+		out, err := exec.Command(c.argv[0], c.argv[1:]...).Output()
+		same(c.name, bytes.NewReader(out), err, zip29)
+	}
 
 	if _, _, err := reporter.Jobs.DownloadSingleArtifactsFile("demo/backend", 29, "nope"); !errors.Is(err, gitlab.ErrNotFound) {
 		t.Errorf("missing entry: %v, want ErrNotFound", err)

@@ -193,6 +193,45 @@ func TestUnavailableDependencyAnswers503InTime(t *testing.T) {
 	}
 }
 
+// Every endpoint meets each other fault of DynamoDB and S3 on every call
+// (500s, connection resets, answers lost after the request was applied):
+// each answers in time, in GitLab's shape — its own answer, GitLab's 500
+// or the 503 with Retry-After — never a function error or a bare 500.
+func TestEveryEndpointUnderEveryFault(t *testing.T) {
+	fns, evs := eventsOf(t)
+	for _, c := range []struct {
+		name  string
+		fault fault
+	}{{"500s", fail500}, {"resets", reset}, {"answers lost", lost}} {
+		for _, where := range []string{"DynamoDB", "S3"} {
+			t.Run(where+" "+c.name, func(t *testing.T) {
+				d := newDemo(t, 5)
+				deps := faultyDeps(d, &faulty{plan: func(op string) fault {
+					if isS3(op) == (where == "S3") {
+						return c.fault
+					}
+					return pass
+				}}, api.Budget{Reserve: 1950 * time.Millisecond})
+				for i, ev := range evs {
+					resp, inTime := invoke(t, deps, fns[i], ev, 2*time.Second)
+					if !inTime {
+						t.Errorf("%s %s: answered after the function's deadline", fns[i], ev.RawPath)
+					}
+					if resp.StatusCode < 500 || ev.RequestContext.HTTP.Method == http.MethodHead {
+						continue
+					}
+					switch {
+					case resp.StatusCode == 500 && resp.Body == `{"message":"500 Internal Server Error"}`:
+					case resp.StatusCode == 503 && resp.Body == unavailableBody && resp.Headers["Retry-After"] != "":
+					default:
+						t.Errorf("%s %s: %d %v %s, want GitLab's 500 or the 503", fns[i], ev.RawPath, resp.StatusCode, resp.Headers, resp.Body)
+					}
+				}
+			})
+		}
+	}
+}
+
 func isS3(op string) bool {
 	switch op {
 	case "GetObject", "PutObject", "DeleteObjects", "ListObjectsV2", "HeadObject", "DeleteObject":

@@ -88,7 +88,10 @@ func TestDisagreementsFail(t *testing.T) {
 		}, "NotFoundFunction's policy is too broad: it grants dynamodb:GetItem table"},
 		{"a condition", func(s string) string {
 			return strings.Replace(s, "Action: [s3:GetObject],", "Action: [s3:GetObject], Condition: {Bool: {aws:SecureTransport: true}},", 1)
-		}, "a statement with Condition cannot be checked"},
+		}, "cannot be checked against the code (only s3:ListBucket with StringLike s3:prefix)"},
+		{"a listing without its prefix condition", func(s string) string {
+			return strings.Replace(s, `, Condition: {StringLike: {"s3:prefix": ["projects/*"]}}}`, `}`, 1)
+		}, "too broad: it grants s3:ListBucket bucket,"},
 		{"a role", func(s string) string {
 			return strings.Replace(s, "      Description: get-job\n", "      Description: get-job\n      Role: arn:aws:iam::123456789012:role/anything\n", 1)
 		}, "GetJobFunction: a Role hides"},

@@ -2,6 +2,7 @@ package agreement
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -19,8 +20,10 @@ var resourceNames = strings.NewReplacer("!Sub ", "",
 
 // Granted reads what the template allows a function, as permissions. Only
 // inline Allow statements with Action and Resource can be compared: SAM
-// policy templates, managed policies, a Role, NotAction, NotResource or
-// Condition are errors, since what they grant is not in the template.
+// policy templates, managed policies, a Role, NotAction, NotResource or a
+// Condition are errors, since what they grant is not in the template — but
+// for s3:ListBucket narrowed to key prefixes ({StringLike: {s3:prefix:
+// [...]}}), which reads as "bucket?prefix=<pattern>".
 func Granted(t *sam.Template, f *sam.Function) ([]Permission, []error) {
 	var fn struct {
 		Properties struct {
@@ -43,7 +46,7 @@ func Granted(t *sam.Template, f *sam.Function) ([]Permission, []error) {
 			}
 			for _, st := range stmts {
 				for i := 0; i+1 < len(st.Content); i += 2 {
-					if k := st.Content[i].Value; k != "Effect" && k != "Action" && k != "Resource" {
+					if k := st.Content[i].Value; k != "Effect" && k != "Action" && k != "Resource" && k != "Condition" {
 						errs = append(errs, fmt.Errorf("%s: a statement with %s cannot be checked against the code", f.LogicalID, k))
 					}
 				}
@@ -56,11 +59,35 @@ func Granted(t *sam.Template, f *sam.Function) ([]Permission, []error) {
 			errs = append(errs, fmt.Errorf("%s: statement with Effect %q: only Allow statements are expected", f.LogicalID, s.Effect))
 			continue
 		}
+		prefixes, err := listPrefixes(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.LogicalID, err))
+			continue
+		}
 		for _, a := range s.Actions {
 			for _, r := range s.Resource {
-				out = append(out, Permission{a, resourceNames.Replace(r)})
+				r = resourceNames.Replace(r)
+				if prefixes == nil {
+					out = append(out, Permission{a, r})
+				}
+				for _, p := range prefixes {
+					out = append(out, Permission{a, r + "?prefix=" + p})
+				}
 			}
 		}
 	}
 	return out, errs
+}
+
+// listPrefixes reads the one condition the permissions can say: the key
+// prefixes an s3:ListBucket statement may list. nil: no condition.
+func listPrefixes(s sam.Statement) ([]string, error) {
+	if s.Condition == nil {
+		return nil, nil
+	}
+	like := s.Condition["StringLike"]
+	if len(s.Condition) != 1 || len(like) != 1 || len(like["s3:prefix"]) == 0 || !slices.Equal(s.Actions, []string{"s3:ListBucket"}) {
+		return nil, fmt.Errorf("a statement with Condition %v cannot be checked against the code (only s3:ListBucket with StringLike s3:prefix)", s.Condition)
+	}
+	return like["s3:prefix"], nil
 }

@@ -46,9 +46,8 @@ func newRecorder(t *testing.T, target string, s3 bool, names map[string]string) 
 		}
 		rec.mu.Lock()
 		for _, c := range calls {
-			if parts := strings.SplitN(c.Resource, "/", 2); names[parts[0]] != "" {
-				parts[0] = names[parts[0]]
-				c.Resource = strings.Join(parts, "/")
+			if n := strings.IndexAny(c.Resource+"/", "/?"); names[c.Resource[:n]] != "" {
+				c.Resource = names[c.Resource[:n]] + c.Resource[n:]
 			}
 			rec.calls = append(rec.calls, c)
 		}
@@ -121,7 +120,8 @@ func s3Calls(r *http.Request, body []byte) []agreement.Permission {
 		}
 		return out
 	case key == "" && r.Method == http.MethodGet:
-		return []agreement.Permission{{Action: "s3:ListBucket", Resource: bucket}}
+		// IAM checks the listed prefix against the statement's s3:prefix condition.
+		return []agreement.Permission{{Action: "s3:ListBucket", Resource: bucket + "?prefix=" + q.Get("prefix")}}
 	case key == "":
 		return []agreement.Permission{{Action: "s3:" + r.Method + "Bucket", Resource: bucket}}
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:

@@ -37,6 +37,8 @@ type Statement struct {
 	Effect   string
 	Actions  []string
 	Resource []string
+	// Condition is the statement's condition, operator → key → values.
+	Condition map[string]map[string][]string
 }
 
 // Function is an AWS::Serverless::Function.
@@ -88,9 +90,10 @@ func Load(path string) (*Template, error) {
 				} `yaml:"Environment"`
 				Policies []struct {
 					Statement []struct {
-						Effect   string `yaml:"Effect"`
-						Action   node   `yaml:"Action"`
-						Resource node   `yaml:"Resource"`
+						Effect    string                     `yaml:"Effect"`
+						Action    node                       `yaml:"Action"`
+						Resource  node                       `yaml:"Resource"`
+						Condition map[string]map[string]node `yaml:"Condition"`
 					} `yaml:"Statement"`
 				} `yaml:"Policies"`
 				Events map[string]struct {
@@ -120,7 +123,17 @@ func Load(path string) (*Template, error) {
 		}
 		for _, p := range r.Properties.Policies {
 			for _, s := range p.Statement {
-				f.Statements = append(f.Statements, Statement{Effect: s.Effect, Actions: list(&s.Action), Resource: list(&s.Resource)})
+				st := Statement{Effect: s.Effect, Actions: list(&s.Action), Resource: list(&s.Resource)}
+				for op, keys := range s.Condition {
+					if st.Condition == nil {
+						st.Condition = map[string]map[string][]string{}
+					}
+					st.Condition[op] = map[string][]string{}
+					for k, v := range keys {
+						st.Condition[op][k] = list(&v)
+					}
+				}
+				f.Statements = append(f.Statements, st)
 			}
 		}
 		for _, ev := range r.Properties.Events {
