@@ -89,7 +89,9 @@ type budgetCase struct {
 // An unfiltered offset page past the first needs the project's build count
 // before its Query: four. Warm, a page is its Query, alongside the fresh
 // read of what must be exact (a pipeline's totals, an offset page's build
-// count, a job token's job): one round trip.
+// count, a job token's job): one round trip. Read units are those of the
+// job items as they are since the artifacts' attributes and index keys
+// joined them (a 20-job page: 1.5).
 var budgetCases = []budgetCase{
 	{"get job", "get-job", "/api/v4/projects/1/jobs/42", token(demo.TokenMaintainer),
 		budget{map[string]int{"BatchGetItem": 2}, 2, 0, 8}, budget{map[string]int{"BatchGetItem": 1}, 1, 0, 1}},
@@ -98,7 +100,7 @@ var budgetCases = []budgetCase{
 	{"trace", "get-job-trace", "/api/v4/projects/1/jobs/42/trace", token(demo.TokenMaintainer),
 		budget{map[string]int{"BatchGetItem": 2, "GetObject": 1}, 3, 0, 5}, budget{map[string]int{"BatchGetItem": 1, "GetObject": 1}, 2, 0, 1}},
 	{"list page 1", "list-project-jobs", "/api/v4/projects/1/jobs", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 7}, budget{map[string]int{"Query": 1}, 1, 21, 1}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 7}, budget{map[string]int{"Query": 1}, 1, 21, 1.5}},
 	{"list deep offset page", "list-project-jobs", "/api/v4/projects/1/jobs?page=9&per_page=20", token(demo.TokenMaintainer),
 		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 21, 7}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 2}},
 	{"list one scope", "list-project-jobs", "/api/v4/projects/1/jobs?scope[]=success", token(demo.TokenMaintainer),
@@ -106,9 +108,9 @@ var budgetCases = []budgetCase{
 	{"list two scopes", "list-project-jobs", "/api/v4/projects/1/jobs?scope[]=success&scope[]=failed", token(demo.TokenMaintainer),
 		budget{map[string]int{"BatchGetItem": 3, "Query": 2}, 3, 42, 8.5}, budget{map[string]int{"Query": 2}, 1, 42, 2}},
 	{"keyset page", "list-project-jobs", "/api/v4/projects/1/jobs?pagination=keyset&per_page=50", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 51, 10}, budget{map[string]int{"Query": 1}, 1, 51, 2.5}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 51, 10}, budget{map[string]int{"Query": 1}, 1, 51, 3}},
 	{"list by job token", "list-project-jobs", "/api/v4/projects/1/jobs", map[string]string{"JOB-TOKEN": demo.JobTokenRunning},
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 7}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 1.5}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 7}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 2}},
 	{"pipeline jobs", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs", token(demo.TokenMaintainer),
 		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 5.5}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 1}},
 	{"pipeline bridges", "list-pipeline-bridges", "/api/v4/projects/1/pipelines/1001/bridges", token(demo.TokenMaintainer),
