@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
@@ -17,53 +18,163 @@ import (
 // cost is what one request cost the store.
 type cost struct {
 	calls    map[string]int
+	trips    int // sequential round trips, from the calls' times
 	scanned  int
 	capacity float64
 }
 
-func (d *fixture) measure(t *testing.T, function, target string) cost {
+func (c cost) String() string {
+	return fmt.Sprintf("%v, %d round trips, %d items queried, %.1f read units", c.calls, c.trips, c.scanned, c.capacity)
+}
+
+func counted(c *testenv.Counter) cost {
+	return cost{c.Calls(), c.RoundTrips(), c.Scanned(), c.Capacity()}
+}
+
+func (d *fixture) measure(t *testing.T, function, target string, header map[string]string) cost {
 	t.Helper()
 	d.Counter.Reset()
-	w := d.call(t, function, http.MethodGet, target, token(demo.TokenMaintainer))
+	w := d.call(t, function, http.MethodGet, target, header)
 	if w.Code != 200 {
 		t.Fatalf("%s: %d %.300s", target, w.Code, w.Body)
 	}
-	return cost{d.Counter.Calls(), d.Counter.Scanned(), d.Counter.Capacity()}
+	return counted(d.Counter)
 }
 
-// The store budgets of the foundation: GET job and trace in two
-// BatchGetItem round trips (plus one ranged GetObject); a list page in the
-// two lookup round trips, one Query per status reading at most per_page+1
-// items, and one BatchGetItem for what the page's jobs share.
+// coldContainer gives the fixture a new store on the same table, as a new
+// Lambda container has: nothing cached.
+func (d *fixture) coldContainer() {
+	d.Deps.Store = store.New(d.DynamoDB, d.Table)
+}
+
+// budget is what one request may cost: at most so many calls of each
+// operation, sequential round trips, items read by queries and read units.
+type budget struct {
+	calls      map[string]int
+	trips      int
+	maxScanned int
+	maxRU      float64
+}
+
+func (b budget) check(t *testing.T, c cost) {
+	t.Helper()
+	for op, n := range c.calls {
+		if n > b.calls[op] {
+			t.Errorf("%d %s calls, want at most %d (%v)", n, op, b.calls[op], c)
+		}
+	}
+	if c.trips > b.trips {
+		t.Errorf("%d sequential round trips, want at most %d (%v)", c.trips, b.trips, c)
+	}
+	if c.scanned > b.maxScanned {
+		t.Errorf("%d items read by queries, want at most %d", c.scanned, b.maxScanned)
+	}
+	if c.capacity > b.maxRU {
+		t.Errorf("%.1f read units, want at most %.1f (%v)", c.capacity, b.maxRU, c)
+	}
+}
+
+// budgetCase is one request and its budgets in a cold container (nothing
+// cached: its first request) and in a warm one (the same request again).
+type budgetCase struct {
+	name, function, target string
+	header                 map[string]string
+	cold, warm             budget
+}
+
+// Cold, a list page's lookup takes two round trips (the token names the
+// user and membership to read) alongside the page's Query and then the
+// read of what the page refers to; by the calls' times that is two or three
+// round trips, as the second lookup read and that read happen to overlap.
+// An unfiltered offset page past the first needs the project's build count
+// before its Query: four. Warm, a page is its Query, alongside the fresh
+// read of what must be exact (a pipeline's totals, an offset page's build
+// count, a job token's job): one round trip. Read units are those of the
+// job items as they are since the artifacts' attributes and index keys
+// joined them (a 20-job page: 1.5).
+var budgetCases = []budgetCase{
+	{"get job", "get-job", "/api/v4/projects/1/jobs/42", token(demo.TokenMaintainer),
+		budget{map[string]int{"BatchGetItem": 2}, 2, 0, 8}, budget{map[string]int{"BatchGetItem": 1}, 1, 0, 1}},
+	{"get job by path", "get-job", "/api/v4/projects/demo%2Fbackend/jobs/42", token(demo.TokenMaintainer),
+		budget{map[string]int{"BatchGetItem": 2}, 2, 0, 9}, budget{map[string]int{"BatchGetItem": 1}, 1, 0, 1}},
+	{"trace", "get-job-trace", "/api/v4/projects/1/jobs/42/trace", token(demo.TokenMaintainer),
+		budget{map[string]int{"BatchGetItem": 2, "GetObject": 1}, 3, 0, 5}, budget{map[string]int{"BatchGetItem": 1, "GetObject": 1}, 2, 0, 1}},
+	{"list page 1", "list-project-jobs", "/api/v4/projects/1/jobs", token(demo.TokenMaintainer),
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 7}, budget{map[string]int{"Query": 1}, 1, 21, 1.5}},
+	{"list deep offset page", "list-project-jobs", "/api/v4/projects/1/jobs?page=9&per_page=20", token(demo.TokenMaintainer),
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 21, 7}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 2}},
+	{"list one scope", "list-project-jobs", "/api/v4/projects/1/jobs?scope[]=success", token(demo.TokenMaintainer),
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 8}, budget{map[string]int{"Query": 1}, 1, 21, 1.5}},
+	{"list two scopes", "list-project-jobs", "/api/v4/projects/1/jobs?scope[]=success&scope[]=failed", token(demo.TokenMaintainer),
+		budget{map[string]int{"BatchGetItem": 3, "Query": 2}, 3, 42, 8.5}, budget{map[string]int{"Query": 2}, 1, 42, 2}},
+	{"keyset page", "list-project-jobs", "/api/v4/projects/1/jobs?pagination=keyset&per_page=50", token(demo.TokenMaintainer),
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 51, 10}, budget{map[string]int{"Query": 1}, 1, 51, 3}},
+	{"list by job token", "list-project-jobs", "/api/v4/projects/1/jobs", map[string]string{"JOB-TOKEN": demo.JobTokenRunning},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 7}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 2}},
+	{"pipeline jobs", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs", token(demo.TokenMaintainer),
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 5.5}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 1}},
+	{"pipeline bridges", "list-pipeline-bridges", "/api/v4/projects/1/pipelines/1001/bridges", token(demo.TokenMaintainer),
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 5}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 1}},
+	{"job by token", "get-job-by-token", "/api/v4/job", map[string]string{"JOB-TOKEN": demo.JobTokenRunning},
+		budget{map[string]int{"BatchGetItem": 3}, 3, 0, 6}, budget{map[string]int{"BatchGetItem": 1}, 1, 0, 1}},
+}
+
+// A new caller in a warm container (the page's users, runners and
+// pipelines cached by someone else's request): the lookup's two round
+// trips, the page's Query alongside the first. Two round trips.
+func TestNewCallerBudget(t *testing.T) {
+	d := newDemo(t, 200)
+	for _, target := range []string{"/api/v4/projects/1/jobs", "/api/v4/projects/1/jobs?scope[]=success&scope[]=failed",
+		"/api/v4/projects/demo%2Fbackend/pipelines/1001/jobs"} {
+		t.Run(target, func(t *testing.T) {
+			d.coldContainer()
+			function := "list-project-jobs"
+			if strings.Contains(target, "pipelines") {
+				function = "list-pipeline-jobs"
+			}
+			var c cost
+			for try := range tries {
+				d.coldContainer()
+				d.measure(t, function, target, token(demo.TokenMaintainer))
+				if m := d.measure(t, function, target, token(demo.TokenReporter)); try == 0 || m.trips < c.trips {
+					c = m
+				}
+			}
+			budget{map[string]int{"BatchGetItem": 2, "Query": 2}, 2, 42, 4}.check(t, c)
+			t.Log(c)
+		})
+	}
+}
+
+// tries is how often a budget test measures a request, keeping the fewest
+// round trips: a busy machine can start a goroutine's call after another
+// call ended, which a parallel read on Lambda would not wait for.
+const tries = 3
+
+// The store budgets of every read endpoint, in a cold container and a warm
+// one: calls, sequential round trips, items read and read units per request.
+// A request that makes one more round trip or reads more than its budget
+// fails here.
 func TestStoreBudgets(t *testing.T) {
 	d := newDemo(t, 200)
-	tests := []struct {
-		name, function, target string
-		calls                  map[string]int
-		maxScanned             int
-	}{
-		{"get job", "get-job", "/api/v4/projects/1/jobs/42", map[string]int{"BatchGetItem": 2}, 0},
-		{"get job by path", "get-job", "/api/v4/projects/demo%2Fbackend/jobs/42", map[string]int{"BatchGetItem": 2}, 0},
-		{"trace", "get-job-trace", "/api/v4/projects/1/jobs/42/trace", map[string]int{"BatchGetItem": 2, "GetObject": 1}, 0},
-		{"list page 1", "list-project-jobs", "/api/v4/projects/1/jobs",
-			map[string]int{"BatchGetItem": 3, "Query": 1}, 21},
-		{"list deep offset page", "list-project-jobs", "/api/v4/projects/1/jobs?page=9&per_page=20",
-			map[string]int{"BatchGetItem": 3, "Query": 1}, 21},
-		{"list two scopes", "list-project-jobs", "/api/v4/projects/1/jobs?scope[]=success&scope[]=failed&per_page=10",
-			map[string]int{"BatchGetItem": 3, "Query": 2}, 22},
-		{"keyset page", "list-project-jobs", "/api/v4/projects/1/jobs?pagination=keyset&per_page=50",
-			map[string]int{"BatchGetItem": 3, "Query": 1}, 51},
-	}
-	for _, tc := range tests {
+	d.Deps.Now = time.Now
+	for _, tc := range budgetCases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := d.measure(t, tc.function, tc.target)
-			if fmt.Sprint(c.calls) != fmt.Sprint(tc.calls) {
-				t.Errorf("calls %v, want %v", c.calls, tc.calls)
+			var cold, warm cost
+			for try := range tries {
+				d.coldContainer()
+				c := d.measure(t, tc.function, tc.target, tc.header)
+				w := d.measure(t, tc.function, tc.target, tc.header)
+				if try == 0 || c.trips < cold.trips {
+					cold = c
+				}
+				if try == 0 || w.trips < warm.trips {
+					warm = w
+				}
 			}
-			if c.scanned > tc.maxScanned {
-				t.Errorf("%d items read by queries, want at most %d", c.scanned, tc.maxScanned)
-			}
-			t.Logf("%s: %v, %d items queried, %.1f read units", tc.name, c.calls, c.scanned, c.capacity)
+			t.Run("cold", func(t *testing.T) { tc.cold.check(t, cold) })
+			t.Run("warm", func(t *testing.T) { tc.warm.check(t, warm) })
+			t.Logf("cold: %v; warm: %v", cold, warm)
 		})
 	}
 	// A 20-job page is one Query of at most 8 x 4 KB read units' worth
@@ -114,12 +225,15 @@ func TestKeysetWalkCostIsFlat(t *testing.T) {
 		var first, last cost
 		pages, rows := 0, 0
 		for target != "" {
+			// Every page in a cold container: the warm caches would
+			// hold the first page's pipelines, not the last one's.
+			d.coldContainer()
 			d.Counter.Reset()
 			w := d.call(t, "list-project-jobs", http.MethodGet, target, token(demo.TokenMaintainer))
 			if w.Code != 200 {
 				t.Fatalf("%s: %d %.300s", target, w.Code, w.Body)
 			}
-			c := cost{d.Counter.Calls(), d.Counter.Scanned(), d.Counter.Capacity()}
+			c := counted(d.Counter)
 			rows += len(decode[[]jobRow](t, w.Body))
 			if pages == 0 {
 				first = c

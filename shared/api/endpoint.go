@@ -76,7 +76,17 @@ type endpoint struct {
 	// stream handles the table's stream events, for a function that no
 	// route reaches.
 	stream func(ctx context.Context, d *Deps, ev events.DynamoDBEvent) error
+	// speculate, for lists, starts the page's Query alongside the lookup
+	// (nil when the request does not say enough to guess it).
+	speculate func(rq *request, project store.ProjectRef) *store.Speculation
+	// cachedProject says whether the request may work with the project as
+	// the warm cache holds it (read up to store.WarmTTL ago): reads that
+	// need no exact build count. Nil: never (actions).
+	cachedProject func(rq *request) bool
 }
+
+// always is cachedProject for reads that never need the build count.
+func always(*request) bool { return true }
 
 // handler serves one function's endpoint.
 type handler struct {
@@ -97,6 +107,9 @@ type request struct {
 	jobID      int64      // the {job_id} parameter, parsed
 	pipelineID int64      // the {pipeline_id} parameter, parsed
 	once       store.Once // the action's Idempotency-Key record, if the client sent one
+	// spec is the list page's Query, started before authorization; only
+	// serve, after it, may take its page.
+	spec *store.Speculation
 }
 
 var numericID = regexp.MustCompile(`^-?\d+$`)
@@ -139,6 +152,14 @@ func (h *handler) handle(w http.ResponseWriter, r *http.Request) error {
 	once, badOnce := h.idempotencyKey(r, rq.creds, jobID)
 	lookup := store.Lookup{TokenHash: rq.creds.Hash(), Project: projectRef(project), JobID: jobID,
 		PipelineID: pipelineID, Related: h.related, TokenProject: h.tokenProject, Once: once.Key}
+	lookup.CachedProject = h.cachedProject != nil && h.cachedProject(rq)
+	if h.speculate != nil && badJob == nil && badPipeline == nil && !lookup.Project.IsZero() {
+		rq.pipelineID = pipelineID
+		rq.spec = h.speculate(rq, lookup.Project)
+		// A request turned away does not wait for the Query: its answer
+		// takes no longer, and says no more, than without it.
+		defer rq.spec.Cancel()
+	}
 	var err error
 	if rq.found, err = h.deps.Store.Lookup(r.Context(), lookup); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/auth"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 )
 
 // Function names one Lambda function: its folder under functions/. The Go
@@ -51,11 +52,12 @@ const (
 // parsed, and the job or pipeline they name read, by the endpoint itself.
 var endpoints = map[Function]endpoint{
 	ListProjectJobs: {route: projectRoute(http.MethodGet, "jobs"),
-		rule: auth.Rule{JobTokens: true}, serve: listProjectJobs},
+		rule: auth.Rule{JobTokens: true}, serve: listProjectJobs, speculate: speculateProjectJobs,
+		cachedProject: projectJobsCached},
 	GetJob: {route: projectRoute(http.MethodGet, "jobs", "{job_id}"),
-		related: true, serve: getJob},
+		related: true, serve: getJob, cachedProject: always},
 	GetJobTrace: {route: projectRoute(http.MethodGet, "jobs", "{job_id}", "trace"),
-		serve: getJobTrace},
+		serve: getJobTrace, cachedProject: always},
 
 	// Actions need the api scope and take no job token (its headers and
 	// parameters are not even read); they render the job they act on.
@@ -69,14 +71,16 @@ var endpoints = map[Function]endpoint{
 		rule: auth.Rule{Write: true}, related: true, serve: playJob},
 
 	ListPipelineJobs: {route: projectRoute(http.MethodGet, "pipelines", "{pipeline_id}", "jobs"),
-		rule: auth.Rule{JobTokens: true}, public: true, serve: listPipelineJobs},
+		rule: auth.Rule{JobTokens: true}, public: true, serve: listPipelineJobs,
+		speculate: speculatePipeline(jobs.Build), cachedProject: always},
 	// GitLab's older name for trigger_jobs, bridges, is the same endpoint.
 	ListPipelineBridges: {route: projectRoute(http.MethodGet, "pipelines", "{pipeline_id}", "bridges|trigger_jobs"),
-		rule: auth.Rule{JobTokens: true}, public: true, serve: listPipelineBridges},
+		rule: auth.Rule{JobTokens: true}, public: true, serve: listPipelineBridges,
+		speculate: speculatePipeline(jobs.Bridge), cachedProject: always},
 
 	// The job-token routes have no project: the token's job names it.
 	GetJobByToken: {route: Route{Method: http.MethodGet, Exact: "/api/v4/job"},
-		rule: auth.Rule{JobTokens: true}, tokenProject: true, serve: getJobByToken},
+		rule: auth.Rule{JobTokens: true}, tokenProject: true, serve: getJobByToken, cachedProject: always},
 	ListAllowedAgents: {route: Route{Method: http.MethodGet, Exact: "/api/v4/job/allowed_agents"},
 		rule: auth.Rule{JobTokens: true}, tokenProject: true, serve: listAllowedAgents},
 

@@ -39,6 +39,7 @@ func TestGetJobByToken(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			d.coldContainer() // the call counts below are a cold container's
 			d.Counter.Reset()
 			r := d.call(t, "get-job-by-token", http.MethodGet, tc.target, tc.header)
 			if r.Code != tc.status {
@@ -120,6 +121,7 @@ func TestListAllowedAgents(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			d.coldContainer() // the call counts below are a cold container's
 			d.Counter.Reset()
 			r := d.call(t, "list-allowed-agents", http.MethodGet, "/api/v4/job/allowed_agents", tc.header)
 			if r.Code != tc.status {

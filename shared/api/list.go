@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
@@ -92,28 +93,11 @@ func listProjectJobs(w http.ResponseWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
-	rng := store.Range{Statuses: scopes, Limit: pg.PerPage}
-	if pg.Keyset {
-		if pg.After.ID != 0 && pg.After.Ordinal == 0 && len(scopes) == 0 {
-			return paginate.ErrCursorInvalid
-		}
-		rng.After = store.Position(pg.After)
-	} else {
-		// A filtered offset page reads every row before it; past GitLab's
-		// limit the client is sent to keyset pages, as GitLab does.
-		// Unfiltered pages cost the same at any depth and keep no limit.
-		if len(scopes) > 0 {
-			if err := pg.CheckOffset(); err != nil {
-				return err
-			}
-		}
-		rng.Skip = pg.Offset()
-	}
-	page, err := rq.deps.Store.ProjectBuilds(rq.ctx(), p, rng)
+	rng, err := projectJobsRange(scopes, pg)
 	if err != nil {
 		return err
 	}
-	body, err := rq.renderJobs(p, page.Jobs)
+	page, err := rq.deps.Store.ProjectBuildsWith(rq.ctx(), rq.spec, p, rng)
 	if err != nil {
 		return err
 	}
@@ -122,9 +106,63 @@ func listProjectJobs(w http.ResponseWriter, rq *request) error {
 	if len(scopes) == 0 {
 		cursor = cursorOrdinal
 	}
-	pageHeaders(w.Header(), rq.pageLink(nil), pg, page, cursor, paginate.Uncounted)
-	writeTagged(w, rq.Request, body)
-	return nil
+	return rq.writeList(w, p, page.Jobs, render.AppendJob, func() {
+		pageHeaders(w.Header(), rq.pageLink(nil), pg, page, cursor, paginate.Uncounted)
+	})
+}
+
+// projectJobsRange is the page of a project's builds that the parameters
+// select; its errors come after the project's checks.
+func projectJobsRange(scopes []jobs.Status, pg paginate.Params) (store.Range, error) {
+	rng := store.Range{Statuses: scopes, Limit: pg.PerPage}
+	if pg.Keyset {
+		if pg.After.ID != 0 && pg.After.Ordinal == 0 && len(scopes) == 0 {
+			return rng, paginate.ErrCursorInvalid
+		}
+		rng.After = store.Position(pg.After)
+		return rng, nil
+	}
+	// A filtered offset page reads every row before it; past GitLab's
+	// limit the client is sent to keyset pages, as GitLab does.
+	// Unfiltered pages cost the same at any depth and keep no limit.
+	if len(scopes) > 0 {
+		if err := pg.CheckOffset(); err != nil {
+			return rng, err
+		}
+	}
+	rng.Skip = pg.Offset()
+	return rng, nil
+}
+
+// projectJobsCached: only an unfiltered offset page past the first needs
+// the project's exact build count (its key range counts from the top).
+func projectJobsCached(rq *request) bool {
+	q := rq.URL.Query()
+	scopes, err := parseScope(q, scopeOrHash)
+	if err != nil {
+		return false
+	}
+	pg, err := paginate.Parse(q)
+	return err == nil && (len(scopes) > 0 || pg.Keyset || pg.Offset() == 0)
+}
+
+// speculateProjectJobs starts the page's Query when the parameters are
+// valid (else the list fails before any Query).
+func speculateProjectJobs(rq *request, project store.ProjectRef) *store.Speculation {
+	q := rq.URL.Query()
+	scopes, err := parseScope(q, scopeOrHash)
+	if err != nil {
+		return nil
+	}
+	pg, err := paginate.Parse(q)
+	if err != nil {
+		return nil
+	}
+	rng, err := projectJobsRange(scopes, pg)
+	if err != nil {
+		return nil
+	}
+	return rq.deps.Store.SpeculateProjectBuilds(rq.ctx(), project, rng)
 }
 
 // cursorKey is what a keyset cursor carries of the page's last job.
@@ -154,33 +192,36 @@ func pageHeaders(h http.Header, link paginate.Link, pg paginate.Params, page *st
 	paginate.KeysetHeaders(h, link, pg, next)
 }
 
-// renderJobs renders a page of builds as a JSON array of Job entities,
-// reading what they share in one round trip.
-func (rq *request) renderJobs(p *jobs.Project, js []*jobs.Job) ([]byte, error) {
-	return rq.renderList(p, js, func(j *jobs.Job, p *jobs.Project, rel *jobs.Related, now time.Time) any {
-		return render.NewJob(j, p, rel, now)
-	})
-}
+// appendEntity appends one job's entity (render.AppendJob, AppendBridge).
+type appendEntity func([]byte, *jobs.Job, *jobs.Project, *jobs.Related, time.Time) ([]byte, error)
 
-// renderList renders a page of jobs as a JSON array of the entity made by
-// entity, reading what they share in one round trip.
-func (rq *request) renderList(p *jobs.Project, js []*jobs.Job,
-	entity func(*jobs.Job, *jobs.Project, *jobs.Related, time.Time) any) ([]byte, error) {
+// pageBuffers recycles the buffers pages are rendered into: a page is tens
+// of kilobytes, garbage on every request otherwise.
+var pageBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// writeList renders a page of jobs as a JSON array of entities, reading
+// what they share (see store.Related), and writes it with status 200 and
+// the headers that headers sets, once the page rendered.
+func (rq *request) writeList(w http.ResponseWriter, p *jobs.Project, js []*jobs.Job, entity appendEntity, headers func()) error {
 	rel, err := rq.deps.Store.Related(rq.ctx(), js...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	now := rq.deps.Now()
-	out := []byte{'['}
+	buf := pageBuffers.Get().(*[]byte)
+	defer pageBuffers.Put(buf)
+	out := append((*buf)[:0], '[')
 	for i, j := range js {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		b, err := render.Marshal(entity(j, p, rel, now), j.Extra)
-		if err != nil {
-			return nil, err
+		if out, err = entity(out, j, p, rel, now); err != nil {
+			return err
 		}
-		out = append(out, b...)
 	}
-	return append(out, ']'), nil
+	out = append(out, ']')
+	*buf = out
+	headers()
+	writeTagged(w, rq.Request, out)
+	return nil
 }

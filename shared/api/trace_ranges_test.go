@@ -65,8 +65,8 @@ func (tc traceCase) run(t *testing.T, d *fixture, path string, body bool) {
 	if fmt.Sprint(s3) != fmt.Sprint(tc.s3Calls) {
 		t.Errorf("S3 calls %v, want %v", s3, tc.s3Calls)
 	}
-	if calls["BatchGetItem"] != 2 {
-		t.Errorf("%d BatchGetItem, want the lookup's 2", calls["BatchGetItem"])
+	if n := calls["BatchGetItem"]; n < 1 || n > 2 {
+		t.Errorf("%d BatchGetItem, want the lookup's (2 cold, 1 once the warm caches hold the caller)", n)
 	}
 }
 

@@ -55,21 +55,42 @@ func gsi(name, pk string) partition {
 //
 // Errors: only the DynamoDB client's.
 func (s *Store) ProjectBuilds(ctx context.Context, p *jobs.Project, r Range) (*Page, error) {
+	return s.ProjectBuildsWith(ctx, nil, p, r)
+}
+
+// ProjectBuildsWith is ProjectBuilds taking sp's page when sp read what
+// ProjectBuilds reads for p (sp may be nil).
+func (s *Store) ProjectBuildsWith(ctx context.Context, sp *Speculation, p *jobs.Project, r Range) (*Page, error) {
+	return s.run(ctx, sp, projectBuildsPlan(p.ID, p.Builds, r))
+}
+
+// projectBuildsPlan is what ProjectBuilds reads for project id with builds
+// builds; builds < 0 is unknown (a speculation without a cached count).
+func projectBuildsPlan(id, builds int64, r Range) plan {
 	if len(r.Statuses) > 0 {
 		parts := make([]partition, len(r.Statuses))
 		for i, st := range r.Statuses {
-			parts[i] = gsi(GSIProjectBuildsByStatus, projectStatusPK(p.ID, st))
+			parts[i] = gsi(GSIProjectBuildsByStatus, projectStatusPK(id, st))
 		}
-		return s.page(ctx, parts, below(r.After.ID), r.Skip, r.Limit)
+		return plan{parts: parts, upTo: below(r.After.ID), skip: r.Skip, limit: r.Limit}
 	}
-	top := p.Builds - int64(r.Skip)
-	if r.After.Ordinal > 0 {
-		top = r.After.Ordinal - 1 - int64(r.Skip)
+	pl := plan{parts: []partition{gsi(GSIProjectBuilds, projectBuildsPK(id))}, limit: r.Limit}
+	switch {
+	case r.After.Ordinal > 0:
+		pl.upTo = r.After.Ordinal - 1 - int64(r.Skip)
+	case r.Skip == 0:
+		// The first page reads from the top: no ordinal lies above the
+		// count, so it needs none (and a cached project serves).
+		pl.upTo = 0
+		return pl
+	case builds >= 0:
+		pl.upTo = builds - int64(r.Skip)
+	default:
+		pl.none = true // no guess worth a Query
+		return pl
 	}
-	if top < 1 {
-		return &Page{}, nil
-	}
-	return s.page(ctx, []partition{gsi(GSIProjectBuilds, projectBuildsPK(p.ID))}, top, 0, r.Limit)
+	pl.none = pl.upTo < 1
+	return pl
 }
 
 // below is the inclusive upper bound of sort keys before id, or 0 for none.
@@ -80,17 +101,43 @@ func below(id int64) int64 {
 	return id - 1
 }
 
+// plan is what a list page reads: each partition newest first, sort keys
+// up to upTo (0: unbounded), skip+limit+1 rows each, merged by id.
+type plan struct {
+	parts       []partition
+	upTo        int64
+	skip, limit int
+	none        bool // the page is empty without reading
+}
+
+// run reads pl, or takes sp's page when sp read the same.
+func (s *Store) run(ctx context.Context, sp *Speculation, pl plan) (*Page, error) {
+	if pl.none {
+		sp.Cancel()
+		return &Page{}, nil
+	}
+	if page, ok := sp.pageFor(pl); ok {
+		return page, nil
+	}
+	return s.page(ctx, pl.parts, pl.upTo, pl.skip, pl.limit)
+}
+
 // page reads each partition newest first, at most skip+limit+1 rows each, and
 // merges them by id.
 func (s *Store) page(ctx context.Context, parts []partition, upTo int64, skip, limit int) (*Page, error) {
 	want := skip + limit + 1
 	results := make([][]*jobs.Job, len(parts))
 	errs := make([]error, len(parts))
-	var wg sync.WaitGroup
-	for i, part := range parts {
-		wg.Go(func() { results[i], errs[i] = s.queryDesc(ctx, part, upTo, want) })
+	if len(parts) == 1 {
+		// No goroutine to wait for: a speculative Query starts at once.
+		results[0], errs[0] = s.queryDesc(ctx, parts[0], upTo, want)
+	} else {
+		var wg sync.WaitGroup
+		for i, part := range parts {
+			wg.Go(func() { results[i], errs[i] = s.queryDesc(ctx, part, upTo, want) })
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	var all []*jobs.Job
 	for i := range parts {
 		if errs[i] != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 )
@@ -28,6 +29,9 @@ type Lookup struct {
 	TokenProject bool
 	// Once is an action's Idempotency-Key record to read (OnceKey), or "".
 	Once string
+	// CachedProject lets the project come from the warm cache (read up to
+	// WarmTTL ago): for reads that need no exact build count.
+	CachedProject bool
 }
 
 // Found is what a Lookup found. Missing things are nil, but Related, which
@@ -46,142 +50,302 @@ type pathAlias struct {
 }
 
 // Lookup resolves credentials, project, membership and an optional job in at
-// most two sequential BatchGetItem round trips: first the token, the project
-// (or its path alias) and the job; then the user, the membership, the project
-// behind an alias and the job behind a job token.
+// most two sequential BatchGetItem round trips, one when the warm caches
+// hold the credentials, none when they hold everything but what is read
+// fresh on every request: the project, the job, the pipeline and a job
+// token's job.
+//
+// What is read fresh: the project (its build count, visibility and
+// settings), the pipeline (its job counts) and the jobs. The read is
+// strongly consistent when it includes a job (a job read right after an
+// action on it sees the action; a job token stops working when its job
+// ends), else eventually consistent. Tokens, users, memberships and path
+// aliases come from the warm caches for WarmTTL; a stale cached token or
+// path still names the user or project to read in the same round trip,
+// which the fresh token or project then confirms.
 //
 // Errors: only the DynamoDB client's; a missing item is a nil field.
 func (s *Store) Lookup(ctx context.Context, l Lookup) (*Found, error) {
-	f := &Found{Related: jobs.NewRelated()}
-	var first []item
-	if l.TokenHash != "" {
-		first = append(first, tokenKey(l.TokenHash))
+	lk := &lookup{s: s, l: l, f: &Found{Related: jobs.NewRelated()}, asked: map[string]bool{}}
+	consistent := l.JobID != 0 || l.TokenProject
+	for {
+		wants, err := lk.wanted()
+		if err != nil || len(wants) == 0 {
+			return lk.f, err
+		}
+		keys := make([]item, len(wants))
+		for i, w := range wants {
+			keys[i] = w.key
+		}
+		got, err := s.batchRead(ctx, keys, consistent)
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range wants {
+			if err := w.take(got[keyString(w.key)]); err != nil {
+				return nil, err
+			}
+		}
 	}
-	switch {
-	case l.Project.ID != 0:
-		first = append(first, projectKey(l.Project.ID))
-	case l.Project.Path != "":
-		first = append(first, projectPathKey(l.Project.Path))
+}
+
+// want is one item a lookup reads and what it does with it (nil when the
+// item does not exist).
+type want struct {
+	key  item
+	take func(it item) error
+}
+
+// lookup is one Lookup on its way: what it knows so far and what it asked.
+type lookup struct {
+	s     *Store
+	l     Lookup
+	f     *Found
+	asked map[string]bool
+
+	projectID int64                   // the request's project, once known
+	projects  map[int64]*jobs.Project // projects read, by id (nil: missing)
+	hints     []int64                 // project ids a stale cache named, read early
+	userID    int64                   // the token's user, from the token or a stale cached one
+	jobTokJob int64                   // a job token's job, likewise
+	pathRead  bool                    // the path alias item was read
+
+	tokenDone, relatedDone bool
+}
+
+// ask adds the want for k unless it was asked before.
+func (lk *lookup) ask(wants []want, k item, take func(item) error) []want {
+	ks := keyString(k)
+	if lk.asked[ks] {
+		return wants
 	}
+	lk.asked[ks] = true
+	return append(wants, want{k, take})
+}
+
+// wanted is the next round's reads: those whose keys are known now and
+// that no cache answers.
+func (lk *lookup) wanted() ([]want, error) {
+	var wants []want
+	s, l, f := lk.s, lk.l, lk.f
+	if l.TokenHash != "" && !lk.tokenDone {
+		if t, ok := s.warm.tokens.get(l.TokenHash); ok {
+			f.Token, lk.tokenDone = t, true
+		} else {
+			if t, ok := s.warm.tokens.hint(l.TokenHash); ok {
+				lk.userID, lk.jobTokJob = t.UserID, tokenJob(t)
+				if l.TokenProject && t.IsJobToken() && l.Project.IsZero() {
+					lk.hints = append(lk.hints, t.ProjectID)
+				}
+			}
+			wants = lk.ask(wants, tokenKey(l.TokenHash), lk.takeToken)
+		}
+	}
+	if f.Token != nil {
+		lk.userID, lk.jobTokJob = f.Token.UserID, tokenJob(f.Token)
+	}
+	wants = lk.wantProject(wants)
+	wants = lk.wantIdentity(wants)
 	if l.JobID != 0 {
-		first = append(first, jobKey(l.JobID))
+		wants = lk.ask(wants, jobKey(l.JobID), func(it item) (err error) {
+			if it != nil {
+				f.Job, err = decodeJob(it)
+			}
+			return err
+		})
 	}
 	if l.PipelineID != 0 {
-		first = append(first, pipelineKey(l.PipelineID))
+		wants = lk.ask(wants, pipelineKey(l.PipelineID), func(it item) error {
+			if it == nil {
+				return nil
+			}
+			f.Pipeline = &jobs.Pipeline{}
+			return unmarshal(it, f.Pipeline)
+		})
 	}
 	if l.Once != "" {
-		first = append(first, onceKey(l.Once))
-	}
-	got, err := s.batchGet(ctx, first)
-	if err != nil {
-		return nil, err
-	}
-	projectID := l.Project.ID
-	if l.TokenHash != "" {
-		if it, ok := got[keyString(tokenKey(l.TokenHash))]; ok {
-			f.Token = &jobs.Token{}
-			if err := unmarshal(it, f.Token); err != nil {
-				return nil, err
+		wants = lk.ask(wants, onceKey(l.Once), func(it item) (err error) {
+			if it != nil {
+				f.Once, err = decodeDone(it)
 			}
+			return err
+		})
+	}
+	if l.Related && f.Job != nil && !lk.relatedDone {
+		lk.relatedDone = true
+		rel, keys := s.cachedRelated([]*jobs.Job{f.Job})
+		f.Related = rel
+		for _, k := range keys {
+			wants = lk.ask(wants, k, func(it item) error { return s.takeRelated(rel, it) })
 		}
 	}
-	if l.Project.ID != 0 {
-		if it, ok := got[keyString(projectKey(l.Project.ID))]; ok {
-			f.Project = &jobs.Project{}
-			if err := unmarshal(it, f.Project); err != nil {
-				return nil, err
-			}
-		}
-	} else if l.Project.Path != "" {
-		if it, ok := got[keyString(projectPathKey(l.Project.Path))]; ok {
-			var a pathAlias
-			if err := unmarshal(it, &a); err != nil {
-				return nil, err
-			}
-			projectID = a.ID
-		}
-	}
-	if l.JobID != 0 {
-		if it, ok := got[keyString(jobKey(l.JobID))]; ok {
-			if f.Job, err = decodeJob(it); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if it, ok := got[keyString(pipelineKey(l.PipelineID))]; ok && l.PipelineID != 0 {
-		f.Pipeline = &jobs.Pipeline{}
-		if err := unmarshal(it, f.Pipeline); err != nil {
-			return nil, err
-		}
-	}
-	if it, ok := got[keyString(onceKey(l.Once))]; ok && l.Once != "" {
-		if f.Once, err = decodeDone(it); err != nil {
-			return nil, err
-		}
-	}
-	if l.TokenProject && projectID == 0 && f.Token != nil && f.Token.IsJobToken() {
-		projectID = f.Token.ProjectID
-	}
+	return wants, nil
+}
 
-	var second []item
-	if f.Token != nil {
-		second = append(second, userKey(f.Token.UserID))
-		if projectID != 0 {
-			second = append(second, memberKey(projectID, f.Token.UserID))
-		}
-		if f.Token.IsJobToken() {
-			second = append(second, jobKey(f.Token.JobID))
-		}
+func (lk *lookup) takeToken(it item) error {
+	lk.tokenDone = true
+	if it == nil {
+		return nil
 	}
-	if f.Project == nil && projectID != 0 {
-		second = append(second, projectKey(projectID))
+	t := &jobs.Token{}
+	if err := unmarshal(it, t); err != nil {
+		return err
 	}
-	if l.Related && f.Job != nil {
-		second = append(second, relatedKeys([]*jobs.Job{f.Job})...)
+	lk.f.Token = t
+	lk.s.warm.tokens.put(lk.l.TokenHash, t)
+	return nil
+}
+
+// tokenJob is the job a job token belongs to, or 0.
+func tokenJob(t *jobs.Token) int64 {
+	if t.IsJobToken() {
+		return t.JobID
 	}
-	if len(second) == 0 {
-		return f, nil
-	}
-	if got, err = s.batchGet(ctx, second); err != nil {
-		return nil, err
-	}
-	if l.Related && f.Job != nil {
-		if f.Related, err = decodeRelated(got); err != nil {
-			return nil, err
-		}
-	}
-	if f.Project == nil && projectID != 0 {
-		if it, ok := got[keyString(projectKey(projectID))]; ok {
-			f.Project = &jobs.Project{}
-			if err := unmarshal(it, f.Project); err != nil {
-				return nil, err
+	return 0
+}
+
+// wantProject reads the project, fresh, once its id is known: from the ref,
+// the path's alias or the job token. A stale cached alias (or job token)
+// names a project to read early; it counts once its path (or the fresh
+// token) confirms it.
+func (lk *lookup) wantProject(wants []want) []want {
+	s, l, f := lk.s, lk.l, lk.f
+	path := strings.ToLower(l.Project.Path)
+	switch {
+	case l.Project.ID != 0:
+		lk.projectID = l.Project.ID
+	case path != "" && lk.projectID == 0:
+		id, hinted := s.warm.paths.hint(path)
+		if _, read := lk.projects[id]; hinted && !read && l.CachedProject {
+			if p, ok := s.warm.projects.get(id); ok {
+				lk.keepProject(id, p)
 			}
 		}
-	}
-	if f.Token == nil {
-		return f, nil
-	}
-	if it, ok := got[keyString(userKey(f.Token.UserID))]; ok {
-		f.User = &jobs.User{}
-		if err := unmarshal(it, f.User); err != nil {
-			return nil, err
+		if p := lk.projects[id]; hinted && p != nil && strings.EqualFold(p.Path, path) {
+			lk.projectID = id
+			break
 		}
-	}
-	if it, ok := got[keyString(memberKey(projectID, f.Token.UserID))]; ok && projectID != 0 {
-		var m member
-		if err := unmarshal(it, &m); err != nil {
-			return nil, err
+		if _, read := lk.projects[id]; hinted && id != 0 && !read {
+			lk.hints = append(lk.hints, id)
+			break
 		}
-		f.Access = m.Access
-	}
-	if f.Token.IsJobToken() {
-		if it, ok := got[keyString(jobKey(f.Token.JobID))]; ok {
-			if f.TokenJob, err = decodeJob(it); err != nil {
-				return nil, err
+		if lk.pathRead {
+			break // no such path
+		}
+		wants = lk.ask(wants, projectPathKey(path), func(it item) error {
+			lk.pathRead = true
+			var a pathAlias
+			if it != nil {
+				if err := unmarshal(it, &a); err != nil {
+					return err
+				}
 			}
+			lk.projectID = a.ID
+			s.warm.paths.put(path, a.ID)
+			return nil
+		})
+	case l.TokenProject && l.Project.IsZero() && f.Token != nil && f.Token.IsJobToken():
+		lk.projectID = f.Token.ProjectID
+	}
+	for _, id := range append(lk.hints, lk.projectID) {
+		if id == 0 {
+			continue
+		}
+		if _, read := lk.projects[id]; read {
+			continue
+		}
+		if p, ok := s.warm.projects.get(id); ok && l.CachedProject {
+			lk.keepProject(id, p)
+			continue
+		}
+		wants = lk.ask(wants, projectKey(id), lk.takeProject(id))
+	}
+	if p := lk.projects[lk.projectID]; p != nil {
+		f.Project = p
+	}
+	return wants
+}
+
+// takeProject keeps project id as read (nil when missing).
+func (lk *lookup) takeProject(id int64) func(item) error {
+	return func(it item) error {
+		if it == nil {
+			lk.keepProject(id, nil)
+			return nil
+		}
+		p := &jobs.Project{}
+		if err := unmarshal(it, p); err != nil {
+			return err
+		}
+		lk.s.warm.builds.put(p.ID, p.Builds)
+		lk.s.warm.projects.put(p.ID, p)
+		lk.keepProject(id, p)
+		return nil
+	}
+}
+
+// keepProject records project id as found (nil: missing).
+func (lk *lookup) keepProject(id int64, p *jobs.Project) {
+	if lk.projects == nil {
+		lk.projects = map[int64]*jobs.Project{}
+	}
+	lk.projects[id] = p
+	if p != nil && id == lk.projectID {
+		lk.f.Project = p
+	}
+}
+
+// wantIdentity reads the token's user, its membership in the project and a
+// job token's job, the first two unless the warm caches hold them.
+func (lk *lookup) wantIdentity(wants []want) []want {
+	s, f := lk.s, lk.f
+	if lk.userID == 0 {
+		return wants
+	}
+	uid := lk.userID
+	if u, ok := s.warm.users.get(uid); ok {
+		f.User = u
+	} else {
+		wants = lk.ask(wants, userKey(uid), func(it item) error {
+			if it == nil {
+				return nil
+			}
+			u := &jobs.User{}
+			if err := unmarshal(it, u); err != nil {
+				return err
+			}
+			u.Doc = compactDoc(u.Doc)
+			f.User = u
+			s.warm.users.put(uid, u)
+			return nil
+		})
+	}
+	if pid := lk.projectID; pid != 0 {
+		if a, ok := s.warm.members.get([2]int64{pid, uid}); ok {
+			f.Access = a
+		} else {
+			wants = lk.ask(wants, memberKey(pid, uid), func(it item) error {
+				var m member
+				if it != nil {
+					if err := unmarshal(it, &m); err != nil {
+						return err
+					}
+				}
+				f.Access = m.Access
+				s.warm.members.put([2]int64{pid, uid}, m.Access)
+				return nil
+			})
 		}
 	}
-	return f, nil
+	if jid := lk.jobTokJob; jid != 0 {
+		wants = lk.ask(wants, jobKey(jid), func(it item) (err error) {
+			if it != nil {
+				f.TokenJob, err = decodeJob(it)
+			}
+			return err
+		})
+	}
+	return wants
 }
 
 type member struct {

@@ -13,6 +13,16 @@ import (
 //
 // Errors: only the DynamoDB client's.
 func (s *Store) PipelineJobs(ctx context.Context, pipelineID int64, kind jobs.Kind, r Range) (*Page, error) {
+	return s.PipelineJobsWith(ctx, nil, pipelineID, kind, r)
+}
+
+// PipelineJobsWith is PipelineJobs taking sp's page when sp read what
+// PipelineJobs reads (sp may be nil).
+func (s *Store) PipelineJobsWith(ctx context.Context, sp *Speculation, pipelineID int64, kind jobs.Kind, r Range) (*Page, error) {
+	return s.run(ctx, sp, pipelineJobsPlan(pipelineID, kind, r))
+}
+
+func pipelineJobsPlan(pipelineID int64, kind jobs.Kind, r Range) plan {
 	tries := []bool{false}
 	if r.IncludeRetried {
 		tries = append(tries, true)
@@ -27,5 +37,5 @@ func (s *Store) PipelineJobs(ctx context.Context, pipelineID int64, kind jobs.Ki
 			parts = append(parts, gsi(GSIPipelineJobsByStatus, pipelineStatusPK(pipelineID, kind, st, retried)))
 		}
 	}
-	return s.page(ctx, parts, below(r.After.ID), r.Skip, r.Limit)
+	return plan{parts: parts, upTo: below(r.After.ID), skip: r.Skip, limit: r.Limit}
 }

@@ -25,14 +25,40 @@ var (
 	ErrConflict = errors.New("conflicting write")
 )
 
-// Store is the DynamoDB repository. It is safe for concurrent use.
+// Store is the DynamoDB repository. It is safe for concurrent use. One
+// Store lives as long as its container and keeps the warm caches.
 type Store struct {
 	db    *dynamodb.Client
 	table string
+	warm  caches
 }
 
-// New returns a Store on table.
-func New(db *dynamodb.Client, table string) *Store { return &Store{db: db, table: table} }
+// caches are what a warm container remembers between requests; see WarmTTL.
+// Cached values are shared: nobody may change them.
+type caches struct {
+	tokens    *warm[string, *jobs.Token]   // by token hash
+	users     *warm[int64, *jobs.User]     // by id
+	members   *warm[[2]int64, int]         // access level by (project, user), 0 for none
+	paths     *warm[string, int64]         // project id by lower-case path; a hint, checked against the project read
+	runners   *warm[int64, *jobs.Runner]   // by id
+	pipelines *warm[int64, *jobs.Pipeline] // by id, for their documents only: actions change nothing else but counts
+	builds    *warm[int64, int64]          // a project's build count last read: a hint for speculative pages
+	projects  *warm[int64, *jobs.Project]  // by id, for lookups that need no exact build count
+}
+
+// New returns a Store on table, its caches empty.
+func New(db *dynamodb.Client, table string) *Store {
+	return &Store{db: db, table: table, warm: caches{
+		tokens:    newWarm[string, *jobs.Token](WarmTTL),
+		users:     newWarm[int64, *jobs.User](WarmTTL),
+		members:   newWarm[[2]int64, int](WarmTTL),
+		paths:     newWarm[string, int64](WarmTTL),
+		runners:   newWarm[int64, *jobs.Runner](WarmTTL),
+		pipelines: newWarm[int64, *jobs.Pipeline](WarmTTL),
+		builds:    newWarm[int64, int64](WarmTTL),
+		projects:  newWarm[int64, *jobs.Project](WarmTTL),
+	}}
+}
 
 // Table names the table the store works on.
 func (s *Store) Table() string { return s.table }
@@ -148,21 +174,17 @@ func jobItem(j *jobs.Job) (item, error) {
 	return it, nil
 }
 
-func decodeJob(it item) (*jobs.Job, error) {
-	var j jobs.Job
-	if err := unmarshal(it, &j); err != nil {
-		return nil, fmt.Errorf("decode job: %w", err)
-	}
-	if j.Kind == "" {
-		j.Kind = jobs.Build
-	}
-	return &j, nil
-}
-
 // batchGet reads keys in one BatchGetItem round trip (more only when
 // DynamoDB hands back unprocessed keys), with strongly consistent reads.
 // Results are keyed by PK+"|"+SK.
 func (s *Store) batchGet(ctx context.Context, keys []item) (map[string]item, error) {
+	return s.batchRead(ctx, keys, true)
+}
+
+// batchRead is batchGet, strongly consistent or not (BatchGetItem sets it
+// per table and request: one choice for all keys). Eventually consistent
+// reads cost half.
+func (s *Store) batchRead(ctx context.Context, keys []item, consistent bool) (map[string]item, error) {
 	out := make(map[string]item, len(keys))
 	seen := make(map[string]bool, len(keys))
 	unique := make([]item, 0, len(keys))
@@ -174,7 +196,7 @@ func (s *Store) batchGet(ctx context.Context, keys []item) (map[string]item, err
 	}
 	for start := 0; start < len(unique); start += 100 {
 		req := map[string]types.KeysAndAttributes{s.table: {
-			Keys: unique[start:min(start+100, len(unique))], ConsistentRead: aws.Bool(true)}}
+			Keys: unique[start:min(start+100, len(unique))], ConsistentRead: aws.Bool(consistent)}}
 		for len(req) > 0 && len(req[s.table].Keys) > 0 {
 			res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
 				RequestItems:           req,

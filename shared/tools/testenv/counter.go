@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"context"
+	"slices"
 	"sync"
+	"time"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -11,19 +13,47 @@ import (
 )
 
 // Counter counts the SDK calls of a test and what they read, from the
-// responses' own figures (Count, ScannedCount, ConsumedCapacity).
+// responses' own figures (Count, ScannedCount, ConsumedCapacity), and when
+// each call started and ended.
 type Counter struct {
 	mu       sync.Mutex
 	calls    map[string]int
 	scanned  int
 	capacity float64
+	spans    []span
 }
+
+// span is one call's time on the wire, as the SDK's stack saw it.
+type span struct{ start, end time.Time }
 
 // Reset forgets everything counted so far.
 func (c *Counter) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.calls, c.scanned, c.capacity = map[string]int{}, 0, 0
+	c.calls, c.scanned, c.capacity, c.spans = map[string]int{}, 0, 0, c.spans[:0]
+}
+
+// RoundTrips is the number of sequential round trips among the calls
+// counted: the longest chain of calls in which each started after the one
+// before it ended. Calls that overlap in time count once; it is measured
+// from the calls' times, not from what the code meant to do.
+func (c *Counter) RoundTrips() int {
+	c.mu.Lock()
+	spans := slices.Clone(c.spans)
+	c.mu.Unlock()
+	slices.SortFunc(spans, func(a, b span) int { return a.start.Compare(b.start) })
+	chain := make([]int, len(spans)) // the longest chain ending with spans[i]
+	longest := 0
+	for i, s := range spans {
+		chain[i] = 1
+		for j := range i {
+			if !spans[j].end.After(s.start) {
+				chain[i] = max(chain[i], chain[j]+1)
+			}
+		}
+		longest = max(longest, chain[i])
+	}
+	return longest
 }
 
 // Calls is how often each operation (GetItem, Query, GetObject, ...) ran.
@@ -63,19 +93,21 @@ func (c *Counter) Capacity() float64 {
 func (c *Counter) middleware(stack *middleware.Stack) error {
 	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("countCalls",
 		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			start := time.Now()
 			out, md, err := next.HandleInitialize(ctx, in)
-			c.record(awsmiddleware.GetOperationName(ctx), out.Result)
+			c.record(awsmiddleware.GetOperationName(ctx), out.Result, span{start, time.Now()})
 			return out, md, err
 		}), middleware.After)
 }
 
-func (c *Counter) record(op string, result any) {
+func (c *Counter) record(op string, result any, sp span) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.calls == nil {
 		c.calls = map[string]int{}
 	}
 	c.calls[op]++
+	c.spans = append(c.spans, sp)
 	add := func(cc *types.ConsumedCapacity) {
 		if cc != nil && cc.CapacityUnits != nil {
 			c.capacity += *cc.CapacityUnits
