@@ -218,6 +218,12 @@ func checkEvents(p Project) []error {
 		if err != nil {
 			return append(errs, err)
 		}
+		if api.Function(fn).Route().Stream {
+			if _, err := DecodeStreamEvent(raw); err != nil {
+				errs = append(errs, fmt.Errorf("events/%s: %w", name, err))
+			}
+			continue
+		}
 		ev, err := DecodeEvent(raw)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("events/%s: %w", name, err))
@@ -234,7 +240,7 @@ func checkEvents(p Project) []error {
 		}
 	}
 	for i := range p.Template.Functions {
-		if f := &p.Template.Functions[i]; !covered[f.Folder] && !api.Function(f.Folder).Route().Stream {
+		if f := &p.Template.Functions[i]; !covered[f.Folder] {
 			errs = append(errs, fmt.Errorf("%s: no event in events/ (events/%s.json or events/%s-<case>.json)", f.LogicalID, f.Folder, f.Folder))
 		}
 	}
@@ -253,6 +259,28 @@ func DecodeEvent(raw []byte) (events.APIGatewayV2HTTPRequest, error) {
 	}
 	if dec.More() {
 		return ev, fmt.Errorf("more than one JSON value")
+	}
+	return ev, nil
+}
+
+// DecodeStreamEvent reads a DynamoDB stream event, as Lambda hands one to
+// a stream function, strictly: every record from aws:dynamodb, with the
+// table's string keys.
+func DecodeStreamEvent(raw []byte) (events.DynamoDBEvent, error) {
+	var ev events.DynamoDBEvent
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil {
+		return ev, err
+	}
+	if len(ev.Records) == 0 {
+		return ev, fmt.Errorf("no records")
+	}
+	for i, r := range ev.Records {
+		pk, sk := r.Change.Keys["PK"], r.Change.Keys["SK"]
+		if r.EventSource != "aws:dynamodb" || pk.DataType() != events.DataTypeString || sk.DataType() != events.DataTypeString {
+			return ev, fmt.Errorf("record %d: want eventSource aws:dynamodb and string keys PK and SK", i)
+		}
 	}
 	return ev, nil
 }
