@@ -36,7 +36,13 @@ func newRecorder(t *testing.T, target string, s3 bool, names map[string]string) 
 	rec := &recorder{}
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			// The caller went away mid-request (a speculative read it
+			// cancelled): nothing reached the service, nothing to record.
+			http.Error(w, "request body cut", http.StatusBadRequest)
+			return
+		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		var calls []agreement.Permission
 		if s3 {
