@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/agreement"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
@@ -88,7 +89,7 @@ func TestEraseUnderFaultsLeavesNoFiles(t *testing.T) {
 		}},
 		{"lookup fails", on("BatchGetItem", fail500, 0)},
 	}
-	ids := erasableJobs(t, d, len(scenarios))
+	ids := jobsOf(t, d, len(scenarios), erasable)
 	for i, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			id := ids[i]
@@ -124,9 +125,9 @@ func TestEraseUnderFaultsLeavesNoFiles(t *testing.T) {
 	}
 }
 
-// erasableJobs are n finished jobs of project 1 with files, other than the
-// ones other tests use.
-func erasableJobs(t *testing.T, d *fixture, n int) []int64 {
+// jobsOf are the first n builds of project 1 that pick accepts, other than
+// jobs 42 and 44, which other tests act on.
+func jobsOf(t *testing.T, d *fixture, n int, pick func(*jobs.Job) bool) []int64 {
 	t.Helper()
 	var ids []int64
 	for id := int64(1); id < 200 && len(ids) < n; id++ {
@@ -134,15 +135,19 @@ func erasableJobs(t *testing.T, d *fixture, n int) []int64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if j := f.Job; j != nil && j.ProjectID == 1 && !j.IsBridge() && j.Erasable() && j.HasTrace && id != 42 && id != 44 {
+		if j := f.Job; j != nil && j.ProjectID == 1 && !j.IsBridge() && id != 42 && id != 44 && pick(j) {
 			ids = append(ids, id)
 		}
 	}
 	if len(ids) < n {
-		t.Fatalf("only %d erasable jobs", len(ids))
+		t.Fatalf("only %d such jobs, want %d", len(ids), n)
 	}
 	return ids
 }
+
+// erasable: finished jobs with files; retryable: finished, unretried ones.
+func erasable(j *jobs.Job) bool  { return j.Erasable() && j.HasTrace }
+func retryable(j *jobs.Job) bool { return j.Status.Completed() && !j.Retried && !j.Archived }
 
 // When DynamoDB applies an action's write and its answer is lost, the SDK's
 // retry is recognised as the same write (a transaction by its

@@ -15,25 +15,6 @@ import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 )
 
-// retryableJobs are n finished, unretried builds of project 1 besides 42.
-func retryableJobs(t *testing.T, d *fixture, n int) []int64 {
-	t.Helper()
-	var ids []int64
-	for id := int64(1); id < 200 && len(ids) < n; id++ {
-		f, err := d.Deps.Store.Lookup(context.Background(), store.Lookup{JobID: id})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if j := f.Job; j != nil && j.ProjectID == 1 && !j.IsBridge() && j.Status.Completed() && !j.Retried && !j.Archived && id != 42 {
-			ids = append(ids, id)
-		}
-	}
-	if len(ids) < n {
-		t.Fatalf("only %d retryable jobs", len(ids))
-	}
-	return ids
-}
-
 func shownID(t *testing.T, body string) int64 {
 	t.Helper()
 	var j struct{ ID int64 }
@@ -49,7 +30,7 @@ func shownID(t *testing.T, body string) int64 {
 // refused; concurrent repeats make one job.
 func TestIdempotencyKeyRepeatsTheFirstOutcome(t *testing.T) {
 	d := newDemo(t, 40)
-	ids := retryableJobs(t, d, 3)
+	ids := jobsOf(t, d, 3, retryable)
 	retry := func(id int64, tok, key string) (int, string) {
 		h := token(tok)
 		if key != "" {
@@ -100,7 +81,7 @@ func TestIdempotencyKeyRepeatsTheFirstOutcome(t *testing.T) {
 // job, and no second one is made.
 func TestIdempotencyKeyAfterLostAnswers(t *testing.T) {
 	d := newDemo(t, 40)
-	id := retryableJobs(t, d, 1)[0]
+	id := jobsOf(t, d, 1, retryable)[0]
 	f := &faulty{plan: func(op string) fault {
 		if op == "TransactWriteItems" {
 			return lost
