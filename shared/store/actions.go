@@ -278,6 +278,8 @@ func nonZero(d map[string]int64) map[string]int64 {
 // A lost race is ErrConflict; any other failed condition an error. token
 // makes the transaction idempotent for DynamoDB (ClientRequestToken).
 func (s *Store) writeOps(ctx context.Context, ops []op, token string) error {
+	// This container's next page shows the write (others within PageTTL).
+	defer s.ForgetPages()
 	if len(ops) == 1 && ops[0].w.Put != nil {
 		p := ops[0].w.Put
 		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{

@@ -22,6 +22,7 @@ const maxWarm = 4096
 type warm[K comparable, V any] struct {
 	mu  sync.Mutex
 	ttl time.Duration
+	max int // entries at most
 	m   map[K]warmEntry[V]
 	now func() time.Time
 }
@@ -32,7 +33,13 @@ type warmEntry[V any] struct {
 }
 
 func newWarm[K comparable, V any](ttl time.Duration) *warm[K, V] {
-	return &warm[K, V]{ttl: ttl, m: map[K]warmEntry[V]{}, now: time.Now}
+	return &warm[K, V]{ttl: ttl, max: maxWarm, m: map[K]warmEntry[V]{}, now: time.Now}
+}
+
+// holding bounds c to n entries instead of maxWarm, for big values.
+func (c *warm[K, V]) holding(n int) *warm[K, V] {
+	c.max = n
+	return c
 }
 
 // get returns k's value while it is fresh.
@@ -59,15 +66,22 @@ func (c *warm[K, V]) put(k K, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	if len(c.m) >= maxWarm {
+	if len(c.m) >= c.max {
 		for k, e := range c.m {
 			if !now.Before(e.expires) {
 				delete(c.m, k)
 			}
 		}
-		if len(c.m) >= maxWarm {
+		if len(c.m) >= c.max {
 			clear(c.m)
 		}
 	}
 	c.m[k] = warmEntry[V]{v, now.Add(c.ttl)}
+}
+
+// forget drops every entry.
+func (c *warm[K, V]) forget() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.m)
 }

@@ -3,6 +3,8 @@ package store
 import (
 	"testing"
 	"time"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 )
 
 // A warm entry is served for its TTL, then only as a hint; the cache never
@@ -32,5 +34,35 @@ func TestWarmCache(t *testing.T) {
 		if len(c.m) > maxWarm {
 			t.Fatalf("%d entries, want at most %d", len(c.m), maxWarm)
 		}
+	}
+}
+
+// The page cache holds at most maxPages pages, and a page is keyed by all
+// of what its Queries read.
+func TestPageCacheBound(t *testing.T) {
+	c := newWarm[string, *Page](PageTTL).holding(maxPages)
+	for i := range 3 * maxPages {
+		c.put(string(rune(i)), &Page{})
+		if len(c.m) > maxPages {
+			t.Fatalf("%d pages, want at most %d", len(c.m), maxPages)
+		}
+	}
+	base := projectBuildsPlan(1, 100, Range{Limit: 20})
+	keys := map[string]bool{base.pageKey(): true}
+	for _, pl := range []plan{
+		projectBuildsPlan(2, 100, Range{Limit: 20}),
+		projectBuildsPlan(1, 100, Range{Limit: 21}),
+		projectBuildsPlan(1, 100, Range{Limit: 20, Skip: 20}),
+		projectBuildsPlan(1, 100, Range{Limit: 20, After: Position{ID: 90, Ordinal: 50}}),
+		projectBuildsPlan(1, 100, Range{Limit: 20, Statuses: []jobs.Status{jobs.Success}}),
+		pipelineJobsPlan(1, jobs.Build, Range{Limit: 20}),
+	} {
+		if keys[pl.pageKey()] {
+			t.Errorf("plan %+v shares a key with another", pl)
+		}
+		keys[pl.pageKey()] = true
+	}
+	if projectBuildsPlan(1, 100, Range{Limit: 20}).pageKey() != base.pageKey() {
+		t.Error("the same reads, two keys")
 	}
 }

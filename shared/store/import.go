@@ -188,6 +188,7 @@ func (s *Store) ImportJobs(ctx context.Context, js []*jobs.Job, progress func(do
 		}
 		items = append(items, it)
 	}
+	defer s.ForgetPages()
 	if err := s.writeAllProgress(ctx, items, progress); err != nil {
 		return 0, err
 	}

@@ -110,7 +110,8 @@ type plan struct {
 	none        bool // the page is empty without reading
 }
 
-// run reads pl, or takes sp's page when sp read the same.
+// run reads pl (or takes it from the page cache, see PageTTL), or takes
+// sp's page when sp read the same.
 func (s *Store) run(ctx context.Context, sp *Speculation, pl plan) (*Page, error) {
 	if pl.none {
 		sp.Cancel()
@@ -119,7 +120,7 @@ func (s *Store) run(ctx context.Context, sp *Speculation, pl plan) (*Page, error
 	if page, ok := sp.pageFor(pl); ok {
 		return page, nil
 	}
-	return s.page(ctx, pl.parts, pl.upTo, pl.skip, pl.limit)
+	return s.cachedPage(ctx, pl)
 }
 
 // page reads each partition newest first, at most skip+limit+1 rows each, and

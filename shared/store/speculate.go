@@ -56,7 +56,7 @@ func (s *Store) speculate(ctx context.Context, pl plan) *Speculation {
 	sp := &Speculation{plan: pl, done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(sp.done)
-		sp.page, sp.err = s.page(ctx, pl.parts, pl.upTo, pl.skip, pl.limit)
+		sp.page, sp.err = s.cachedPage(ctx, pl)
 		if sp.err == nil {
 			// What the page refers to, into the warm caches, while the
 			// lookup's second round trip (if any) runs: a cold page then

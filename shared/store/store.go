@@ -44,6 +44,7 @@ type caches struct {
 	pipelines *warm[int64, *jobs.Pipeline] // by id, for their documents only: actions change nothing else but counts
 	builds    *warm[int64, int64]          // a project's build count last read: a hint for speculative pages
 	projects  *warm[int64, *jobs.Project]  // by id, for lookups that need no exact build count
+	pages     *warm[string, *Page]         // list pages by what their Queries read (pageKey), for PageTTL
 }
 
 // New returns a Store on table, its caches empty.
@@ -57,6 +58,7 @@ func New(db *dynamodb.Client, table string) *Store {
 		pipelines: newWarm[int64, *jobs.Pipeline](WarmTTL),
 		builds:    newWarm[int64, int64](WarmTTL),
 		projects:  newWarm[int64, *jobs.Project](WarmTTL),
+		pages:     newWarm[string, *Page](PageTTL).holding(maxPages),
 	}}
 }
 
