@@ -15,7 +15,7 @@ LOCAL_ENV := AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=
 	AWS_REQUEST_CHECKSUM_CALCULATION=when_required AWS_RESPONSE_CHECKSUM_VALIDATION=when_required \
 	S3_FORCE_PATH_STYLE=true JOBS_TABLE=jobs ARTIFACTS_BUCKET=jobs-artifacts
 
-.PHONY: run test deps check lint unit build bench import seed clean run-lambda invoke bench-coldstart loadcheck fuzz
+.PHONY: run test deps check lint unit build bench import seed clean run-lambda invoke bench-coldstart loadcheck fuzz heat
 
 ## run: start DynamoDB Local + S3, load the demo world once, serve http://127.0.0.1:3000/api/v4
 run: deps
@@ -29,6 +29,10 @@ run-lambda: deps
 invoke: $(RIE)
 	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<LogicalId> EVENT=events/<file>.json" >&2; exit 2; }
 	$(GO) run ./cmd/lambdainvoke -function $(FUNCTION) -event $(EVENT)
+
+## heat: the partition-heat model: issue 10's mix through the real store on DynamoDB Local, hottest keys vs limits (HEAT_FLAGS=-h)
+heat: deps
+	$(GO) run ./cmd/heat $(HEAT_FLAGS)
 
 ## bench-coldstart: cold start, warm latency and size of every bootstrap vs a hello-world Lambda (BENCHMARKS.md)
 bench-coldstart: deps

@@ -1,0 +1,126 @@
+package heat_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/heat"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+// The model's arithmetic on synthetic records, no DynamoDB: units per
+// item and request, index writes as DynamoDB maintains them, and the sums
+// per partition key scaled by each kind's rate.
+func TestModelArithmetic(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"eventually consistent read of 1 byte", heat.ReadUnits(1, false), 0.5},
+		{"strongly consistent read of 4 KB", heat.ReadUnits(4096, true), 1},
+		{"strongly consistent read of 4 KB + 1", heat.ReadUnits(4097, true), 2},
+		{"missing item", heat.ReadUnits(0, true), 1},
+		{"write of 1 KB", heat.WriteUnits(1024, false), 1},
+		{"write of 1 KB + 1", heat.WriteUnits(1025, false), 2},
+		{"transactional write of 1.5 KB", heat.WriteUnits(1536, true), 4},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: %v units, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+
+	schema := heat.Schema{PK: "PK", SK: "SK", GSIs: map[string]string{"G1": "G1PK", "G2": "G2PK"}}
+	pad := s(strings.Repeat("x", 1500)) // makes the item 2 KB units
+	old := map[string]types.AttributeValue{"PK": s("J#1"), "SK": s("J"), "G1PK": s("P#1#B"), "G2PK": s("P#1#B#running"), "d": pad}
+	moved := map[string]types.AttributeValue{"PK": s("J#1"), "SK": s("J"), "G1PK": s("P#1#B"), "G2PK": s("P#1#B#success"), "d": pad}
+	got := map[string]float64{}
+	for _, tc := range schema.WriteTouches(old, moved, true) {
+		got[tc.Index+" "+tc.Key] += tc.WCU
+	}
+	want := map[string]float64{" J#1": 4, "G1 P#1#B": 4, "G2 P#1#B#running": 4, "G2 P#1#B#success": 4}
+	if len(got) != len(want) {
+		t.Errorf("a status change touches %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("a status change: %q %v WCU, want %v (all %v)", k, got[k], v, got)
+		}
+	}
+	if n := len(schema.WriteTouches(nil, map[string]types.AttributeValue{"PK": s("C"), "SK": s("C")}, false)); n != 1 {
+		t.Errorf("an item without index keys touches %d partitions, want 1", n)
+	}
+
+	// Two kinds: 100 ops/s touching key A (2 WCU each) in one sample of
+	// two, and 1,000 ops/s reading A (1 RCU) and B (0.5 RCU).
+	a := heat.Call{Op: "PutItem", Touches: []heat.Touch{{Key: "A", WCU: 2}}}
+	rows := heat.Heat([]heat.Kind{
+		{Name: "w", Rate: 100, Samples: [][]heat.Call{{a}, {}}},
+		{Name: "r", Rate: 1000, Samples: [][]heat.Call{{{Op: "Query", Touches: []heat.Touch{{Key: "A", RCU: 1}, {Index: "G1", Key: "B", RCU: 0.5}}}}}},
+	})
+	if len(rows) != 2 || rows[0].Key != "A" || rows[0].WCU != 100 || rows[0].RCU != 1000 ||
+		rows[1].Where() != "G1" || rows[1].RCU != 500 || rows[1].WCU != 0 {
+		t.Fatalf("rows %+v", rows)
+	}
+	if share := rows[0].Share(); share != 1000/heat.ReadLimit {
+		t.Errorf("A's share %v, want the worse of 1000/3000 and 100/1000", share)
+	}
+	if rows[0].Over() || !(heat.Row{WCU: 801}).Over() || (heat.Row{RCU: 2400}).Over() {
+		t.Error("the alarm is above 80% of a limit")
+	}
+}
+
+// The default mix of issue 10 replayed through the real store and list
+// handler on DynamoDB Local: every partition key must stay under 80% of
+// its limit. Until the project's build index keys are sharded and job ids
+// come without a hot counter (other branches), this fails: see
+// BENCHMARKS.md "Partition heat (issue 10)" for which keys and by how much.
+func TestDefaultMixUnderLimits(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	st, err := heat.NewStack(ctx, testenv.Config(t), env.DynamoURL, env.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := heat.Replay(ctx, st, heat.DefaultMix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	heat.Print(&out, r.Rows, 25)
+	t.Logf("%d partition keys; job item %d bytes; warm cached page %v\n%s", len(r.Rows), r.JobItem, r.WarmPage, out.String())
+	for _, row := range r.Rows {
+		if row.Over() {
+			t.Errorf("%s %s: %.0f RCU/s, %.0f WCU/s: %.0f%% of its limit (from %s)", row.Where(), row.Key,
+				row.RCU, row.WCU, 100*row.Share(), strings.Join(keys(row.By), ", "))
+		}
+	}
+	for _, k := range r.Kinds {
+		for _, sample := range k.Samples {
+			for _, c := range sample {
+				if len(c.Touches) == 0 {
+					t.Errorf("%s: a %s call the model does not know", k.Name, c.Op)
+				}
+			}
+		}
+	}
+	for _, calls := range r.Kinds[2].Samples {
+		if len(calls) != 0 {
+			t.Errorf("a warm repeat of page 1 within the page TTL made %d calls, want 0", len(calls))
+		}
+	}
+}
+
+func keys(m map[string]float64) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

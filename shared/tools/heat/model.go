@@ -1,0 +1,127 @@
+package heat
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// DynamoDB's published limits per partition key, of the table or of a GSI.
+const (
+	ReadLimit  = 3000.0 // read units a second
+	WriteLimit = 1000.0 // write units a second
+	// Alarm is the share of a limit the heat test allows.
+	Alarm = 0.8
+)
+
+// Kind is one kind of operation of a mix: its recorded samples (each the
+// calls one operation made) and how many a second the mix runs.
+type Kind struct {
+	Name    string
+	Rate    float64 // operations a second
+	Samples [][]Call
+}
+
+// Row is one partition key's load a second under a mix.
+type Row struct {
+	Index, Key string
+	RCU, WCU   float64
+	By         map[string]float64 // the share of the row's worst unit each kind brings, by kind
+}
+
+// Share is the row's load as a share of its limit: the worse of reads and writes.
+func (r Row) Share() float64 { return max(r.RCU/ReadLimit, r.WCU/WriteLimit) }
+
+// Over reports whether the row is above the alarm share of its limit.
+func (r Row) Over() bool { return r.Share() > Alarm }
+
+// Where names the row's partition: the table's or an index's.
+func (r Row) Where() string { return cmp.Or(r.Index, "table") }
+
+// Heat sums each kind's average touches per operation, times its rate, per
+// partition key; rows come hottest first.
+func Heat(kinds []Kind) []Row {
+	type pk struct{ index, key string }
+	rows := map[pk]*Row{}
+	type contrib struct{ r, w float64 }
+	by := map[pk]map[string]contrib{}
+	for _, k := range kinds {
+		if len(k.Samples) == 0 || k.Rate == 0 {
+			continue
+		}
+		per := k.Rate / float64(len(k.Samples))
+		for _, calls := range k.Samples {
+			for _, c := range calls {
+				for _, t := range c.Touches {
+					p := pk{t.Index, t.Key}
+					if rows[p] == nil {
+						rows[p] = &Row{Index: t.Index, Key: t.Key, By: map[string]float64{}}
+						by[p] = map[string]contrib{}
+					}
+					rows[p].RCU += t.RCU * per
+					rows[p].WCU += t.WCU * per
+					b := by[p][k.Name]
+					b.r, b.w = b.r+t.RCU*per, b.w+t.WCU*per
+					by[p][k.Name] = b
+				}
+			}
+		}
+	}
+	out := make([]Row, 0, len(rows))
+	for p, r := range rows {
+		for name, b := range by[p] {
+			r.By[name] = max(b.r/ReadLimit, b.w/WriteLimit)
+		}
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(a, b Row) int {
+		return cmp.Or(cmp.Compare(b.Share(), a.Share()), cmp.Compare(a.Where(), b.Where()), cmp.Compare(a.Key, b.Key))
+	})
+	return out
+}
+
+// Print writes the hottest top rows (all when top <= 0) against the limits.
+func Print(w io.Writer, rows []Row, top int) {
+	if top > 0 && len(rows) > top {
+		rows = rows[:top]
+	}
+	fmt.Fprintf(w, "| where | partition key | RCU/s | of 3,000 | WCU/s | of 1,000 | from |\n|---|---|---:|---:|---:|---:|---|\n")
+	for _, r := range rows {
+		mark := ""
+		if r.Over() {
+			mark = " **over 80%**"
+		}
+		fmt.Fprintf(w, "| %s | `%s` | %.0f | %.0f%% | %.0f | %.0f%%%s | %s |\n", r.Where(), r.Key,
+			r.RCU, 100*r.RCU/ReadLimit, r.WCU, 100*r.WCU/WriteLimit, mark, from(r.By))
+	}
+}
+
+// from names the kinds behind a row, biggest first.
+func from(by map[string]float64) string {
+	names := make([]string, 0, len(by))
+	for n := range by {
+		names = append(names, n)
+	}
+	slices.SortFunc(names, func(a, b string) int { return cmp.Or(cmp.Compare(by[b], by[a]), cmp.Compare(a, b)) })
+	return strings.Join(names, ", ")
+}
+
+// PerOperation is a kind's average calls and units per operation, from its
+// samples: what the model scales by the rate.
+func PerOperation(k Kind) (calls map[string]float64, rcu, wcu, reported float64) {
+	calls = map[string]float64{}
+	n := float64(max(len(k.Samples), 1))
+	for _, s := range k.Samples {
+		for _, c := range s {
+			calls[c.Op] += 1 / n
+			reported += c.Reported / n
+			for _, t := range c.Touches {
+				rcu += t.RCU / n
+				wcu += t.WCU / n
+			}
+		}
+	}
+	return calls, rcu, wcu, reported
+}

@@ -1,0 +1,330 @@
+package heat
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/logging"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
+)
+
+// Mix is the workload the model scales the samples to.
+type Mix struct {
+	JobWrites float64 // status changes a second of one project's jobs
+	ListReads float64 // reads a second of that project's page 1
+	Creations float64 // new jobs a second over the installation
+	// Pipelines is how many pipelines of the hot project the job writes
+	// spread over; the creations spread over CreationPipelines pipelines
+	// in each of CreationProjects projects.
+	Pipelines, CreationProjects, CreationPipelines int
+	// Callers is how many distinct tokens read the hot page;
+	// ContainerRPS how many requests a second one warm container serves
+	// (Lambda: one at a time), which makes the containers C.
+	Callers      int
+	ContainerRPS float64
+	// Samples is how often each list read kind is recorded.
+	Samples int
+}
+
+// DefaultMix is issue 10's: one project at 5,000 job writes/s and 20,000
+// list reads/s, plus 10,000 creations/s installation-wide.
+var DefaultMix = Mix{JobWrites: 5000, ListReads: 20000, Creations: 10000, Pipelines: 50, CreationProjects: 10,
+	CreationPipelines: 10, Callers: 100, ContainerRPS: 100, Samples: 3}
+
+// Containers is C, the warm containers serving the list reads.
+func (m Mix) Containers() float64 { return math.Ceil(m.ListReads / m.ContainerRPS) }
+
+// Report is a replay's model.
+type Report struct {
+	Mix   Mix
+	Kinds []Kind
+	Rows  []Row
+	// WarmPage is the in-process time of a warm page-1 request served
+	// from the page cache, measured here (for ContainerRPS's sake).
+	WarmPage time.Duration
+	// JobItem is the average size of a job item written, in bytes.
+	JobItem int
+}
+
+// Stack is where to replay: a DynamoDB endpoint's client with rec's
+// middleware, one without (for the recorder's own reads), and a table
+// that exists with the store's schema and is empty.
+type Stack struct {
+	DB, Raw *dynamodb.Client
+	Table   string
+	Rec     *Recorder
+}
+
+const (
+	hotProject = 1
+	page1      = "/api/v4/projects/1/jobs"
+)
+
+// Replay imports a world for m, records every kind of operation through
+// the real store (and the list handler, whose request path matters), and
+// scales them to m.
+func Replay(ctx context.Context, st Stack, m Mix) (*Report, error) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	s := store.New(st.DB, st.Table)
+	w := heatWorld(m, now)
+	if _, err := (&world.Importer{Store: s, Now: func() time.Time { return now }}).Import(ctx, w); err != nil {
+		return nil, err
+	}
+	r := &Report{Mix: m}
+	writes, size, err := jobWrites(ctx, st, s, m, now)
+	if err != nil {
+		return nil, err
+	}
+	creations, err := creations(ctx, st, s, m, now)
+	if err != nil {
+		return nil, err
+	}
+	reads, warm, err := listReads(ctx, st, m, now)
+	if err != nil {
+		return nil, err
+	}
+	r.Kinds = append([]Kind{writes, creations}, reads...)
+	r.Rows, r.WarmPage, r.JobItem = Heat(r.Kinds), warm, size
+	return r, nil
+}
+
+// lifecycle moves a job one step along created → pending → running →
+// success, as a runner's updates would; it is the writer's transition
+// through the store's one write path for job changes (Apply).
+func lifecycle(now time.Time) jobs.Action {
+	return func(j *jobs.Job) (jobs.Transition, error) {
+		c := *j
+		switch j.Status {
+		case jobs.Created:
+			c.Status, c.QueuedAt = jobs.Pending, &now
+		case jobs.Pending:
+			c.Status, c.StartedAt = jobs.Running, &now
+		case jobs.Running:
+			c.Status, c.FinishedAt = jobs.Success, &now
+		default:
+			return jobs.Transition{}, nil
+		}
+		return jobs.Transition{Job: &c}, nil
+	}
+}
+
+// jobWrites records one step of every moving job of the hot project: as
+// many of each step (created→pending, pending→running, running→success) in
+// every active pipeline. The job and project are read before, outside the
+// sample: the writer holds them.
+func jobWrites(ctx context.Context, st Stack, s *store.Store, m Mix, now time.Time) (Kind, int, error) {
+	k := Kind{Name: "job write", Rate: m.JobWrites}
+	size, n := 0, 0
+	for pl := range m.Pipelines {
+		for _, id := range movingJobs(pl) {
+			f, err := s.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: hotProject}, JobID: id})
+			if err != nil || f.Job == nil {
+				return k, 0, fmt.Errorf("job %d: %v", id, err)
+			}
+			calls, err := st.Rec.Sample(func() error {
+				_, err := s.Apply(ctx, f.Project, f.Job, lifecycle(now))
+				return err
+			})
+			if err != nil {
+				return k, 0, err
+			}
+			k.Samples = append(k.Samples, calls)
+			for _, c := range calls {
+				for _, t := range c.Touches {
+					if t.Index == "" && t.Key == fmt.Sprintf("J#%d", id) {
+						size, n = size+t.Bytes, n+1
+					}
+				}
+			}
+		}
+	}
+	return k, size / max(n, 1), nil
+}
+
+// creations records one retry in every pipeline of every creation project,
+// each creating one job (GitLab's retry: the one way this API creates a
+// job), the project read fresh before each (its build count exact).
+func creations(ctx context.Context, st Stack, s *store.Store, m Mix, now time.Time) (Kind, error) {
+	k := Kind{Name: "creation", Rate: m.Creations}
+	for p := range m.CreationProjects {
+		for pl := range m.CreationPipelines {
+			pid := creationProject(p)
+			id := finishedJob(pid, pl)
+			f, err := s.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: pid}, JobID: id})
+			if err != nil || f.Job == nil || f.Project == nil {
+				return k, fmt.Errorf("job %d: %v", id, err)
+			}
+			calls, err := st.Rec.Sample(func() error {
+				_, err := s.Apply(ctx, f.Project, f.Job, jobs.Retry(1, now))
+				return err
+			})
+			if err != nil {
+				return k, err
+			}
+			k.Samples = append(k.Samples, calls)
+		}
+	}
+	return k, nil
+}
+
+// listReads records the hot page as the list function serves it, in the
+// states a container can be in, each at the rate the mix puts it in:
+//
+//   - page cached: the rest of the reads (no call at all);
+//   - page past store.PageTTL: at most once per container and PageTTL;
+//   - a caller new to the container (token, user and membership past
+//     store.WarmTTL): at most once per container, caller and WarmTTL;
+//   - a cold container (every cache empty): once per container and WarmTTL.
+//
+// Refreshes are counted as operations of their own on top of the cached
+// reads: an upper bound.
+func listReads(ctx context.Context, st Stack, m Mix, now time.Time) ([]Kind, time.Duration, error) {
+	c := m.Containers()
+	kinds := []Kind{
+		{Name: "list: page cached"},
+		{Name: "list: page refresh", Rate: c / store.PageTTL.Seconds()},
+		{Name: "list: new caller", Rate: min(m.ListReads, float64(m.Callers)*c/store.WarmTTL.Seconds())},
+		{Name: "list: cold container", Rate: c / store.WarmTTL.Seconds()},
+	}
+	kinds[0].Rate = max(0, m.ListReads-kinds[1].Rate-kinds[2].Rate-kinds[3].Rate)
+	deps := &api.Deps{Now: func() time.Time { return now }, Log: logging.New(io.Discard)}
+	list := api.ListProjectJobs.Handler(deps)
+	get := func(caller int) error {
+		req := httptest.NewRequest(http.MethodGet, page1, nil)
+		req.Header.Set("PRIVATE-TOKEN", callerToken(caller))
+		rw := httptest.NewRecorder()
+		list.ServeHTTP(rw, req.WithContext(ctx))
+		if rw.Code != http.StatusOK {
+			return fmt.Errorf("page 1 for caller %d: %d %.200s", caller, rw.Code, rw.Body)
+		}
+		return nil
+	}
+	sample := func(k *Kind, before func(), caller int) error {
+		before()
+		calls, err := st.Rec.Sample(func() error { return get(caller) })
+		k.Samples = append(k.Samples, calls)
+		return err
+	}
+	// Callers from 2 on: user 1 is the pages' jobs' user, whom the page's
+	// related reads cache for every caller.
+	callers := max(m.Callers-1, 1)
+	for i := range m.Samples {
+		caller, other := 2+i%callers, 2+(m.Samples+i)%callers
+		deps.Store = store.New(st.DB, st.Table)
+		if err := sample(&kinds[3], func() {}, caller); err != nil {
+			return nil, 0, err
+		}
+		if err := sample(&kinds[0], func() {}, caller); err != nil {
+			return nil, 0, err
+		}
+		if err := sample(&kinds[1], deps.Store.ForgetPages, caller); err != nil {
+			return nil, 0, err
+		}
+		if err := sample(&kinds[2], func() {}, other); err != nil {
+			return nil, 0, err
+		}
+	}
+	const repeats = 200
+	start := time.Now()
+	for range repeats {
+		if err := get(1); err != nil {
+			return nil, 0, err
+		}
+	}
+	return kinds, time.Since(start) / repeats, nil
+}
+
+// The world: the hot project's active pipelines, each with a job of every
+// moving status and one finished, and the creation projects' pipelines,
+// each with a finished job to retry. Job ids are laid out by pipeline.
+const (
+	perPipeline = 4 // created, pending, running, success
+)
+
+func hotJob(pl, i int) int64                   { return int64(1 + pl*perPipeline + i) }
+func movingJobs(pl int) []int64                { return []int64{hotJob(pl, 0), hotJob(pl, 1), hotJob(pl, 2)} }
+func creationProject(p int) int64              { return int64(100 + p) }
+func finishedJob(pid int64, pl int) int64      { return 1_000_000 + pid*1000 + int64(pl) }
+func creationPipeline(pid int64, pl int) int64 { return 100_000 + pid*1000 + int64(pl) }
+func callerToken(u int) string                 { return fmt.Sprintf("glpat-heat-caller-%011d", u) }
+
+func heatWorld(m Mix, now time.Time) *world.World {
+	const instance = "https://gitlab.example.com"
+	w := &world.World{InstanceURL: instance}
+	users := map[int]json.RawMessage{}
+	members := []world.Member{{UserID: 1, AccessLevel: jobs.Maintainer}}
+	for u := 1; u <= max(m.Callers, 2); u++ {
+		users[u] = mustJSON(map[string]any{"id": u, "username": fmt.Sprintf("user%d", u), "name": fmt.Sprintf("User %d", u),
+			"state": "active", "locked": false, "avatar_url": "https://www.gravatar.com/avatar/u?s=80&d=identicon",
+			"web_url": fmt.Sprintf("%s/user%d", instance, u), "created_at": "2025-03-01T10:00:00.000Z", "bio": "",
+			"location": "", "public_email": nil, "bot": false, "job_title": "", "pronouns": nil})
+		w.Users = append(w.Users, users[u])
+		w.Tokens = append(w.Tokens, world.Token{Token: callerToken(u), UserID: int64(u), Scopes: []string{"api"}})
+		if u > 1 {
+			members = append(members, world.Member{UserID: int64(u), AccessLevel: jobs.Reporter})
+		}
+	}
+	w.Projects = append(w.Projects, world.Project{ID: hotProject, PathWithNamespace: "heat/hot", Visibility: jobs.Private,
+		ProtectedRefs: []string{"main"}, Members: members, Name: "hot"})
+	for p := range m.CreationProjects {
+		w.Projects = append(w.Projects, world.Project{ID: creationProject(p), PathWithNamespace: fmt.Sprintf("heat/p%d", p),
+			Visibility: jobs.Private, Members: members[:1], Name: fmt.Sprintf("p%d", p)})
+	}
+	pipeline := func(pid, id int64) map[string]any {
+		pl := map[string]any{"id": id, "iid": id, "project_id": pid, "sha": "0ff3ae198f8601a285adcf5c0fff204ee6fba5fd",
+			"ref": "main", "status": "running", "source": "push", "created_at": "2026-06-01T11:00:00.000Z",
+			"updated_at": "2026-06-01T11:00:00.000Z", "web_url": fmt.Sprintf("%s/heat/-/pipelines/%d", instance, id)}
+		w.Pipelines = append(w.Pipelines, mustJSON(pl))
+		return pl
+	}
+	job := func(pid, plID int64, pl map[string]any, id int64, status string) {
+		created := now.Add(-time.Hour).Format("2006-01-02T15:04:05.000Z")
+		var started, finished any
+		if status == "running" || status == "success" {
+			started = created
+		}
+		if status == "success" {
+			finished = created
+		}
+		w.Jobs = append(w.Jobs, mustJSON(map[string]any{"id": id, "status": status, "stage": "test",
+			"name": fmt.Sprintf("rspec %d/4", id%4+1), "ref": "main", "tag": false, "coverage": nil, "allow_failure": false,
+			"created_at": created, "started_at": started, "finished_at": finished, "erased_at": nil, "duration": nil,
+			"queued_duration": nil, "user": users[1], "pipeline": pl, "project_id": pid, "tag_list": []string{"docker", "linux"},
+			"web_url": fmt.Sprintf("%s/heat/-/jobs/%d", instance, id), "artifacts": []any{}, "runner": nil,
+			"artifacts_expire_at": nil, "archived": false, "failure_reason": nil}))
+	}
+	for pl := range m.Pipelines {
+		id := int64(1000 + pl)
+		p := pipeline(hotProject, id)
+		for i, st := range []string{"created", "pending", "running", "success"} {
+			job(hotProject, id, p, hotJob(pl, i), st)
+		}
+	}
+	for p := range m.CreationProjects {
+		pid := creationProject(p)
+		for i := range m.CreationPipelines {
+			id := creationPipeline(pid, i)
+			job(pid, id, pipeline(pid, id), finishedJob(pid, i), "success")
+		}
+	}
+	return w
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
