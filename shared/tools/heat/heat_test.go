@@ -124,3 +124,15 @@ func keys(m map[string]float64) []string {
 	}
 	return out
 }
+
+// Keys with the same load from the same kinds print as one line.
+func TestPrintFoldsAlikeKeys(t *testing.T) {
+	by := map[string]float64{"w": 1}
+	rows := []heat.Row{{Key: "A", WCU: 900, By: by}, {Key: "B", WCU: 900, By: by}, {Index: "G1", Key: "C", WCU: 900, By: by}, {Key: "D", WCU: 10, By: by}}
+	var out strings.Builder
+	heat.Print(&out, rows, 2)
+	want := "| table | `A` and 1 alike | 0 | 0% | 900 | 90% **over 80%** | w |\n| G1 | `C` | 0 | 0% | 900 | 90% **over 80%** | w |\n"
+	if got := out.String(); !strings.HasSuffix(got, want) || strings.Contains(got, "`D`") {
+		t.Errorf("printed\n%s\nwant the lines\n%s", got, want)
+	}
+}

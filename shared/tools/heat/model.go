@@ -82,18 +82,27 @@ func Heat(kinds []Kind) []Row {
 	return out
 }
 
-// Print writes the hottest top rows (all when top <= 0) against the limits.
+// Print writes the hottest top lines (all when top <= 0) against the
+// limits; keys next to each other with the same load from the same kinds
+// (the same key of ten projects) are one line.
 func Print(w io.Writer, rows []Row, top int) {
-	if top > 0 && len(rows) > top {
-		rows = rows[:top]
-	}
 	fmt.Fprintf(w, "| where | partition key | RCU/s | of 3,000 | WCU/s | of 1,000 | from |\n|---|---|---:|---:|---:|---:|---|\n")
-	for _, r := range rows {
+	for lines := 0; len(rows) > 0 && (top <= 0 || lines < top); lines++ {
+		r, alike := rows[0], 1
+		for alike < len(rows) && rows[alike].Where() == r.Where() && rows[alike].RCU == r.RCU &&
+			rows[alike].WCU == r.WCU && from(rows[alike].By) == from(r.By) {
+			alike++
+		}
+		rows = rows[alike:]
+		key := "`" + r.Key + "`"
+		if alike > 1 {
+			key += fmt.Sprintf(" and %d alike", alike-1)
+		}
 		mark := ""
 		if r.Over() {
 			mark = " **over 80%**"
 		}
-		fmt.Fprintf(w, "| %s | `%s` | %.0f | %.0f%% | %.0f | %.0f%%%s | %s |\n", r.Where(), r.Key,
+		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f%% | %.0f | %.0f%%%s | %s |\n", r.Where(), key,
 			r.RCU, 100*r.RCU/ReadLimit, r.WCU, 100*r.WCU/WriteLimit, mark, from(r.By))
 	}
 }

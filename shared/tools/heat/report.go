@@ -32,7 +32,7 @@ func (r *Report) Write(w io.Writer, top int) {
 			over++
 		}
 	}
-	fmt.Fprintf(w, "\n%d partition keys touched, %d above 80%% of a limit; job items %d bytes. Hottest %d:\n\n", len(r.Rows), over, r.JobItem, min(top, len(r.Rows)))
+	fmt.Fprintf(w, "\n%d partition keys touched, %d above 80%% of a limit; job items %d bytes. Hottest:\n\n", len(r.Rows), over, r.JobItem)
 	Print(w, r.Rows, top)
 	var under []Row
 	for _, row := range r.Rows {
@@ -40,7 +40,7 @@ func (r *Report) Write(w io.Writer, top int) {
 			under = append(under, row)
 		}
 	}
-	fmt.Fprintf(w, "\nHottest %d of the %d keys under 80%%:\n\n", min(top, len(under)), len(under))
+	fmt.Fprintf(w, "\nHottest of the %d keys under 80%%:\n\n", len(under))
 	Print(w, under, top)
 	fmt.Fprintf(w, "\nAssumptions:\n%s", Assumptions)
 }
