@@ -56,6 +56,9 @@ type Report struct {
 	WarmPage time.Duration
 	// JobItem is the average size of a job item written, in bytes.
 	JobItem int
+	// Uncached is the hottest key of the list reads without the page
+	// cache: every read its page's Query, as a page refresh reads it.
+	Uncached Row
 }
 
 // Stack is where to replay: a DynamoDB endpoint's client with rec's
@@ -97,6 +100,7 @@ func Replay(ctx context.Context, st Stack, m Mix) (*Report, error) {
 	}
 	r.Kinds = append([]Kind{writes, creations}, reads...)
 	r.Rows, r.WarmPage, r.JobItem = Heat(r.Kinds), warm, size
+	r.Uncached = Heat([]Kind{{Name: "list without page cache", Rate: m.ListReads, Samples: reads[1].Samples}})[0]
 	return r, nil
 }
 
