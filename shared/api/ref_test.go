@@ -245,6 +245,9 @@ func TestListProjectJobsRefParameter(t *testing.T) {
 		{"ref cursor on the unfiltered list", "&pagination=keyset&cursor=" + cursorOf(t, d, "&ref=main"), 400, nil, `{"error":"cursor is invalid"}`},
 		{"scoped deep page past GitLab's limit", "&ref=main&scope=failed&page=501", 405, nil, "Offset pagination has a maximum allowed offset of 50000"},
 		{"ref deep page past it", "&ref=main&page=501", 200, nil, ""},
+		{"a ref longer than any key", "&ref=" + strings.Repeat("r", 2000), 200, nil, ""},
+		{"its deep page", "&ref=" + strings.Repeat("r", 2000) + "&page=3", 200, nil, ""},
+		{"its scoped page", "&ref=" + strings.Repeat("r", 2000) + "&scope=failed", 200, nil, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -77,6 +77,9 @@ func (s *Store) ProjectBuildsWith(ctx context.Context, sp *Speculation, p *jobs.
 // (all builds, or r.Ref's) has builds rows; builds < 0 is unknown (a
 // speculation without a cached count).
 func projectBuildsPlan(id, builds int64, r Range) plan {
+	if r.Ref != "" && !indexedRef(r.Ref) {
+		return plan{none: true}
+	}
 	if len(r.Statuses) > 0 {
 		parts := make([]partition, len(r.Statuses))
 		for i, st := range r.Statuses {

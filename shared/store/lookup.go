@@ -256,7 +256,7 @@ func (lk *lookup) wantProject(wants []want) []want {
 		if id == 0 {
 			continue
 		}
-		if l.Ref != "" {
+		if indexedRef(l.Ref) {
 			// Fresh, as the project's own count is for its deep pages.
 			wants = lk.ask(wants, refCountKey(id, l.Ref), lk.takeRefBuilds(id))
 		}

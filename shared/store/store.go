@@ -173,9 +173,17 @@ func unmarshal(it item, v any) error {
 	return attributevalue.UnmarshalMapWithOptions(it, v, decoderOptions)
 }
 
+// maxRef is the longest ref the ref indexes hold: its count item's sort
+// key ("RF#" and the ref) must fit DynamoDB's 1,024 bytes. No git host
+// makes refs that long; a longer one lists no builds.
+const maxRef = 1000
+
+// indexedRef reports whether the ref indexes can hold ref.
+func indexedRef(ref string) bool { return ref != "" && len(ref) <= maxRef }
+
 // hasRef reports whether j is listed among its ref's builds: a build of a
 // pipeline with a ref.
-func hasRef(j *jobs.Job) bool { return j.Kind != jobs.Bridge && j.Ref != "" }
+func hasRef(j *jobs.Job) bool { return j.Kind != jobs.Bridge && indexedRef(j.Ref) }
 
 // jobItem is the stored form of a job: its attributes plus its keys.
 func jobItem(j *jobs.Job) (item, error) {
