@@ -23,7 +23,7 @@ const (
 	refTag     = "v1.0" // a tag, and a branch of the same name
 	refUnicode = "feature/ünïcode-✓"
 	refHash    = "fix/a#b"
-	refJobs    = 30000 // the first id of the jobs importRefs adds
+	refJobs    = 30000 // the first id of most jobs importRefs adds
 )
 
 // refRow is what the ref tests read of a job, stored or listed.
@@ -36,9 +36,12 @@ type refRow struct {
 	Bridge    json.RawMessage `json:"downstream_pipeline"`
 }
 
-// importRefs adds, by a second import, builds of project 1 on the refs
-// above: pipelines on the tag and on the branch of the same name, on the
-// unicode ref and on the ref with a "#", each a copy of a demo build.
+// importRefs adds, by more imports, builds of project 1 on the refs above:
+// pipelines on the tag and on the branch of the same name, on the unicode
+// ref and on the ref with a "#", each a copy of a demo build. The last
+// pipeline comes in its own import and is older (lower ids) than the ones
+// before it, so that the importer renumbers the project's builds, and its
+// refs', around it.
 func (d *fixture) importRefs(t *testing.T) []json.RawMessage {
 	t.Helper()
 	var base map[string]any
@@ -52,13 +55,16 @@ func (d *fixture) importRefs(t *testing.T) []json.RawMessage {
 	}
 	statuses := []string{"success", "failed", "success", "canceled", "success"}
 	var added []json.RawMessage
-	id := int64(refJobs)
 	for i, r := range []struct {
 		ref string
 		tag bool
 	}{{refTag, true}, {refTag, false}, {refUnicode, false}, {refHash, false}, {refTag, true}} {
 		pl := copyObject(base["pipeline"])
 		pl["id"], pl["iid"], pl["ref"] = 3000+i, 300+i, r.ref
+		id := int64(refJobs + 7*i)
+		if i == 4 {
+			id = refJobs - 100
+		}
 		for k := range 7 {
 			j := copyObject(base)
 			delete(j, "retried")
@@ -76,11 +82,13 @@ func (d *fixture) importRefs(t *testing.T) []json.RawMessage {
 			id++
 		}
 	}
-	w := &world.World{InstanceURL: d.world.InstanceURL, Users: d.world.Users, Groups: d.world.Groups,
-		Projects: d.world.Projects, Jobs: added}
 	im := &world.Importer{Store: d.Deps.Store, Files: d.Deps.Files, Now: d.Deps.Now}
-	if _, err := im.Import(context.Background(), w); err != nil {
-		t.Fatal(err)
+	for _, js := range [][]json.RawMessage{added[:28], added[28:]} {
+		w := &world.World{InstanceURL: d.world.InstanceURL, Users: d.world.Users, Groups: d.world.Groups,
+			Projects: d.world.Projects, Jobs: js}
+		if _, err := im.Import(context.Background(), w); err != nil {
+			t.Fatal(err)
+		}
 	}
 	d.Counter.Reset()
 	return added

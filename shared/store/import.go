@@ -228,7 +228,7 @@ func (s *Store) ImportJobs(ctx context.Context, js []*jobs.Job, progress func(do
 // assignOrdinals numbers new builds of a project after its existing ones, or
 // renumbers all of them when a new build is older than an existing one,
 // and likewise among the builds of each ref (an existing build without its
-// ref ordinal, imported before there were any, gets one). It returns the
+// ref ordinal, imported before there were any, gets one then). It returns the
 // existing builds whose ordinals changed, the new total and each ref's new
 // total, for the refs of new or changed builds.
 func (s *Store) assignOrdinals(ctx context.Context, pid int64, builds []*jobs.Job) ([]*jobs.Job, int64, map[string]int64, error) {
@@ -246,8 +246,8 @@ func (s *Store) assignOrdinals(ctx context.Context, pid int64, builds []*jobs.Jo
 		isOld[j] = true
 	}
 	var moved []*jobs.Job
-	perRef := map[string]int64{}
-	refs := map[string]int64{}
+	perRef := map[string]int64{} // builds of each ref so far
+	touched := map[string]bool{} // refs of new or renumbered builds
 	for i, j := range all {
 		n, rn := int64(i+1), int64(0)
 		if hasRef(j) {
@@ -263,10 +263,11 @@ func (s *Store) assignOrdinals(ctx context.Context, pid int64, builds []*jobs.Jo
 			moved = append(moved, j)
 		}
 		if hasRef(j) {
-			refs[j.Ref] = 0
+			touched[j.Ref] = true
 		}
 	}
-	for ref := range refs {
+	refs := make(map[string]int64, len(touched))
+	for ref := range touched {
 		refs[ref] = perRef[ref]
 	}
 	return moved, int64(len(all)), refs, nil
