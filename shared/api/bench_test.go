@@ -26,29 +26,39 @@ import (
 // BenchmarkListProjectJobs times list pages against DynamoDB Local and
 // reports store round trips, calls and items read per page: the first page
 // and a page deep in a 5,000-build project cost the same, by offset and by
-// keyset. Compare runs with benchstat.
+// keyset, all builds or one ref's (half of them). Compare runs with
+// benchstat.
 func BenchmarkListProjectJobs(b *testing.B) {
 	env := testenv.New(b)
 	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}
-	if _, err := im.Import(context.Background(), bigWorld(5000)); err != nil {
+	if _, err := im.Import(context.Background(), bigWorld(5000, "main", bigRef)); err != nil {
 		b.Fatal(err)
 	}
 	h := api.ListProjectJobs.Handler(env.Deps)
 	get := func(target string) *httptest.ResponseRecorder {
 		return serve(b, h, target, token(demo.TokenMaintainer))
 	}
-	// A keyset cursor 4,000 rows deep.
-	deep := "/api/v4/projects/1/jobs?pagination=keyset&per_page=100"
-	for range 40 {
-		link := get(deep).Header().Get("Link")
-		deep = link[strings.Index(link, "/api/v4/"):strings.Index(link, ">")]
+	// Keyset cursors 4,000 rows deep, and 2,000 deep in the ref's list.
+	walk := func(target string, pages int) string {
+		for range pages {
+			link := get(target).Header().Get("Link")
+			target = link[strings.Index(link, "/api/v4/"):strings.Index(link, ">")]
+		}
+		return target
 	}
+	deep := walk("/api/v4/projects/1/jobs?pagination=keyset&per_page=100", 40)
+	ref := "/api/v4/projects/1/jobs?" + refQuery(bigRef, nil) + "&per_page=100"
+	refDeep := walk(ref+"&pagination=keyset", 20)
 	cases := []struct{ name, target string }{
 		{"offset/page1", "/api/v4/projects/1/jobs?per_page=100"},
 		{"offset/page40", "/api/v4/projects/1/jobs?per_page=100&page=40"},
 		{"keyset/first", "/api/v4/projects/1/jobs?pagination=keyset&per_page=100"},
 		{"keyset/row4000", deep},
 		{"scoped/two-statuses", "/api/v4/projects/1/jobs?scope[]=success&scope[]=failed&per_page=100"},
+		{"ref/page1", ref},
+		{"ref/page20", ref + "&page=20"},
+		{"ref/keyset/row2000", refDeep},
+		{"ref/scoped/two-statuses", ref + "&scope[]=success&scope[]=failed"},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) { measure(b, env, func() { get(c.target) }) })

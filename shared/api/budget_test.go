@@ -91,7 +91,9 @@ type budgetCase struct {
 // read of what must be exact (a pipeline's totals, an offset page's build
 // count, a job token's job): one round trip. Read units are those of the
 // job items as they are since the artifacts' attributes and index keys
-// joined them (a 20-job page: 1.5).
+// joined them (a 20-job page: 1.5), and since the ref indexes' keys (rk,
+// rsk, ro: about 40 bytes a job) did: pages near a 4 KB boundary crossed
+// it (+0.5).
 var budgetCases = []budgetCase{
 	{"get job", "get-job", "/api/v4/projects/1/jobs/42", token(demo.TokenMaintainer),
 		budget{map[string]int{"BatchGetItem": 2}, 2, 0, 8}, budget{map[string]int{"BatchGetItem": 1}, 1, 0, 1}},
@@ -104,15 +106,23 @@ var budgetCases = []budgetCase{
 	{"list deep offset page", "list-project-jobs", "/api/v4/projects/1/jobs?page=9&per_page=20", token(demo.TokenMaintainer),
 		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 21, 7}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 2}},
 	{"list one scope", "list-project-jobs", "/api/v4/projects/1/jobs?scope[]=success", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 8}, budget{map[string]int{"Query": 1}, 1, 21, 1.5}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 8}, budget{map[string]int{"Query": 1}, 1, 21, 2}},
 	{"list two scopes", "list-project-jobs", "/api/v4/projects/1/jobs?scope[]=success&scope[]=failed", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 2}, 3, 42, 8.5}, budget{map[string]int{"Query": 2}, 1, 42, 2}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 2}, 3, 42, 8.5}, budget{map[string]int{"Query": 2}, 1, 42, 2.5}},
 	{"keyset page", "list-project-jobs", "/api/v4/projects/1/jobs?pagination=keyset&per_page=50", token(demo.TokenMaintainer),
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 51, 10.5}, budget{map[string]int{"Query": 1}, 1, 51, 3.5}},
+	{"list by ref", "list-project-jobs", "/api/v4/projects/1/jobs?ref=main", token(demo.TokenMaintainer),
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 7}, budget{map[string]int{"Query": 1}, 1, 21, 1.5}},
+	{"list by ref deep offset page", "list-project-jobs", "/api/v4/projects/1/jobs?ref=main&page=4&per_page=20", token(demo.TokenMaintainer),
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 21, 7}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 2}},
+	{"list by ref, two scopes", "list-project-jobs", "/api/v4/projects/1/jobs?ref=main&scope[]=success&scope[]=failed", token(demo.TokenMaintainer),
+		budget{map[string]int{"BatchGetItem": 3, "Query": 2}, 3, 42, 8.5}, budget{map[string]int{"Query": 2}, 1, 42, 2}},
+	{"keyset page by ref", "list-project-jobs", "/api/v4/projects/1/jobs?ref=feature%2Flogin&pagination=keyset&per_page=50", token(demo.TokenMaintainer),
 		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 51, 10}, budget{map[string]int{"Query": 1}, 1, 51, 3}},
 	{"list by job token", "list-project-jobs", "/api/v4/projects/1/jobs", map[string]string{"JOB-TOKEN": demo.JobTokenRunning},
 		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 7}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 2}},
 	{"pipeline jobs", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 5.5}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 1}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 5.5}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 1.5}},
 	{"pipeline bridges", "list-pipeline-bridges", "/api/v4/projects/1/pipelines/1001/bridges", token(demo.TokenMaintainer),
 		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 5}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 1}},
 	{"job by token", "get-job-by-token", "/api/v4/job", map[string]string{"JOB-TOKEN": demo.JobTokenRunning},
@@ -226,20 +236,25 @@ func TestWarmRepeatWithinPageTTL(t *testing.T) {
 }
 
 // bigWorld is a project with n builds in pipelines of 50, as compact as
-// GitLab's JSON allows.
-func bigWorld(n int) *world.World {
+// GitLab's JSON allows, the pipelines' refs taking turns among refs (none:
+// main).
+func bigWorld(n int, refs ...string) *world.World {
+	if len(refs) == 0 {
+		refs = []string{"main"}
+	}
 	w := demo.Seed(1)
 	w.Jobs = w.Jobs[:0]
 	w.Pipelines = w.Pipelines[:0]
 	base := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 	statuses := []string{"success", "failed", "canceled", "running", "pending", "manual", "skipped", "created"}
 	for i := 1; i <= n; i++ {
+		ref := refs[i/50%len(refs)]
 		pl := map[string]any{"id": 100000 + i/50, "iid": i / 50, "project_id": 1, "sha": "0ff3ae198f8601a285adcf5c0fff204ee6fba5fd",
-			"ref": "main", "status": "success", "source": "push", "created_at": "2026-02-01T00:00:00.000Z",
+			"ref": ref, "status": "success", "source": "push", "created_at": "2026-02-01T00:00:00.000Z",
 			"updated_at": "2026-02-01T00:00:00.000Z", "web_url": "https://gitlab.example.com/demo/backend/-/pipelines/1"}
 		created := base.Add(time.Duration(i) * time.Minute).Format("2006-01-02T15:04:05.000Z")
 		b, _ := json.Marshal(map[string]any{"id": 10000 + i, "status": statuses[i%len(statuses)], "stage": "test",
-			"name": fmt.Sprintf("rspec %d", i%7), "ref": "main", "tag": false, "coverage": nil, "allow_failure": false,
+			"name": fmt.Sprintf("rspec %d", i%7), "ref": ref, "tag": false, "coverage": nil, "allow_failure": false,
 			"created_at": created, "started_at": nil, "finished_at": nil, "erased_at": nil, "duration": nil,
 			"queued_duration": nil, "pipeline": pl, "project_id": 1, "tag_list": []string{"docker"}, "artifacts": []any{}})
 		w.Jobs = append(w.Jobs, b)
@@ -247,17 +262,29 @@ func bigWorld(n int) *world.World {
 	return w
 }
 
-// A keyset walk over 5,000 builds: the last page costs what the first one
-// does, in calls, items read and read units.
+// bigRef is the second ref of the big world's pipelines, beside main.
+const bigRef = "release/ünï-1.0"
+
+// A keyset walk over 5,000 builds, all or one ref's, with scope or not:
+// the last page costs what the first one does, in calls, items read and
+// read units. A ref's deep offset page too costs its first page's Query
+// and the fresh read of the ref's count, as an unfiltered deep page does
+// with the project's.
 func TestKeysetWalkCostIsFlat(t *testing.T) {
 	env := testenv.New(t)
 	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}
-	if _, err := im.Import(context.Background(), bigWorld(5000)); err != nil {
+	w := bigWorld(5000, "main", bigRef)
+	if _, err := im.Import(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}
 	d := &fixture{Env: env}
-	for _, scope := range []string{"", "&scope[]=success&scope[]=failed"} {
-		target := "/api/v4/projects/1/jobs?pagination=keyset&per_page=100" + scope
+	two := []string{"success", "failed"}
+	for _, f := range []struct {
+		ref    string
+		scopes []string
+	}{{"", nil}, {"", two}, {bigRef, nil}, {bigRef, two}} {
+		query := refQuery(f.ref, f.scopes)
+		target := "/api/v4/projects/1/jobs?pagination=keyset&per_page=100&" + query
 		var first, last cost
 		pages, rows := 0, 0
 		for target != "" {
@@ -278,20 +305,35 @@ func TestKeysetWalkCostIsFlat(t *testing.T) {
 			pages++
 			target = nextLink(t, w.Header().Get("Link"))
 		}
-		if want := map[string]int{"": 5000, "&scope[]=success&scope[]=failed": 1250}[scope]; rows != want {
-			t.Errorf("scope %q: walked %d rows, want %d", scope, rows, want)
+		if want := len(refWant(t, w.Jobs, f.ref, f.scopes)); rows != want {
+			t.Errorf("%s: walked %d rows, want %d", query, rows, want)
 		}
 		if fmt.Sprint(first.calls) != fmt.Sprint(last.calls) {
-			t.Errorf("scope %q: first page calls %v, last page %v", scope, first.calls, last.calls)
+			t.Errorf("%s: first page calls %v, last page %v", query, first.calls, last.calls)
 		}
-		maxScanned := 101 * max(1, strings.Count(scope, "scope"))
+		maxScanned := 101 * max(1, len(f.scopes))
 		if first.scanned > maxScanned || last.scanned > maxScanned {
-			t.Errorf("scope %q: items read first %d, last %d, want at most %d", scope, first.scanned, last.scanned, maxScanned)
+			t.Errorf("%s: items read first %d, last %d, want at most %d", query, first.scanned, last.scanned, maxScanned)
 		}
 		if last.capacity > first.capacity {
-			t.Errorf("scope %q: last page %.1f read units, first %.1f", scope, last.capacity, first.capacity)
+			t.Errorf("%s: last page %.1f read units, first %.1f", query, last.capacity, first.capacity)
 		}
-		t.Logf("scope %q: %d pages; first page %v %d items %.1f RU; last page %v %d items %.1f RU", scope, pages,
+		t.Logf("%s: %d pages; first page %v %d items %.1f RU; last page %v %d items %.1f RU", query, pages,
 			first.calls, first.scanned, first.capacity, last.calls, last.scanned, last.capacity)
 	}
+	// Offset pages of the ref, warm: page 1, and page 20 of 25.
+	base := "/api/v4/projects/1/jobs?per_page=100&" + refQuery(bigRef, nil)
+	var page1, deep cost
+	for try := range tries {
+		d.measure(t, "list-project-jobs", base, token(demo.TokenMaintainer))
+		p1 := d.measure(t, "list-project-jobs", base, token(demo.TokenMaintainer))
+		d.measure(t, "list-project-jobs", base+"&page=20", token(demo.TokenMaintainer))
+		dp := d.measure(t, "list-project-jobs", base+"&page=20", token(demo.TokenMaintainer))
+		if try == 0 || p1.trips+dp.trips < page1.trips+deep.trips {
+			page1, deep = p1, dp
+		}
+	}
+	budget{map[string]int{"Query": 1}, 1, 101, page1.capacity}.check(t, page1)
+	budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 101, page1.capacity + 0.5}.check(t, deep)
+	t.Logf("%s offset, warm: page 1 %v; page 20 %v", bigRef, page1, deep)
 }

@@ -83,6 +83,9 @@ type endpoint struct {
 	// the warm cache holds it (read up to store.WarmTTL ago): reads that
 	// need no exact build count. Nil: never (actions).
 	cachedProject func(rq *request) bool
+	// countedRef names a ref whose build count the lookup reads with the
+	// project (store.Lookup.Ref), or "" (nil: never).
+	countedRef func(rq *request) string
 }
 
 // always is cachedProject for reads that never need the build count.
@@ -153,6 +156,9 @@ func (h *handler) handle(w http.ResponseWriter, r *http.Request) error {
 	lookup := store.Lookup{TokenHash: rq.creds.Hash(), Project: projectRef(project), JobID: jobID,
 		PipelineID: pipelineID, Related: h.related, TokenProject: h.tokenProject, Once: once.Key}
 	lookup.CachedProject = h.cachedProject != nil && h.cachedProject(rq)
+	if h.countedRef != nil {
+		lookup.Ref = h.countedRef(rq)
+	}
 	if h.speculate != nil && badJob == nil && badPipeline == nil && !lookup.Project.IsZero() {
 		rq.pipelineID = pipelineID
 		rq.spec = h.speculate(rq, lookup.Project)

@@ -53,7 +53,7 @@ const (
 var endpoints = map[Function]endpoint{
 	ListProjectJobs: {route: projectRoute(http.MethodGet, "jobs"),
 		rule: auth.Rule{JobTokens: true}, serve: listProjectJobs, speculate: speculateProjectJobs,
-		cachedProject: projectJobsCached},
+		cachedProject: projectJobsCached, countedRef: projectJobsRef},
 	GetJob: {route: projectRoute(http.MethodGet, "jobs", "{job_id}"),
 		related: true, serve: getJob, cachedProject: always},
 	GetJobTrace: {route: projectRoute(http.MethodGet, "jobs", "{job_id}", "trace"),

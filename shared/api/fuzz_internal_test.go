@@ -42,7 +42,8 @@ func FuzzPathIDs(f *testing.F) {
 func FuzzQueryParams(f *testing.F) {
 	for _, s := range []string{"scope=pending", "scope[]=running&scope[]=failed", "scope[a]=success", "scope=%00",
 		"page=2&per_page=100", "per_page=0", "page=-1", "pagination=keyset&id_after=5", "cursor=eyJpZCI6MX0%3D",
-		"byte_offset=10&byte_limit=5", "byte_offset=99999999999999999999", "%zz=1", "a=%", "scope=pending;running"} {
+		"byte_offset=10&byte_limit=5", "byte_offset=99999999999999999999", "%zz=1", "a=%", "scope=pending;running",
+		"ref=feature%2Flogin&page=3", "ref[]=main", "ref=%20&scope=failed", "ref=main&pagination=keyset&cursor=eyJpZCI6IjkiLCJfa2QiOiJuIiwiciI6IjMifQ"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
@@ -54,6 +55,15 @@ func FuzzQueryParams(f *testing.F) {
 		}
 		if _, err := paginate.Parse(q); err != nil && !asClientError(err) {
 			t.Fatalf("page %q: %v", raw, err)
+		}
+		pq, err := parseProjectJobs(q)
+		if err != nil && !asClientError(err) {
+			t.Fatalf("project jobs %q: %v", raw, err)
+		}
+		if _, err := pq.projectJobsRange(); err == nil && pq.ref != strings.TrimSpace(pq.ref) && strings.TrimSpace(pq.ref) == "" {
+			t.Fatalf("blank ref %q kept from %q", pq.ref, raw)
+		} else if err != nil && !asClientError(err) {
+			t.Fatalf("project jobs range %q: %v", raw, err)
 		}
 		rq := &request{Request: httptest.NewRequest(http.MethodGet, "/", nil)}
 		rq.URL.RawQuery = raw

@@ -54,15 +54,49 @@ func parseScope(q url.Values, forms scopeForms) ([]jobs.Status, error) {
 	return out, nil
 }
 
-// listOf reads a list's pagination parameters, then the project whose jobs
-// the caller may read, in GitLab's order of checks.
-func (rq *request) listOf(q url.Values) (paginate.Params, *jobs.Project, error) {
-	pg, err := paginate.Parse(q)
-	if err != nil {
-		return pg, nil, err
+// parseRef reads `ref`, a String: the last value given, "" when absent,
+// blank or only whitespace (GitLab ignores those). An array or hash form
+// is not a String (Grape's 400).
+func parseRef(q url.Values) (string, error) {
+	for k := range q {
+		if strings.HasPrefix(k, "ref[") {
+			return "", paramInvalid("ref")
+		}
 	}
-	p, err := rq.buildsProject()
-	return pg, p, err
+	vs := q["ref"]
+	if len(vs) == 0 || strings.TrimSpace(vs[len(vs)-1]) == "" {
+		return "", nil
+	}
+	return vs[len(vs)-1], nil
+}
+
+// projectJobsQuery is what GET /projects/:id/jobs asks for.
+type projectJobsQuery struct {
+	scopes []jobs.Status
+	ref    string
+	pg     paginate.Params
+}
+
+// parseProjectJobs reads the list's parameters in Grape's order: scope,
+// ref, then pagination.
+func parseProjectJobs(q url.Values) (projectJobsQuery, error) {
+	var pq projectJobsQuery
+	var err error
+	if pq.scopes, err = parseScope(q, scopeOrHash); err != nil {
+		return pq, err
+	}
+	if pq.ref, err = parseRef(q); err != nil {
+		return pq, err
+	}
+	pq.pg, err = paginate.Parse(q)
+	return pq, err
+}
+
+// countsDown says whether the page is an offset page past the first of an
+// ordinal index (no scope): its key range counts down from the list's
+// exact build count.
+func (pq projectJobsQuery) countsDown() bool {
+	return len(pq.scopes) == 0 && !pq.pg.Keyset && pq.pg.Offset() > 0
 }
 
 // pageLink is the base of a list's page links: this request's URL with its
@@ -84,48 +118,66 @@ func (rq *request) pageLink(pathParams map[string]string) paginate.Link {
 
 // listProjectJobs serves GET /projects/:id/jobs.
 func listProjectJobs(w http.ResponseWriter, rq *request) error {
-	q := rq.URL.Query()
-	scopes, err := parseScope(q, scopeOrHash)
+	pq, err := parseProjectJobs(rq.URL.Query())
 	if err != nil {
 		return err
 	}
-	pg, p, err := rq.listOf(q)
+	p, err := rq.buildsProject()
 	if err != nil {
 		return err
 	}
-	rng, err := projectJobsRange(scopes, pg)
+	rng, err := pq.projectJobsRange()
 	if err != nil {
 		return err
 	}
+	rng.RefBuilds = rq.found.RefBuilds
 	page, err := rq.deps.Store.ProjectBuildsWith(rq.ctx(), rq.spec, p, rng)
 	if err != nil {
 		return err
 	}
-	// Unfiltered keyset cursors carry the ordinal, the key of their index.
+	// Cursors without scope carry the ordinal, the key of their index: the
+	// build ordinal, or with ref the ref ordinal.
 	cursor := cursorID
-	if len(scopes) == 0 {
+	switch {
+	case len(pq.scopes) > 0:
+	case pq.ref != "":
+		cursor = cursorRefOrdinal
+	default:
 		cursor = cursorOrdinal
 	}
 	return rq.writeList(w, p, page.Jobs, render.AppendJob, func() {
-		pageHeaders(w.Header(), rq.pageLink(nil), pg, page, cursor, paginate.Uncounted)
+		pageHeaders(w.Header(), rq.pageLink(nil), pq.pg, page, cursor, paginate.Uncounted)
 	})
 }
 
 // projectJobsRange is the page of a project's builds that the parameters
 // select; its errors come after the project's checks.
-func projectJobsRange(scopes []jobs.Status, pg paginate.Params) (store.Range, error) {
-	rng := store.Range{Statuses: scopes, Limit: pg.PerPage}
+func (pq projectJobsQuery) projectJobsRange() (store.Range, error) {
+	pg := pq.pg
+	rng := store.Range{Statuses: pq.scopes, Ref: pq.ref, Limit: pg.PerPage}
 	if pg.Keyset {
-		if pg.After.ID != 0 && pg.After.Ordinal == 0 && len(scopes) == 0 {
-			return rng, paginate.ErrCursorInvalid
+		// A cursor of another list lacks the ordinal this one's index needs.
+		switch {
+		case pg.After.ID == 0 || len(pq.scopes) > 0:
+		case pq.ref != "":
+			if pg.After.RefOrdinal == 0 {
+				return rng, paginate.ErrCursorInvalid
+			}
+			rng.After.Ordinal = pg.After.RefOrdinal
+		default:
+			if pg.After.Ordinal == 0 {
+				return rng, paginate.ErrCursorInvalid
+			}
+			rng.After.Ordinal = pg.After.Ordinal
 		}
-		rng.After = store.Position(pg.After)
+		rng.After.ID = pg.After.ID
 		return rng, nil
 	}
 	// A filtered offset page reads every row before it; past GitLab's
 	// limit the client is sent to keyset pages, as GitLab does.
-	// Unfiltered pages cost the same at any depth and keep no limit.
-	if len(scopes) > 0 {
+	// Unfiltered pages, a ref's too, cost the same at any depth and keep
+	// no limit.
+	if len(pq.scopes) > 0 {
 		if err := pg.CheckOffset(); err != nil {
 			return rng, err
 		}
@@ -135,30 +187,31 @@ func projectJobsRange(scopes []jobs.Status, pg paginate.Params) (store.Range, er
 }
 
 // projectJobsCached: only an unfiltered offset page past the first needs
-// the project's exact build count (its key range counts from the top).
+// the project's exact build count (its key range counts from the top); a
+// ref's count is its own item (projectJobsRef).
 func projectJobsCached(rq *request) bool {
-	q := rq.URL.Query()
-	scopes, err := parseScope(q, scopeOrHash)
-	if err != nil {
-		return false
+	pq, err := parseProjectJobs(rq.URL.Query())
+	return err == nil && (pq.ref != "" || !pq.countsDown())
+}
+
+// projectJobsRef names the ref whose build count a ref's offset page past
+// the first counts down from, for the lookup to read fresh.
+func projectJobsRef(rq *request) string {
+	pq, err := parseProjectJobs(rq.URL.Query())
+	if err != nil || !pq.countsDown() {
+		return ""
 	}
-	pg, err := paginate.Parse(q)
-	return err == nil && (len(scopes) > 0 || pg.Keyset || pg.Offset() == 0)
+	return pq.ref
 }
 
 // speculateProjectJobs starts the page's Query when the parameters are
 // valid (else the list fails before any Query).
 func speculateProjectJobs(rq *request, project store.ProjectRef) *store.Speculation {
-	q := rq.URL.Query()
-	scopes, err := parseScope(q, scopeOrHash)
+	pq, err := parseProjectJobs(rq.URL.Query())
 	if err != nil {
 		return nil
 	}
-	pg, err := paginate.Parse(q)
-	if err != nil {
-		return nil
-	}
-	rng, err := projectJobsRange(scopes, pg)
+	rng, err := pq.projectJobsRange()
 	if err != nil {
 		return nil
 	}
@@ -169,8 +222,9 @@ func speculateProjectJobs(rq *request, project store.ProjectRef) *store.Speculat
 type cursorKey int
 
 const (
-	cursorID      cursorKey = iota // the id, the sort key of every id-ordered index
-	cursorOrdinal                  // the id and the build ordinal (a project's unfiltered builds)
+	cursorID         cursorKey = iota // the id, the sort key of every id-ordered index
+	cursorOrdinal                     // the id and the build ordinal (a project's unfiltered builds)
+	cursorRefOrdinal                  // the id and the ref ordinal (a ref's builds without scope)
 )
 
 // pageHeaders writes a list page's pagination headers: in keyset mode the
@@ -185,8 +239,11 @@ func pageHeaders(h http.Header, link paginate.Link, pg paginate.Params, page *st
 	if page.More {
 		last := page.Jobs[len(page.Jobs)-1]
 		next = &paginate.Cursor{ID: last.ID}
-		if cursor == cursorOrdinal {
+		switch cursor {
+		case cursorOrdinal:
 			next.Ordinal = last.Ordinal
+		case cursorRefOrdinal:
+			next.RefOrdinal = last.RefOrdinal
 		}
 	}
 	paginate.KeysetHeaders(h, link, pg, next)

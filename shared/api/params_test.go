@@ -142,6 +142,68 @@ func TestParseScope(t *testing.T) {
 	}
 }
 
+// The ref filter's parameter: blank or whitespace is no filter, anything
+// else is kept byte for byte (slashes, unicode, "#"), the last value
+// counts, an array or hash form is 400; which pages read the ref's index,
+// which need its count, and which are refused.
+func TestParseProjectJobsRef(t *testing.T) {
+	refCursor := paginate.EncodeCursor(paginate.Cursor{ID: 90, RefOrdinal: 7})
+	buildCursor := paginate.EncodeCursor(paginate.Cursor{ID: 90, Ordinal: 40})
+	tests := []struct {
+		query    string
+		ref      string
+		err      string
+		counted  string // the ref the lookup counts
+		after    store.Position
+		rangeErr string
+	}{
+		{"", "", "", "", store.Position{}, ""},
+		{"ref=", "", "", "", store.Position{}, ""},
+		{"ref=%20%09%0A", "", "", "", store.Position{}, ""},
+		{"ref=main", "main", "", "", store.Position{}, ""},
+		{"ref=%20main", " main", "", "", store.Position{}, ""},
+		{"ref=feature%2Flogin&page=3", "feature/login", "", "feature/login", store.Position{}, ""},
+		{"ref=feature/%C3%BCn%C3%AFcode-%E2%9C%93&page=2", "feature/ünïcode-✓", "", "feature/ünïcode-✓", store.Position{}, ""},
+		{"ref=fix%2Fa%23b", "fix/a#b", "", "", store.Position{}, ""},
+		{"ref=a&ref=b", "b", "", "", store.Position{}, ""},
+		{"ref[]=main", "", "ref is invalid", "", store.Position{}, ""},
+		{"ref[x]=main", "", "ref is invalid", "", store.Position{}, ""},
+		{"ref=main&scope=failed&page=3", "main", "", "", store.Position{}, ""},
+		{"ref=main&scope=failed&page=2501", "main", "", "", store.Position{},
+			"Offset pagination has a maximum allowed offset of 50000 for requests that return objects of type Ci::Build. Remaining records can be retrieved using keyset pagination."},
+		{"ref=main&page=2501", "main", "", "main", store.Position{}, ""},
+		{"ref=main&pagination=keyset&cursor=" + refCursor, "main", "", "", store.Position{ID: 90, Ordinal: 7}, ""},
+		{"ref=main&pagination=keyset&cursor=" + buildCursor, "main", "", "", store.Position{}, "cursor is invalid"},
+		{"pagination=keyset&cursor=" + refCursor, "", "", "", store.Position{}, "cursor is invalid"},
+		{"pagination=keyset&cursor=" + buildCursor, "", "", "", store.Position{ID: 90, Ordinal: 40}, ""},
+		{"ref=main&scope=failed&pagination=keyset&cursor=" + buildCursor, "main", "", "", store.Position{ID: 90}, ""},
+	}
+	// The pagination errors are paginate's, which the error table words.
+	msgOf := func(err error) string { return strings.TrimPrefix(errorBody(err), "not a GitLab error: ") }
+	for _, tc := range tests {
+		q, err := url.ParseQuery(tc.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pq, err := parseProjectJobs(q)
+		if msg := errorBody(err); msg != tc.err || pq.ref != tc.ref {
+			t.Errorf("%q: ref %q, error %q; want %q, %q", tc.query, pq.ref, msg, tc.ref, tc.err)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		rq := &request{Request: httptest.NewRequest(http.MethodGet, "/x?"+tc.query, nil)}
+		if got := projectJobsRef(rq); got != tc.counted {
+			t.Errorf("%q: counted ref %q, want %q", tc.query, got, tc.counted)
+		}
+		rng, err := pq.projectJobsRange()
+		if msg := msgOf(err); msg != tc.rangeErr || (err == nil && (rng.After != tc.after || rng.Ref != tc.ref)) {
+			t.Errorf("%q: range %+v %q, want after %+v %q", tc.query, rng, msg, tc.after, tc.rangeErr)
+		}
+	}
+}
+
 func TestQueryParameters(t *testing.T) {
 	for _, tc := range []struct {
 		value string

@@ -9,14 +9,17 @@ import (
 )
 
 // A warm container guesses a list page's Query from what it last read (a
-// project's build count): after a retry adds a build, every page, guessed
-// or not, is the one a cold container serves, byte for byte.
+// project's or a ref's build count): after a retry adds a build, every
+// page, guessed or not, is the one a cold container serves, byte for byte.
 func TestSpeculativePagesFollowTheFreshProject(t *testing.T) {
 	d := newDemo(t, 40)
 	m := token(demo.TokenMaintainer)
 	targets := []string{"/api/v4/projects/1/jobs?per_page=5", "/api/v4/projects/1/jobs?per_page=5&page=3",
 		"/api/v4/projects/demo%2Fbackend/jobs?per_page=5&page=2", "/api/v4/projects/1/jobs?scope[]=failed&per_page=3",
-		"/api/v4/projects/1/pipelines/1001/jobs?per_page=2&page=2"}
+		"/api/v4/projects/1/pipelines/1001/jobs?per_page=2&page=2",
+		// Deep pages of every demo ref: the retried job's ref count moved.
+		"/api/v4/projects/1/jobs?ref=main&per_page=5&page=2", "/api/v4/projects/demo%2Fbackend/jobs?ref=feature%2Flogin&per_page=3&page=2",
+		"/api/v4/projects/1/jobs?ref=fix%2Fcache&per_page=3&page=2", "/api/v4/projects/1/jobs?ref=main&scope[]=failed&per_page=3"}
 	function := func(target string) string {
 		if strings.Contains(target, "/pipelines/") {
 			return "list-pipeline-jobs"

@@ -43,10 +43,12 @@ func (p Params) CheckOffset() error {
 }
 
 // Cursor is where a keyset page starts: after the row with this id (and, in
-// unfiltered project lists, this build ordinal).
+// unfiltered project lists, this build ordinal; in a ref's list without
+// scope, this ref ordinal).
 type Cursor struct {
-	ID      int64
-	Ordinal int64
+	ID         int64
+	Ordinal    int64
+	RefOrdinal int64
 }
 
 // Params are a request's pagination parameters.
@@ -114,12 +116,13 @@ func single(q url.Values, name string) (string, bool) {
 }
 
 // cursorJSON is GitLab's cursor shape: the order key as a string and the
-// direction; "o" adds the build ordinal, which GitLab clients pass back
-// untouched like the rest.
+// direction; "o" adds the build ordinal and "r" the ref ordinal, which
+// GitLab clients pass back untouched like the rest.
 type cursorJSON struct {
-	ID        string `json:"id"`
-	Direction string `json:"_kd"`
-	Ordinal   string `json:"o,omitempty"`
+	ID         string `json:"id"`
+	Direction  string `json:"_kd"`
+	Ordinal    string `json:"o,omitempty"`
+	RefOrdinal string `json:"r,omitempty"`
 }
 
 // EncodeCursor writes c as URL-safe base64 of JSON.
@@ -127,6 +130,9 @@ func EncodeCursor(c Cursor) string {
 	cj := cursorJSON{ID: strconv.FormatInt(c.ID, 10), Direction: "n"}
 	if c.Ordinal > 0 {
 		cj.Ordinal = strconv.FormatInt(c.Ordinal, 10)
+	}
+	if c.RefOrdinal > 0 {
+		cj.RefOrdinal = strconv.FormatInt(c.RefOrdinal, 10)
 	}
 	b, _ := json.Marshal(cj)
 	return base64.RawURLEncoding.EncodeToString(b)
@@ -149,8 +155,14 @@ func DecodeCursor(s string) (Cursor, error) {
 	if c.ID, err = strconv.ParseInt(cj.ID, 10, 64); err != nil || c.ID <= 0 {
 		return Cursor{}, ErrCursorInvalid
 	}
-	if cj.Ordinal != "" {
-		if c.Ordinal, err = strconv.ParseInt(cj.Ordinal, 10, 64); err != nil || c.Ordinal <= 0 {
+	for _, o := range []struct {
+		s string
+		n *int64
+	}{{cj.Ordinal, &c.Ordinal}, {cj.RefOrdinal, &c.RefOrdinal}} {
+		if o.s == "" {
+			continue
+		}
+		if *o.n, err = strconv.ParseInt(o.s, 10, 64); err != nil || *o.n <= 0 {
 			return Cursor{}, ErrCursorInvalid
 		}
 	}

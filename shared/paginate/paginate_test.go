@@ -27,6 +27,10 @@ func TestParse(t *testing.T) {
 		{"pagination=keyset&sort=asc", Params{}, ErrKeysetOrder},
 		{"pagination=keyset&cursor=" + EncodeCursor(Cursor{ID: 42, Ordinal: 7}),
 			Params{Page: 1, PerPage: 20, Keyset: true, After: Cursor{ID: 42, Ordinal: 7}}, nil},
+		{"pagination=keyset&cursor=" + EncodeCursor(Cursor{ID: 42, RefOrdinal: 5}),
+			Params{Page: 1, PerPage: 20, Keyset: true, After: Cursor{ID: 42, RefOrdinal: 5}}, nil},
+		{"pagination=keyset&cursor=eyJpZCI6IjQyIiwiX2tkIjoibiIsInIiOiIwIn0", Params{}, ErrCursorInvalid}, // "r":"0"
+		{"pagination=keyset&cursor=eyJpZCI6IjQyIiwiX2tkIjoibiIsInIiOiJ4In0", Params{}, ErrCursorInvalid}, // "r":"x"
 		{"pagination=keyset&cursor=eyJpZCI6IjEyMyIsIl9rZCI6Im4ifQ", // GitLab's own {"id":"123","_kd":"n"}
 			Params{Page: 1, PerPage: 20, Keyset: true, After: Cursor{ID: 123}}, nil},
 		{"pagination=keyset&cursor=eyJpZCI6IjEyMyIsIl9rZCI6InAifQ", Params{}, ErrCursorInvalid}, // _kd p

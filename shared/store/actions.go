@@ -25,14 +25,15 @@ const maxAttempts = 25
 //
 // A retry creates a job in the same TransactWriteItems: the new job (only if
 // its id is free), the job id counter moved from its value as read to the
-// new id, the project's build count moved from its value as read to the new
-// build's ordinal, and the old job marked retried on its version. One
+// new id, the project's build count and its ref's moved from their values
+// as read to the new build's ordinals, and the old job marked retried on
+// its version. One
 // transaction rather than a sequence of idempotent steps, because nothing of
 // a half-done retry may show: no job without its ordinal, no counter gap
 // that a reader could see as a missing job, no job retried twice. When the
 // transaction loses a race (a condition failed or DynamoDB saw a conflicting
-// transaction), Apply re-reads the job, the project and the counter in one
-// BatchGetItem and asks the action again: contention on the counter or the
+// transaction), Apply re-reads the job, the project and the counts in one
+// BatchGetItem and asks the action again: contention on the counter or a
 // build count just tries again, while a job that someone else retried
 // meanwhile is no longer retryable, so the action answers ErrNotRetryable.
 //
@@ -60,18 +61,18 @@ func (s *Store) Apply(ctx context.Context, p *jobs.Project, j *jobs.Job, act job
 func (s *Store) ApplyOnce(ctx context.Context, p *jobs.Project, j *jobs.Job, act jobs.Action, once Once) (*jobs.Job, error) {
 	cur, proj := j, p
 	token := writeToken()
-	var counter *int64 // nil until read; then a pointer to 0 when the counter item does not exist
+	var counts *creation // nil until read
 	for attempt := 1; ; attempt++ {
 		t, err := act(cur)
 		if err != nil || (t.Job == nil && t.Created == nil) {
 			return cur, err
 		}
-		if t.Created != nil && counter == nil {
-			if _, counter, err = s.reread(ctx, nil, true); err != nil {
+		if t.Created != nil && counts == nil {
+			if _, counts, err = s.reread(ctx, nil, t.Created); err != nil {
 				return nil, err
 			}
 		}
-		ops, err := s.transitionWrites(cur, proj, counter, t, token)
+		ops, err := s.transitionWrites(cur, proj, counts, t, token)
 		if err != nil {
 			return nil, err
 		}
@@ -96,7 +97,7 @@ func (s *Store) ApplyOnce(ctx context.Context, p *jobs.Project, j *jobs.Job, act
 		if once.Key != "" {
 			keys = append(keys, onceKey(once.Key))
 		}
-		if got, counter, err = s.reread(ctx, keys, t.Created != nil); err != nil {
+		if got, counts, err = s.reread(ctx, keys, t.Created); err != nil {
 			return nil, err
 		}
 		it, ok := got[keyString(jobKey(j.ID))]
@@ -173,23 +174,53 @@ type counterItem struct {
 	N int64 `db:"n"`
 }
 
-// reread reads keys, and the job id counter if withCounter, in one
-// strongly consistent BatchGetItem.
-func (s *Store) reread(ctx context.Context, keys []item, withCounter bool) (map[string]item, *int64, error) {
-	if withCounter {
+// creation is what a creating transaction moves on from its values as
+// read (0 for an item that does not exist): the job id counter and the
+// build count of the new build's ref.
+type creation struct{ counter, refBuilds int64 }
+
+// reread reads keys, and for creating job c (nil: none) the counts it
+// moves, in one strongly consistent BatchGetItem.
+func (s *Store) reread(ctx context.Context, keys []item, c *jobs.Job) (map[string]item, *creation, error) {
+	if c != nil {
 		keys = append(keys, counterKey())
-	}
-	got, err := s.batchGet(ctx, keys)
-	if err != nil || !withCounter {
-		return got, nil, err
-	}
-	var c counterItem
-	if it, ok := got[keyString(counterKey())]; ok {
-		if err := unmarshal(it, &c); err != nil {
-			return nil, nil, err
+		if hasRef(c) {
+			keys = append(keys, refCountKey(c.ProjectID, c.Ref))
 		}
 	}
-	return got, &c.N, nil
+	got, err := s.batchGet(ctx, keys)
+	if err != nil || c == nil {
+		return got, nil, err
+	}
+	var counts creation
+	for k, n := range map[string]*int64{keyString(counterKey()): &counts.counter,
+		keyString(refCountKey(c.ProjectID, c.Ref)): &counts.refBuilds} {
+		var ci counterItem
+		if it, ok := got[k]; ok {
+			if err := unmarshal(it, &ci); err != nil {
+				return nil, nil, err
+			}
+		}
+		*n = ci.N
+	}
+	return got, &counts, nil
+}
+
+// moveCount is the write moving the count n of item k from old (0: the
+// item or its n may not exist yet) to new, on the condition that it is
+// still old.
+func (s *Store) moveCount(k item, old, new int64) *types.Update {
+	u := &types.Update{
+		TableName: aws.String(s.table), Key: k,
+		UpdateExpression:          aws.String("SET n = :new"),
+		ConditionExpression:       aws.String("attribute_not_exists(n)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":new": num(new)},
+	}
+	if old > 0 {
+		u.ConditionExpression = aws.String("n = :old")
+		u.ExpressionAttributeValues[":old"] = num(old)
+	}
+	return u
 }
 
 // op is one write of a transition and what its failed condition means.
@@ -199,7 +230,7 @@ type op struct {
 }
 
 // transitionWrites are the writes of t on cur: see Apply.
-func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counter *int64, t jobs.Transition, token string) ([]op, error) {
+func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counts *creation, t jobs.Transition, token string) ([]op, error) {
 	var ops []op
 	deltas := map[int64]map[string]int64{}
 	addDelta := func(pl int64, d map[string]int64) {
@@ -226,7 +257,7 @@ func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counter *int64,
 		addDelta(cur.PipelineID, countDelta(cur, t.Job))
 	}
 	if c := t.Created; c != nil {
-		c.ID, c.Version = *counter+1, 1
+		c.ID, c.Version = counts.counter+1, 1
 		if c.Kind != jobs.Bridge {
 			c.Ordinal = p.Builds + 1
 			ops = append(ops, op{race: true, w: types.TransactWriteItem{Update: &types.Update{
@@ -236,6 +267,13 @@ func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counter *int64,
 				ExpressionAttributeValues: map[string]types.AttributeValue{":new": num(c.Ordinal), ":old": num(p.Builds)},
 			}}})
 		}
+		c.RefOrdinal = 0
+		if hasRef(c) {
+			// The same pipeline, so the same ref: its count moves on too.
+			c.RefOrdinal = counts.refBuilds + 1
+			ops = append(ops, op{race: true, w: types.TransactWriteItem{
+				Update: s.moveCount(refCountKey(p.ID, c.Ref), counts.refBuilds, c.RefOrdinal)}})
+		}
 		it, err := jobItem(c)
 		if err != nil {
 			return nil, err
@@ -243,17 +281,7 @@ func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counter *int64,
 		ops = append(ops, op{race: true, w: types.TransactWriteItem{Put: &types.Put{
 			TableName: aws.String(s.table), Item: it, ConditionExpression: aws.String("attribute_not_exists(PK)"),
 		}}})
-		counterWrite := &types.Update{
-			TableName: aws.String(s.table), Key: counterKey(),
-			UpdateExpression:          aws.String("SET n = :new"),
-			ConditionExpression:       aws.String("attribute_not_exists(n)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":new": num(c.ID)},
-		}
-		if *counter > 0 {
-			counterWrite.ConditionExpression = aws.String("n = :old")
-			counterWrite.ExpressionAttributeValues[":old"] = num(*counter)
-		}
-		ops = append(ops, op{race: true, w: types.TransactWriteItem{Update: counterWrite}})
+		ops = append(ops, op{race: true, w: types.TransactWriteItem{Update: s.moveCount(counterKey(), counts.counter, c.ID)}})
 		addDelta(c.PipelineID, countDelta(nil, c))
 	}
 	for pl, d := range deltas {

@@ -121,6 +121,8 @@ func decodeJobFast(it item, j *jobs.Job) error {
 			j.Extra, err = avBytes(av)
 		case "o":
 			j.Ordinal, err = avInt(av)
+		case "ro":
+			j.RefOrdinal, err = avInt(av)
 		case "v":
 			j.Version, err = avInt(av)
 		case "fp":

@@ -172,13 +172,17 @@ func (s *Store) ImportJobs(ctx context.Context, js []*jobs.Job, progress func(do
 	}
 	var rewrite []*jobs.Job // existing builds whose ordinals move
 	counts := map[int64]int64{}
+	var refCounts []item // each ref's build count, where it moved
 	for pid, builds := range byProject {
-		moved, total, err := s.assignOrdinals(ctx, pid, builds)
+		moved, total, refs, err := s.assignOrdinals(ctx, pid, builds)
 		if err != nil {
 			return 0, err
 		}
 		rewrite = append(rewrite, moved...)
 		counts[pid] = total
+		for ref, n := range refs {
+			refCounts = append(refCounts, withKey(item{"n": num(n)}, refCountKey(pid, ref)))
+		}
 	}
 	items := make([]item, 0, len(fresh)+len(rewrite))
 	for _, j := range append(fresh, rewrite...) {
@@ -190,6 +194,9 @@ func (s *Store) ImportJobs(ctx context.Context, js []*jobs.Job, progress func(do
 	}
 	defer s.ForgetPages()
 	if err := s.writeAllProgress(ctx, items, progress); err != nil {
+		return 0, err
+	}
+	if err := s.writeAll(ctx, refCounts); err != nil {
 		return 0, err
 	}
 	deltas := map[int64]map[string]int64{}
@@ -220,37 +227,51 @@ func (s *Store) ImportJobs(ctx context.Context, js []*jobs.Job, progress func(do
 }
 
 // assignOrdinals numbers new builds of a project after its existing ones, or
-// renumbers all of them when a new build is older than an existing one. It
-// returns the existing builds whose ordinal changed and the new total.
-func (s *Store) assignOrdinals(ctx context.Context, pid int64, builds []*jobs.Job) ([]*jobs.Job, int64, error) {
+// renumbers all of them when a new build is older than an existing one,
+// and likewise among the builds of each ref (an existing build without its
+// ref ordinal, imported before there were any, gets one then). It returns the
+// existing builds whose ordinals changed, the new total and each ref's new
+// total, for the refs of new or changed builds.
+func (s *Store) assignOrdinals(ctx context.Context, pid int64, builds []*jobs.Job) ([]*jobs.Job, int64, map[string]int64, error) {
 	slices.SortFunc(builds, func(a, b *jobs.Job) int { return cmp.Compare(a.ID, b.ID) })
 	old, err := s.allBuilds(ctx, pid)
 	if err != nil {
-		return nil, 0, err
-	}
-	if len(old) == 0 || old[len(old)-1].ID < builds[0].ID {
-		for i, j := range builds {
-			j.Ordinal = int64(len(old) + i + 1)
-		}
-		return nil, int64(len(old) + len(builds)), nil
+		return nil, 0, nil, err
 	}
 	all := append(slices.Clone(old), builds...)
-	slices.SortFunc(all, func(a, b *jobs.Job) int { return cmp.Compare(a.ID, b.ID) })
-	var moved []*jobs.Job
+	if len(old) > 0 && old[len(old)-1].ID > builds[0].ID {
+		slices.SortFunc(all, func(a, b *jobs.Job) int { return cmp.Compare(a.ID, b.ID) })
+	}
 	isOld := map[*jobs.Job]bool{}
 	for _, j := range old {
 		isOld[j] = true
 	}
+	var moved []*jobs.Job
+	perRef := map[string]int64{} // builds of each ref so far
+	touched := map[string]bool{} // refs of new or renumbered builds
 	for i, j := range all {
-		if n := int64(i + 1); j.Ordinal != n {
-			j.Ordinal = n
-			if isOld[j] {
-				j.Version++
-				moved = append(moved, j)
-			}
+		n, rn := int64(i+1), int64(0)
+		if hasRef(j) {
+			perRef[j.Ref]++
+			rn = perRef[j.Ref]
+		}
+		if j.Ordinal == n && j.RefOrdinal == rn {
+			continue
+		}
+		j.Ordinal, j.RefOrdinal = n, rn
+		if isOld[j] {
+			j.Version++
+			moved = append(moved, j)
+		}
+		if hasRef(j) {
+			touched[j.Ref] = true
 		}
 	}
-	return moved, int64(len(all)), nil
+	refs := make(map[string]int64, len(touched))
+	for ref := range touched {
+		refs[ref] = perRef[ref]
+	}
+	return moved, int64(len(all)), refs, nil
 }
 
 // allBuilds reads every build of a project, oldest first. Only import uses it.

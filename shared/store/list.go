@@ -15,7 +15,7 @@ import (
 )
 
 // Position is a row's place in a list: the job id and, in a project's
-// unfiltered build list, its build ordinal.
+// unfiltered build list, its build ordinal (in a ref's, its ref ordinal).
 type Position struct {
 	ID      int64
 	Ordinal int64
@@ -29,6 +29,11 @@ type Range struct {
 	Limit    int           // rows wanted; one more is read to tell whether more follow
 	// IncludeRetried lists the retried tries of jobs too (pipeline lists).
 	IncludeRetried bool
+	// Ref keeps only builds of pipelines of this ref (project lists; ""
+	// for all), and RefBuilds is its build count (Found.RefBuilds), which
+	// its offset pages past the first count down from.
+	Ref       string
+	RefBuilds int64
 }
 
 // Page is one page of a list.
@@ -49,9 +54,9 @@ func gsi(name, pk string) partition {
 	panic("unknown index " + name)
 }
 
-// ProjectBuilds lists a project's builds (no bridges). Without a status filter
-// it reads the ordinal index, so an offset page costs what page 1 costs; with
-// one it runs one Query per status and merges them.
+// ProjectBuilds lists a project's builds (no bridges), or a ref's. Without a
+// status filter it reads the ordinal index, so an offset page costs what
+// page 1 costs; with one it runs one Query per status and merges them.
 //
 // Errors: only the DynamoDB client's.
 func (s *Store) ProjectBuilds(ctx context.Context, p *jobs.Project, r Range) (*Page, error) {
@@ -61,20 +66,35 @@ func (s *Store) ProjectBuilds(ctx context.Context, p *jobs.Project, r Range) (*P
 // ProjectBuildsWith is ProjectBuilds taking sp's page when sp read what
 // ProjectBuilds reads for p (sp may be nil).
 func (s *Store) ProjectBuildsWith(ctx context.Context, sp *Speculation, p *jobs.Project, r Range) (*Page, error) {
-	return s.run(ctx, sp, projectBuildsPlan(p.ID, p.Builds, r))
+	builds := p.Builds
+	if r.Ref != "" {
+		builds = r.RefBuilds
+	}
+	return s.run(ctx, sp, projectBuildsPlan(p.ID, builds, r))
 }
 
-// projectBuildsPlan is what ProjectBuilds reads for project id with builds
-// builds; builds < 0 is unknown (a speculation without a cached count).
+// projectBuildsPlan is what ProjectBuilds reads for project id whose list
+// (all builds, or r.Ref's) has builds rows; builds < 0 is unknown (a
+// speculation without a cached count).
 func projectBuildsPlan(id, builds int64, r Range) plan {
+	if r.Ref != "" && !indexedRef(r.Ref) {
+		return plan{none: true}
+	}
 	if len(r.Statuses) > 0 {
 		parts := make([]partition, len(r.Statuses))
 		for i, st := range r.Statuses {
 			parts[i] = gsi(GSIProjectBuildsByStatus, projectStatusPK(id, st))
+			if r.Ref != "" {
+				parts[i] = gsi(GSIRefBuildsByStatus, refStatusPK(id, r.Ref, st))
+			}
 		}
 		return plan{parts: parts, upTo: below(r.After.ID), skip: r.Skip, limit: r.Limit}
 	}
-	pl := plan{parts: []partition{gsi(GSIProjectBuilds, projectBuildsPK(id))}, limit: r.Limit}
+	part := gsi(GSIProjectBuilds, projectBuildsPK(id))
+	if r.Ref != "" {
+		part = gsi(GSIRefBuilds, refBuildsPK(id, r.Ref))
+	}
+	pl := plan{parts: []partition{part}, limit: r.Limit}
 	switch {
 	case r.After.Ordinal > 0:
 		pl.upTo = r.After.Ordinal - 1 - int64(r.Skip)

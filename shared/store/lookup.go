@@ -32,6 +32,9 @@ type Lookup struct {
 	// CachedProject lets the project come from the warm cache (read up to
 	// WarmTTL ago): for reads that need no exact build count.
 	CachedProject bool
+	// Ref is a pipeline ref whose build count to read with the project
+	// (Found.RefBuilds), or "": a ref's offset pages past the first.
+	Ref string
 }
 
 // Found is what a Lookup found. Missing things are nil, but Related, which
@@ -43,6 +46,7 @@ type Found struct {
 	Related       *jobs.Related  // what Job refers to, with Lookup.Related
 	Pipeline      *jobs.Pipeline // the pipeline asked for by Lookup.PipelineID
 	Once          *Done          // the record Lookup.Once names, if any (expired or not)
+	RefBuilds     int64          // the project's builds of Lookup.Ref (0 for none)
 }
 
 type pathAlias struct {
@@ -105,6 +109,7 @@ type lookup struct {
 
 	projectID int64                   // the request's project, once known
 	projects  map[int64]*jobs.Project // projects read, by id (nil: missing)
+	refBuilds map[int64]int64         // Lookup.Ref's build count read, by project id
 	hints     []int64                 // project ids a stale cache named, read early
 	userID    int64                   // the token's user, from the token or a stale cached one
 	jobTokJob int64                   // a job token's job, likewise
@@ -251,6 +256,10 @@ func (lk *lookup) wantProject(wants []want) []want {
 		if id == 0 {
 			continue
 		}
+		if indexedRef(l.Ref) {
+			// Fresh, as the project's own count is for its deep pages.
+			wants = lk.ask(wants, refCountKey(id, l.Ref), lk.takeRefBuilds(id))
+		}
 		if _, read := lk.projects[id]; read {
 			continue
 		}
@@ -263,7 +272,27 @@ func (lk *lookup) wantProject(wants []want) []want {
 	if p := lk.projects[lk.projectID]; p != nil {
 		f.Project = p
 	}
+	f.RefBuilds = lk.refBuilds[lk.projectID]
 	return wants
+}
+
+// takeRefBuilds keeps the count of Lookup.Ref's builds in project id (0
+// when no build of it was counted).
+func (lk *lookup) takeRefBuilds(id int64) func(item) error {
+	return func(it item) error {
+		var c counterItem
+		if it != nil {
+			if err := unmarshal(it, &c); err != nil {
+				return err
+			}
+		}
+		if lk.refBuilds == nil {
+			lk.refBuilds = map[int64]int64{}
+		}
+		lk.refBuilds[id] = c.N
+		lk.s.warm.builds.put(listOf{id, lk.l.Ref}, c.N)
+		return nil
+	}
 }
 
 // takeProject keeps project id as read (nil when missing).
@@ -277,7 +306,7 @@ func (lk *lookup) takeProject(id int64) func(item) error {
 		if err := unmarshal(it, p); err != nil {
 			return err
 		}
-		lk.s.warm.builds.put(p.ID, p.Builds)
+		lk.s.warm.builds.put(listOf{p.ID, ""}, p.Builds)
 		lk.s.warm.projects.put(p.ID, p)
 		lk.keepProject(id, p)
 		return nil

@@ -7,6 +7,7 @@
 //	PP#<lower(path)>     P          project path alias -> project id
 //	P#<project>          M#<user>   membership with access level
 //	P#<project>          A#<agent>  agent authorized for the project
+//	P#<project>          RF#<ref>   the project's builds of a pipeline ref, counted (the highest ref ordinal)
 //	G#<group>            G          group;  G#<group> A#<agent>: agent authorized for the group
 //	U#<user>             U          user
 //	T#<sha256(token)>    T          access token or job token
@@ -17,7 +18,7 @@
 //	COUNTER              JOB        the global job id counter
 //	I#<sha256(once)>     I          an action's Idempotency-Key record (see Once), expiring by ttl
 //
-// Job items carry four index keys so that every list page is one Query per
+// Job items carry six index keys so that every list page is one Query per
 // status that reads only the rows it returns:
 //
 //	GSI1 builds of a project        P#<project>#B                  by ordinal
@@ -29,6 +30,9 @@
 //
 //	GSI6 downloadable builds of every successful pipeline of a ref, by name:
 //	     the same partition key, by root pipeline id then own pipeline id
+//
+//	GSI7 builds of a project's ref P#<project>#RB#<len(ref)>#<ref>           by ref ordinal (rk, ro)
+//	GSI8 the same per status        P#<project>#RB#<len(ref)>#<ref>#<status>  by id (rsk, GSI2SK)
 //
 // GSI5 and GSI6 are sparse: only latest-try builds with artifacts in the newest
 // successful pipeline of their ref carry its keys, so the by-ref artifact
@@ -51,6 +55,8 @@ const (
 	GSIPipelineJobsByStatus  = "GSI4"
 	GSIRefArtifacts          = "GSI5"
 	GSIRefArtifactsSearch    = "GSI6"
+	GSIRefBuilds             = "GSI7"
+	GSIRefBuildsByStatus     = "GSI8"
 )
 
 var gsiKeys = []struct{ name, pk, sk string }{
@@ -60,6 +66,10 @@ var gsiKeys = []struct{ name, pk, sk string }{
 	{GSIPipelineJobsByStatus, "GSI4PK", "GSI4SK"},
 	{GSIRefArtifacts, "GSI5PK", "GSI5SK"},
 	{GSIRefArtifactsSearch, "GSI6PK", "GSI6SK"},
+	// Short names, and sort keys the job item has anyway (its ref ordinal,
+	// GSI2's id): every byte of a job item is read on every page.
+	{GSIRefBuilds, "rk", "ro"},
+	{GSIRefBuildsByStatus, "rsk", "GSI2SK"},
 }
 
 // TableSchema is the one definition of the table; template.yaml declares the
@@ -77,10 +87,17 @@ func TableSchema(name string) *dynamodb.CreateTableInput {
 			{AttributeName: aws.String("SK"), AttributeType: types.ScalarAttributeTypeS},
 		},
 	}
+	defined := map[string]bool{}
+	define := func(name string, t types.ScalarAttributeType) {
+		if !defined[name] {
+			defined[name] = true
+			in.AttributeDefinitions = append(in.AttributeDefinitions,
+				types.AttributeDefinition{AttributeName: aws.String(name), AttributeType: t})
+		}
+	}
 	for _, g := range gsiKeys {
-		in.AttributeDefinitions = append(in.AttributeDefinitions,
-			types.AttributeDefinition{AttributeName: aws.String(g.pk), AttributeType: types.ScalarAttributeTypeS},
-			types.AttributeDefinition{AttributeName: aws.String(g.sk), AttributeType: types.ScalarAttributeTypeN})
+		define(g.pk, types.ScalarAttributeTypeS)
+		define(g.sk, types.ScalarAttributeTypeN)
 		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, types.GlobalSecondaryIndex{
 			IndexName: aws.String(g.name),
 			KeySchema: []types.KeySchemaElement{

@@ -36,7 +36,7 @@ func (s *Store) SpeculateProjectBuilds(ctx context.Context, ref ProjectRef, r Ra
 	if id == 0 {
 		return nil
 	}
-	builds, ok := s.warm.builds.hint(id)
+	builds, ok := s.warm.builds.hint(listOf{id, r.Ref})
 	if !ok {
 		builds = -1
 	}

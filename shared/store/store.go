@@ -42,7 +42,7 @@ type caches struct {
 	paths     *warm[string, int64]         // project id by lower-case path; a hint, checked against the project read
 	runners   *warm[int64, *jobs.Runner]   // by id
 	pipelines *warm[int64, *jobs.Pipeline] // by id, for their documents only: actions change nothing else but counts
-	builds    *warm[int64, int64]          // a project's build count last read: a hint for speculative pages
+	builds    *warm[listOf, int64]         // a project's (or ref's) build count last read: a hint for speculative pages
 	projects  *warm[int64, *jobs.Project]  // by id, for lookups that need no exact build count
 	pages     *warm[string, *Page]         // list pages by what their Queries read (pageKey), for PageTTL
 }
@@ -56,10 +56,17 @@ func New(db *dynamodb.Client, table string) *Store {
 		paths:     newWarm[string, int64](WarmTTL),
 		runners:   newWarm[int64, *jobs.Runner](WarmTTL),
 		pipelines: newWarm[int64, *jobs.Pipeline](WarmTTL),
-		builds:    newWarm[int64, int64](WarmTTL),
+		builds:    newWarm[listOf, int64](WarmTTL),
 		projects:  newWarm[int64, *jobs.Project](WarmTTL),
 		pages:     newWarm[string, *Page](PageTTL).holding(maxPages),
 	}}
+}
+
+// listOf names a list of a project's builds that is counted: all of them
+// (ref "") or one ref's.
+type listOf struct {
+	project int64
+	ref     string
 }
 
 // Table names the table the store works on.
@@ -113,6 +120,22 @@ func refArtifactsPK(p int64, ref, name string) string {
 	return "P#" + id(p) + "#RF#" + strconv.Itoa(len(ref)) + "#" + ref + "#" + name
 }
 
+// refBuildsPK is the GSI7 partition of a project's builds of one pipeline
+// ref (a branch and a tag of the same name share it: GitLab filters on the
+// ref string); the length keeps any ref, "#" and all, apart from another.
+func refBuildsPK(p int64, ref string) string {
+	return "P#" + id(p) + "#RB#" + strconv.Itoa(len(ref)) + "#" + ref
+}
+
+// refStatusPK is the GSI8 partition of the same, for one status.
+func refStatusPK(p int64, ref string, st jobs.Status) string {
+	return refBuildsPK(p, ref) + "#" + string(st)
+}
+
+// refCountKey is the item counting a project's builds of one ref: the
+// highest ref ordinal.
+func refCountKey(p int64, ref string) item { return key("P#"+id(p), "RF#"+ref) }
+
 // searchKey orders GSI6 newest root pipeline first when read backwards,
 // and within one root the parent before its children (the smaller own id,
 // the larger key).
@@ -152,6 +175,18 @@ func unmarshal(it item, v any) error {
 	return attributevalue.UnmarshalMapWithOptions(it, v, decoderOptions)
 }
 
+// maxRef is the longest ref the ref indexes hold: its count item's sort
+// key ("RF#" and the ref) must fit DynamoDB's 1,024 bytes. No git host
+// makes refs that long; a longer one lists no builds.
+const maxRef = 1000
+
+// indexedRef reports whether the ref indexes can hold ref.
+func indexedRef(ref string) bool { return ref != "" && len(ref) <= maxRef }
+
+// hasRef reports whether j is listed among its ref's builds: a build of a
+// pipeline with a ref.
+func hasRef(j *jobs.Job) bool { return j.Kind != jobs.Bridge && indexedRef(j.Ref) }
+
 // jobItem is the stored form of a job: its attributes plus its keys.
 func jobItem(j *jobs.Job) (item, error) {
 	it, err := marshal(j)
@@ -162,6 +197,10 @@ func jobItem(j *jobs.Job) (item, error) {
 	if j.Kind != jobs.Bridge {
 		it["GSI1PK"], it["GSI1SK"] = str(projectBuildsPK(j.ProjectID)), num(j.Ordinal)
 		it["GSI2PK"], it["GSI2SK"] = str(projectStatusPK(j.ProjectID, j.Status)), num(j.ID)
+		if hasRef(j) {
+			// Sorted by ro (the ref ordinal) and GSI2SK (the id).
+			it["rk"], it["rsk"] = str(refBuildsPK(j.ProjectID, j.Ref)), str(refStatusPK(j.ProjectID, j.Ref, j.Status))
+		}
 	}
 	it["GSI3PK"], it["GSI3SK"] = str(pipelinePK(j.PipelineID, j.Kind, j.Retried)), num(j.ID)
 	it["GSI4PK"], it["GSI4SK"] = str(pipelineStatusPK(j.PipelineID, j.Kind, j.Status, j.Retried)), num(j.ID)

@@ -30,6 +30,9 @@ type (
 	jobItem struct {
 		GSI2PK  string
 		GSI4PK  string
+		RefPK   string  `dynamodbav:"rsk"` // the ref index's partition, per status
+		Ref     string  `dynamodbav:"rf"`
+		RefOrd  int64   `dynamodbav:"ro"`
 		ID      int64   `dynamodbav:"id"`
 		Project int64   `dynamodbav:"pr"`
 		Pipe    int64   `dynamodbav:"pl"`
@@ -46,11 +49,24 @@ type (
 	counterItem struct {
 		N int64 `dynamodbav:"n"`
 	}
+	// refKey is a project's ref, whose builds are counted and numbered.
+	refKey struct {
+		project int64
+		ref     string
+	}
 )
 
 func pkPrefix(it map[string]types.AttributeValue, prefix string) bool {
-	pk, ok := it["PK"].(*types.AttributeValueMemberS)
-	return ok && strings.HasPrefix(pk.Value, prefix)
+	return strings.HasPrefix(stringAttr(it, "PK"), prefix)
+}
+
+// stringAttr is the string attribute name of it, or "".
+func stringAttr(it map[string]types.AttributeValue, name string) string {
+	v, _ := it[name].(*types.AttributeValueMemberS)
+	if v == nil {
+		return ""
+	}
+	return v.Value
 }
 
 // Check lists every violation of what must hold after any interleaving of
@@ -66,6 +82,7 @@ func Check(ctx context.Context, st Stack) ([]string, error) {
 	var all []jobItem
 	pipelines := map[int64]map[string]int64{}
 	var counter counterItem
+	refCounts := map[refKey]int64{}
 	p := dynamodb.NewScanPaginator(st.DynamoDB, &dynamodb.ScanInput{TableName: aws.String(st.Table), ConsistentRead: aws.Bool(true)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -85,6 +102,12 @@ func Check(ctx context.Context, st Stack) ([]string, error) {
 				pipelines[pl.ID] = pl.Counts
 			case pkPrefix(raw, "COUNTER"):
 				err = attributevalue.UnmarshalMap(raw, &counter)
+			case pkPrefix(raw, "P#") && strings.HasPrefix(stringAttr(raw, "SK"), "RF#"):
+				var c counterItem
+				err = attributevalue.UnmarshalMap(raw, &c)
+				var pid int64
+				fmt.Sscanf(stringAttr(raw, "PK"), "P#%d", &pid)
+				refCounts[refKey{pid, strings.TrimPrefix(stringAttr(raw, "SK"), "RF#")}] = c.N
 			}
 			if err != nil {
 				return nil, err
@@ -92,6 +115,7 @@ func Check(ctx context.Context, st Stack) ([]string, error) {
 		}
 	}
 	var bad []string
+	byRef := map[refKey][]jobItem{}
 	latest := map[string]int{}
 	counted := map[int64]map[string]int64{}
 	for _, j := range all {
@@ -105,6 +129,12 @@ func Check(ctx context.Context, st Stack) ([]string, error) {
 		}
 		if kind == jobs.Build && !strings.HasSuffix(j.GSI2PK, "#"+j.Status) {
 			bad = append(bad, fmt.Sprintf("job %d is %s but listed under %s", j.ID, j.Status, j.GSI2PK))
+		}
+		if kind == jobs.Build && j.Ref != "" {
+			byRef[refKey{j.Project, j.Ref}] = append(byRef[refKey{j.Project, j.Ref}], j)
+			if !strings.HasSuffix(j.RefPK, "#"+j.Status) {
+				bad = append(bad, fmt.Sprintf("job %d is %s but its ref lists it under %q", j.ID, j.Status, j.RefPK))
+			}
 		}
 		if !strings.HasSuffix(j.GSI4PK, "#"+j.Status+"#"+try) {
 			bad = append(bad, fmt.Sprintf("job %d is %s (%s) but its pipeline lists it under %s", j.ID, j.Status, try, j.GSI4PK))
@@ -130,6 +160,19 @@ func Check(ctx context.Context, st Stack) ([]string, error) {
 			if n := len(out.Contents); n > 0 {
 				bad = append(bad, fmt.Sprintf("job %d is erased but has %d files in S3", j.ID, n))
 			}
+		}
+	}
+	// A ref's builds are numbered 1..n in id order, n its count item.
+	for k, builds := range byRef {
+		sort.Slice(builds, func(a, b int) bool { return builds[a].ID < builds[b].ID })
+		for i, j := range builds {
+			if j.RefOrd != int64(i+1) {
+				bad = append(bad, fmt.Sprintf("job %d is build %d of ref %q in project %d but has ref ordinal %d",
+					j.ID, i+1, k.ref, k.project, j.RefOrd))
+			}
+		}
+		if n := refCounts[k]; n != int64(len(builds)) {
+			bad = append(bad, fmt.Sprintf("ref %q of project %d counts %d builds, has %d", k.ref, k.project, n, len(builds)))
 		}
 	}
 	for k, n := range latest {

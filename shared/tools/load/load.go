@@ -129,12 +129,17 @@ func (d *driver) take() bool {
 	return true
 }
 
-var scopes = []string{"", "scope[]=failed", "scope[]=success&scope[]=canceled", "scope[]=pending&scope[]=running", "scope[]=manual"}
+var (
+	scopes = []string{"", "scope[]=failed", "scope[]=success&scope[]=canceled", "scope[]=pending&scope[]=running", "scope[]=manual"}
+	refs   = []string{"", "", "ref=main", "ref=feature%2Flogin"} // the demo's refs, with and without a slash
+)
 
 func (d *driver) list(ctx context.Context, rng *rand.Rand, project, token string) error {
 	q := fmt.Sprintf("per_page=%d&page=%d", 1+rng.IntN(50), 1+rng.IntN(5))
-	if s := scopes[rng.IntN(len(scopes))]; s != "" {
-		q += "&" + s
+	for _, filter := range []string{scopes[rng.IntN(len(scopes))], refs[rng.IntN(len(refs))]} {
+		if filter != "" {
+			q += "&" + filter
+		}
 	}
 	_, _, err := d.do(ctx, "list", http.MethodGet, "/projects/"+project+"/jobs?"+q, token)
 	return err
