@@ -56,7 +56,7 @@ func (s *Store) speculate(ctx context.Context, pl plan) *Speculation {
 	sp := &Speculation{plan: pl, done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(sp.done)
-		sp.page, sp.err = s.page(ctx, pl.parts, pl.upTo, pl.skip, pl.limit)
+		sp.page, sp.err = s.page(ctx, pl)
 		if sp.err == nil {
 			// What the page refers to, into the warm caches, while the
 			// lookup's second round trip (if any) runs: a cold page then
@@ -91,9 +91,9 @@ func (sp *Speculation) pageFor(pl plan) (*Page, bool) {
 	return sp.page, true
 }
 
-// sameReads reports whether a and b read the same rows: the same
-// partitions, bound, skip and limit.
+// sameReads reports whether a and b read the same rows and attributes:
+// the same partitions, bound, skip, limit and projection.
 func (a plan) sameReads(b plan) bool {
-	return a.upTo == b.upTo && a.skip == b.skip && a.limit == b.limit &&
+	return a.upTo == b.upTo && a.skip == b.skip && a.limit == b.limit && a.whole == b.whole &&
 		slices.Equal(a.parts, b.parts)
 }
