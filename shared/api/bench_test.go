@@ -59,7 +59,8 @@ func BenchmarkListProjectJobs(b *testing.B) {
 // BenchmarkReadEndpoints serves the budget tests' requests (20-job pages and
 // single reads on the demo world) in a warm container against DynamoDB
 // Local, with their round trips, calls, items read and read units per
-// request.
+// request. Sub-benchmarks are named <function>/<request>, as
+// BenchmarkHandlerCPU's, for cmd/benchreport to join them.
 func BenchmarkReadEndpoints(b *testing.B) {
 	env := testenv.New(b)
 	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}
@@ -68,7 +69,7 @@ func BenchmarkReadEndpoints(b *testing.B) {
 	}
 	for _, c := range budgetCases {
 		h := api.Function(c.function).Handler(env.Deps)
-		b.Run(strings.ReplaceAll(c.name, " ", "-"), func(b *testing.B) {
+		b.Run(c.function+"/"+strings.ReplaceAll(c.name, " ", "-"), func(b *testing.B) {
 			measure(b, env, func() { serve(b, h, c.target, c.header) })
 		})
 	}
@@ -98,7 +99,7 @@ func BenchmarkHandlerCPU(b *testing.B) {
 			continue // its cost is S3's
 		}
 		h := api.Function(c.function).Handler(&deps)
-		name := strings.ReplaceAll(c.name, " ", "-")
+		name := c.function + "/" + strings.ReplaceAll(c.name, " ", "-")
 		rec.record(true)
 		serve(b, h, c.target, c.header) // cold
 		body := serve(b, h, c.target, c.header).Body.Bytes()
