@@ -34,9 +34,9 @@ invoke: $(RIE)
 heat: deps
 	$(GO) run ./cmd/heat $(HEAT_FLAGS)
 
-## bench-coldstart: cold start, warm latency and size of every bootstrap vs a hello-world Lambda (BENCHMARKS.md)
+## bench-coldstart: cold start, warm latency and size of every bootstrap vs a hello-world Lambda (BENCHMARKS.md); kept in .local/bench-coldstart.txt for make bench
 bench-coldstart: deps
-	$(GO) run ./cmd/lambdabench
+	$(GO) run ./cmd/lambdabench | tee .local/bench-coldstart.txt
 
 ## test: lint, template validation, every Go test (unit, integration against the local stack, event payloads) and a short run of every fuzz target
 test: deps lint
@@ -93,9 +93,15 @@ build:
 build-%Function:
 	$(GO) run ./cmd/lambdabuild -o $(ARTIFACTS_DIR) $*Function
 
-## bench: the Go benchmarks (compare runs with benchstat)
+BENCH ?= .
+BENCHCOUNT ?= 1
+## bench: the Go benchmarks matching BENCH (all), BENCHCOUNT times, saved in .local/bench.txt (compare two saves with
+## benchstat), then the request path's report from them (cmd/benchreport; BENCHMARKS.md, issue 13), cold starts from
+## the last make bench-coldstart. Only the report: make bench BENCH='ReadEndpoints|HandlerCPU' BENCHCOUNT=5
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench '$(BENCH)' -count $(BENCHCOUNT) -benchmem ./... > .local/bench.txt || { cat .local/bench.txt; exit 1; }
+	cat .local/bench.txt
+	$(GO) run ./cmd/benchreport -coldstart .local/bench-coldstart.txt < .local/bench.txt
 
 ## import FILE=world.json: import a world document into `make run`'s stack
 import:

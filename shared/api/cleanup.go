@@ -125,7 +125,7 @@ func CleanupProject(ctx context.Context, d *Deps, projectID int64) error {
 	}
 	var after store.Position
 	for {
-		page, err := d.Store.ProjectBuilds(ctx, f.Project, store.Range{Limit: 100, After: after})
+		page, err := d.Store.ProjectBuilds(ctx, f.Project, store.Range{Limit: 100, After: after, Whole: true})
 		if err != nil {
 			return err
 		}

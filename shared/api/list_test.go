@@ -1,12 +1,17 @@
 package api_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/render"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 )
 
@@ -172,4 +177,79 @@ func nextLink(t *testing.T, link string) string {
 		}
 	}
 	return ""
+}
+
+// A list page's Query reads only the attributes a list renders: every job
+// of every page (builds of each project, bridges of each pipeline) is byte
+// for byte what the whole stored job renders, GET job's body for a build.
+func TestListedJobsRenderAsWhole(t *testing.T) {
+	d := newDemo(t, 40)
+	ctx := context.Background()
+	bridges := 0
+	pipelines := map[string]map[int64]json.RawMessage{}
+	for _, raw := range d.world.Jobs {
+		var j struct {
+			ID         int64              `json:"id"`
+			ProjectID  int64              `json:"project_id"`
+			Pipeline   struct{ ID int64 } `json:"pipeline"`
+			Downstream json.RawMessage    `json:"downstream_pipeline"`
+		}
+		if err := json.Unmarshal(raw, &j); err != nil {
+			t.Fatal(err)
+		}
+		if j.Downstream == nil {
+			continue
+		}
+		target := fmt.Sprintf("/api/v4/projects/%d/pipelines/%d/bridges?per_page=100", j.ProjectID, j.Pipeline.ID)
+		if pipelines[target] == nil {
+			pipelines[target] = listedEntities(t, d, "list-pipeline-bridges", target)
+		}
+		f, err := d.Deps.Store.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: j.ProjectID}, JobID: j.ID})
+		if err != nil || f.Job == nil {
+			t.Fatalf("bridge %d: %v", j.ID, err)
+		}
+		rel, err := d.Deps.Store.Related(ctx, f.Job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := render.AppendBridge(nil, f.Job, f.Project, rel, fixedNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := pipelines[target][j.ID]; string(got) != string(want) {
+			t.Errorf("bridge %d listed\n %s\nwhole\n %s", j.ID, got, want)
+		}
+		bridges++
+	}
+	builds := 0
+	for project := 1; project <= 3; project++ {
+		for id, got := range listedEntities(t, d, "list-project-jobs", fmt.Sprintf("/api/v4/projects/%d/jobs?pagination=keyset&per_page=100", project)) {
+			w := d.call(t, "get-job", http.MethodGet, fmt.Sprintf("/api/v4/projects/%d/jobs/%d", project, id), token(demo.TokenAdmin))
+			if w.Code != 200 || string(got) != w.Body.String() {
+				t.Errorf("job %d listed\n %s\nGET job %d\n %s", id, got, w.Code, w.Body)
+			}
+			builds++
+		}
+	}
+	if bridges == 0 || builds < 100 {
+		t.Fatalf("compared %d bridges and %d builds", bridges, builds)
+	}
+}
+
+// listedEntities walks a list's keyset or offset pages from target and
+// returns each entity's bytes by id.
+func listedEntities(t *testing.T, d *fixture, function, target string) map[int64]json.RawMessage {
+	t.Helper()
+	out := map[int64]json.RawMessage{}
+	for target != "" {
+		w := d.call(t, function, http.MethodGet, target, token(demo.TokenAdmin))
+		if w.Code != 200 {
+			t.Fatalf("%s: %d %s", target, w.Code, w.Body)
+		}
+		for _, raw := range decode[[]json.RawMessage](t, w.Body) {
+			out[decode[jobRow](t, bytes.NewReader(raw)).ID] = raw
+		}
+		target = nextLink(t, w.Header().Get("Link"))
+	}
+	return out
 }

@@ -187,30 +187,47 @@ func appendDoc(dst []byte, doc json.RawMessage) ([]byte, error) {
 
 // compactSafe reports whether json.Marshal would write doc unchanged: no
 // whitespace between tokens, nothing in strings it escapes (0xE2 may begin
-// U+2028 or U+2029: those take the slow path whatever they are).
+// U+2028 or U+2029: those take the slow path whatever they are). Every
+// cached document passes here on every page, so strings' bytes are skipped
+// by table, not by a switch.
 func compactSafe(doc []byte) bool {
-	inString, escaped := false, false
-	for _, c := range doc {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			case c == '<' || c == '>' || c == '&' || c == 0xE2 || c < 0x20:
-				return false
-			}
+	for i := 0; i < len(doc); i++ {
+		switch c := doc[i]; {
 		case c == '"':
-			inString = true
+			// Skip the string's plain bytes, then judge the one that
+			// stopped the scan: its end, an escape, or one Marshal
+			// rewrites.
+			for i++; ; i++ {
+				for i < len(doc) && !stringStop[doc[i]] {
+					i++
+				}
+				if i >= len(doc) {
+					return false // unterminated
+				}
+				if c := doc[i]; c == '"' {
+					break
+				} else if c != '\\' {
+					return false
+				}
+				i++ // the escaped byte
+			}
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			return false
 		}
 	}
-	return !inString
+	return true
 }
+
+// stringStop marks the bytes that end compactSafe's run through a string.
+var stringStop = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	for _, c := range []byte{'"', '\\', '<', '>', '&', 0xE2} {
+		t[c] = true
+	}
+	return t
+}()
 
 func appendTime(dst []byte, t *time.Time) []byte {
 	if t == nil {

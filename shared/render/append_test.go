@@ -73,3 +73,24 @@ func TestAppendMatchesMarshal(t *testing.T) {
 		}
 	}
 }
+
+// compactSafe is true exactly when json.Marshal writes the document as it
+// is (for documents without 0xE2, which always takes the slow path).
+func TestCompactSafe(t *testing.T) {
+	for _, doc := range []string{`{}`, `{"a":1}`, `{"a":"b c","d":[1,2,{"e":null}]}`, `{"a": 1}`, "{\"a\":1}\n",
+		`{"a":"x<y"}`, `{"a":"x>y"}`, `{"a":"x&y"}`, `{"a":"q\"q"}`, `{"a":"\\"}`, `{"a":"\u003c"}`, "{\"a\":\"tab\tin\"}",
+		`["\\\"",""]`, `"plain"`, `""`, `{"k":"é ü"}`, `[1, 2]`, "\t{}", `{"a":"\/"}`} {
+		want := false
+		if b, err := json.Marshal(json.RawMessage(doc)); err == nil {
+			want = string(b) == doc
+		}
+		if got := compactSafe([]byte(doc)); got != want {
+			t.Errorf("compactSafe(%q) = %v, want %v", doc, got, want)
+		}
+	}
+	for _, doc := range []string{"{\"a\":\"\u2028\"}", "\"€\"", `"unterminated`, `"ends in \`} {
+		if compactSafe([]byte(doc)) {
+			t.Errorf("compactSafe(%q) = true, want the slow path", doc)
+		}
+	}
+}

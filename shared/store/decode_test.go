@@ -66,7 +66,7 @@ func TestDecodeJobMatchesAttributevalue(t *testing.T) {
 			t.Fatal(err)
 		}
 		var ref, fast jobs.Job
-		if err := unmarshal(it, &ref); err != nil {
+		if err := unmarshalJob(it, &ref); err != nil {
 			t.Fatal(err)
 		}
 		if err := decodeJobFast(it, &fast); err != nil {
@@ -94,6 +94,41 @@ func TestDecodeJobFallsBack(t *testing.T) {
 	it["tl"] = &types.AttributeValueMemberSS{Value: []string{"a", "b"}} // a string set
 	j, err := decodeJob(it)
 	if err != nil || j.ID != 5 || len(j.TagList) != 2 || j.Kind != jobs.Build {
+		t.Fatalf("%+v %v", j, err)
+	}
+}
+
+// Packed artifacts unpack to what was packed, strings of any bytes and
+// sizes absent or not; anything else is an error, not a guess.
+func TestPackedArtifacts(t *testing.T) {
+	size := int64(1234)
+	zero := int64(0)
+	for _, as := range [][]jobs.Artifact{
+		{{FileType: "archive", Size: &size, Filename: "artifacts.zip", FileFormat: "zip"}},
+		{{FileType: "trace", Filename: "job.log"}, {FileType: "junit", Size: &zero, Filename: "a:b;c-1:2.xml", FileFormat: "gzip"}},
+		{{FileType: "", Filename: "é\x00\xff;:", FileFormat: "9:"}},
+	} {
+		got, err := unpackArtifacts(packArtifacts(as))
+		if err != nil || !reflect.DeepEqual(got, as) {
+			t.Errorf("%+v came back as %+v, %v", as, got, err)
+		}
+	}
+	for _, bad := range []string{"7:archive", "7:archive12", "7:archive1x;13:artifacts.zip3:zip", "99:archive-;", "x:a-;1:a1:b", "-1:a-;1:a1:b"} {
+		if got, err := unpackArtifacts(bad); err == nil {
+			t.Errorf("unpackArtifacts(%q) = %+v, want an error", bad, got)
+		}
+	}
+	// Items written before artifacts were packed decode as they did.
+	it, err := jobItem(&jobs.Job{ID: 5, Status: jobs.Success, Artifacts: []jobs.Artifact{{FileType: "trace", Filename: "job.log"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := marshal(&jobs.Job{Artifacts: []jobs.Artifact{{FileType: "trace", Filename: "job.log"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it["ar"] = legacy["ar"]
+	if j, err := decodeJob(it); err != nil || len(j.Artifacts) != 1 || j.Artifacts[0].Filename != "job.log" {
 		t.Fatalf("%+v %v", j, err)
 	}
 }

@@ -23,7 +23,7 @@ const PageTTL = time.Second
 const maxPages = 256
 
 // pageKey names exactly what pl's Queries read: the partitions, the bound,
-// skip and limit. Nothing of the caller is in it: a cached page is served
+// skip, limit and whether whole items. Nothing of the caller is in it: a cached page is served
 // only to a request that was authorized with its own credentials first
 // (run is called after authorization; a speculation's page is taken only
 // then).
@@ -33,6 +33,9 @@ func (pl plan) pageKey() string {
 		b.WriteString(p.index + "\x00" + p.pk + "\x00")
 	}
 	b.WriteString(strconv.FormatInt(pl.upTo, 10) + "\x00" + strconv.Itoa(pl.skip) + "\x00" + strconv.Itoa(pl.limit))
+	if pl.whole {
+		b.WriteString("\x00whole")
+	}
 	return b.String()
 }
 
@@ -44,7 +47,7 @@ func (s *Store) cachedPage(ctx context.Context, pl plan) (*Page, error) {
 	pg, ok := s.warm.pages.get(k)
 	if !ok {
 		var err error
-		if pg, err = s.page(ctx, pl.parts, pl.upTo, pl.skip, pl.limit); err != nil {
+		if pg, err = s.page(ctx, pl); err != nil {
 			return nil, err
 		}
 		s.warm.pages.put(k, pg)

@@ -37,5 +37,5 @@ func pipelineJobsPlan(pipelineID int64, kind jobs.Kind, r Range) plan {
 			parts = append(parts, gsi(GSIPipelineJobsByStatus, pipelineStatusPK(pipelineID, kind, st, retried)))
 		}
 	}
-	return plan{parts: parts, upTo: below(r.After.ID), skip: r.Skip, limit: r.Limit}
+	return plan{parts: parts, upTo: below(r.After.ID), skip: r.Skip, limit: r.Limit, whole: r.Whole}
 }

@@ -91,9 +91,9 @@ func (sp *Speculation) pageFor(pl plan) (*Page, bool) {
 	return sp.page, true
 }
 
-// sameReads reports whether a and b read the same rows: the same
-// partitions, bound, skip and limit.
+// sameReads reports whether a and b read the same rows and attributes:
+// the same partitions, bound, skip, limit and projection.
 func (a plan) sameReads(b plan) bool {
-	return a.upTo == b.upTo && a.skip == b.skip && a.limit == b.limit &&
+	return a.upTo == b.upTo && a.skip == b.skip && a.limit == b.limit && a.whole == b.whole &&
 		slices.Equal(a.parts, b.parts)
 }

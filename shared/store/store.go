@@ -194,6 +194,9 @@ func jobItem(j *jobs.Job) (item, error) {
 		return nil, err
 	}
 	withKey(it, jobKey(j.ID))
+	if len(j.Artifacts) > 0 {
+		it["ar"] = str(packArtifacts(j.Artifacts))
+	}
 	if j.Kind != jobs.Bridge {
 		it["GSI1PK"], it["GSI1SK"] = str(projectBuildsPK(j.ProjectID)), num(j.Ordinal)
 		it["GSI2PK"], it["GSI2SK"] = str(projectStatusPK(j.ProjectID, j.Status)), num(j.ID)

@@ -49,6 +49,7 @@ type Function struct {
 	Env        map[string]string // Globals merged with the function's own; intrinsics as text
 	Statements []Statement
 	Timeout    int
+	MemorySize int // MB, Globals' unless the function sets its own
 }
 
 // Template is the parsed template.
@@ -69,6 +70,7 @@ func Load(path string) (*Template, error) {
 		Globals struct {
 			Function struct {
 				Timeout     int `yaml:"Timeout"`
+				MemorySize  int `yaml:"MemorySize"`
 				Environment struct {
 					Variables map[string]node `yaml:"Variables"`
 				} `yaml:"Environment"`
@@ -85,6 +87,7 @@ func Load(path string) (*Template, error) {
 			Type       string `yaml:"Type"`
 			Properties struct {
 				Timeout     int `yaml:"Timeout"`
+				MemorySize  int `yaml:"MemorySize"`
 				Environment struct {
 					Variables map[string]node `yaml:"Variables"`
 				} `yaml:"Environment"`
@@ -111,9 +114,13 @@ func Load(path string) (*Template, error) {
 		if r.Type != "AWS::Serverless::Function" {
 			continue
 		}
-		f := Function{LogicalID: id, Folder: Folder(id), Env: map[string]string{}, Timeout: doc.Globals.Function.Timeout}
+		f := Function{LogicalID: id, Folder: Folder(id), Env: map[string]string{}, Timeout: doc.Globals.Function.Timeout,
+			MemorySize: doc.Globals.Function.MemorySize}
 		if r.Properties.Timeout != 0 {
 			f.Timeout = r.Properties.Timeout
+		}
+		if r.Properties.MemorySize != 0 {
+			f.MemorySize = r.Properties.MemorySize
 		}
 		for k, v := range doc.Globals.Function.Environment.Variables {
 			f.Env[k] = text(&v)
