@@ -24,17 +24,20 @@ const maxAttempts = 25
 // version is unchanged, together with the pipeline count change.
 //
 // A retry creates a job in the same TransactWriteItems: the new job (only if
-// its id is free), the job id counter moved from its value as read to the
-// new id, the project's build count moved from its value as read to the new
-// build's ordinal, and the old job marked retried on its version. One
+// its id is free), the project's build count moved from its value as read
+// to the new build's ordinal with its highest build id (and the ids it
+// leased, see newID) on the same shard count, and the old job marked retried
+// on its version. The id comes from ids leased beforehand (an UpdateItem
+// ADD on the counter, without condition, once per idBlock ids), so creations
+// in different projects never conflict; in one project they race for the
+// build count, which keeps ordinals dense and ids growing with them. One
 // transaction rather than a sequence of idempotent steps, because nothing of
-// a half-done retry may show: no job without its ordinal, no counter gap
-// that a reader could see as a missing job, no job retried twice. When the
-// transaction loses a race (a condition failed or DynamoDB saw a conflicting
-// transaction), Apply re-reads the job, the project and the counter in one
-// BatchGetItem and asks the action again: contention on the counter or the
-// build count just tries again, while a job that someone else retried
-// meanwhile is no longer retryable, so the action answers ErrNotRetryable.
+// a half-done retry may show: no job without its ordinal, no job retried
+// twice. When the transaction loses a race (a condition failed or DynamoDB
+// saw a conflicting transaction), Apply re-reads the job and the project in
+// one BatchGetItem and asks the action again: contention on the build count
+// just tries again, while a job that someone else retried meanwhile is no
+// longer retryable, so the action answers ErrNotRetryable.
 //
 // Apply returns the job the request should show: the created job if any,
 // else the job as it now is.
@@ -60,18 +63,19 @@ func (s *Store) Apply(ctx context.Context, p *jobs.Project, j *jobs.Job, act job
 func (s *Store) ApplyOnce(ctx context.Context, p *jobs.Project, j *jobs.Job, act jobs.Action, once Once) (*jobs.Job, error) {
 	cur, proj := j, p
 	token := writeToken()
-	var counter *int64 // nil until read; then a pointer to 0 when the counter item does not exist
+	fresh := false // the project's next id was taken: lease new ones
 	for attempt := 1; ; attempt++ {
 		t, err := act(cur)
 		if err != nil || (t.Job == nil && t.Created == nil) {
 			return cur, err
 		}
-		if t.Created != nil && counter == nil {
-			if _, counter, err = s.reread(ctx, nil, true); err != nil {
+		var lease [2]int64
+		if t.Created != nil {
+			if t.Created.ID, lease, err = s.newID(ctx, proj, t.Created, fresh); err != nil {
 				return nil, err
 			}
 		}
-		ops, err := s.transitionWrites(cur, proj, counter, t, token)
+		ops, err := s.transitionWrites(cur, proj, t, lease, token)
 		if err != nil {
 			return nil, err
 		}
@@ -85,6 +89,12 @@ func (s *Store) ApplyOnce(ctx context.Context, p *jobs.Project, j *jobs.Job, act
 		if !errors.Is(err, ErrConflict) {
 			return nil, err
 		}
+		// The transaction did not happen: its leased ids are unused, but
+		// for a taken one.
+		if fresh = errors.Is(err, errIDTaken); fresh {
+			lease[0] = t.Created.ID + 1
+		}
+		s.giveBack(lease[0], lease[1])
 		if attempt == maxAttempts {
 			return nil, fmt.Errorf("job %d: %d attempts lost: %w", j.ID, attempt, ErrConflict)
 		}
@@ -96,7 +106,7 @@ func (s *Store) ApplyOnce(ctx context.Context, p *jobs.Project, j *jobs.Job, act
 		if once.Key != "" {
 			keys = append(keys, onceKey(once.Key))
 		}
-		if got, counter, err = s.reread(ctx, keys, t.Created != nil); err != nil {
+		if got, err = s.batchGet(ctx, keys); err != nil {
 			return nil, err
 		}
 		it, ok := got[keyString(jobKey(j.ID))]
@@ -169,37 +179,20 @@ func pause(ctx context.Context, d time.Duration) error {
 	}
 }
 
-type counterItem struct {
-	N int64 `db:"n"`
-}
-
-// reread reads keys, and the job id counter if withCounter, in one
-// strongly consistent BatchGetItem.
-func (s *Store) reread(ctx context.Context, keys []item, withCounter bool) (map[string]item, *int64, error) {
-	if withCounter {
-		keys = append(keys, counterKey())
-	}
-	got, err := s.batchGet(ctx, keys)
-	if err != nil || !withCounter {
-		return got, nil, err
-	}
-	var c counterItem
-	if it, ok := got[keyString(counterKey())]; ok {
-		if err := unmarshal(it, &c); err != nil {
-			return nil, nil, err
-		}
-	}
-	return got, &c.N, nil
-}
-
 // op is one write of a transition and what its failed condition means.
 type op struct {
-	w    types.TransactWriteItem
-	race bool // a failed condition means another writer came first
+	w     types.TransactWriteItem
+	race  bool // a failed condition means another writer came first
+	taken bool // a failed condition means the new job's id is taken
 }
 
-// transitionWrites are the writes of t on cur: see Apply.
-func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counter *int64, t jobs.Transition, token string) ([]op, error) {
+// errIDTaken is a lost race for a new job's id: an imported job holds it.
+var errIDTaken = fmt.Errorf("job id taken: %w", ErrConflict)
+
+// transitionWrites are the writes of t on cur in project p: see Apply.
+// lease is the block of ids the created job's id came from, if new.
+func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, t jobs.Transition, lease [2]int64, token string) ([]op, error) {
+	shards := shardsOf(p)
 	var ops []op
 	deltas := map[int64]map[string]int64{}
 	addDelta := func(pl int64, d map[string]int64) {
@@ -212,7 +205,7 @@ func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counter *int64,
 	}
 	if t.Job != nil {
 		t.Job.Version = cur.Version + 1
-		it, err := jobItem(t.Job)
+		it, err := jobItem(t.Job, shards)
 		if err != nil {
 			return nil, err
 		}
@@ -226,34 +219,32 @@ func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counter *int64,
 		addDelta(cur.PipelineID, countDelta(cur, t.Job))
 	}
 	if c := t.Created; c != nil {
-		c.ID, c.Version = *counter+1, 1
+		c.Version = 1
 		if c.Kind != jobs.Bridge {
 			c.Ordinal = p.Builds + 1
+			set := "SET nb = :new, mx = :id"
+			values := map[string]types.AttributeValue{
+				":new": num(c.Ordinal), ":old": num(p.Builds), ":id": num(c.ID), ":sh": num(int64(shards))}
+			if lease[1] > 0 {
+				set += ", ie = :end"
+				values[":end"] = num(lease[1])
+			}
+			// The shard count as read: the keys written are its.
 			ops = append(ops, op{race: true, w: types.TransactWriteItem{Update: &types.Update{
 				TableName: aws.String(s.table), Key: projectKey(p.ID),
-				UpdateExpression:          aws.String("SET nb = :new"),
-				ConditionExpression:       aws.String("nb = :old"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":new": num(c.Ordinal), ":old": num(p.Builds)},
+				UpdateExpression: aws.String(set),
+				ConditionExpression: aws.String("nb = :old AND (attribute_not_exists(mx) OR mx < :id)" +
+					" AND (attribute_not_exists(sh) OR sh = :sh)"),
+				ExpressionAttributeValues: values,
 			}}})
 		}
-		it, err := jobItem(c)
+		it, err := jobItem(c, shards)
 		if err != nil {
 			return nil, err
 		}
-		ops = append(ops, op{race: true, w: types.TransactWriteItem{Put: &types.Put{
+		ops = append(ops, op{race: true, taken: true, w: types.TransactWriteItem{Put: &types.Put{
 			TableName: aws.String(s.table), Item: it, ConditionExpression: aws.String("attribute_not_exists(PK)"),
 		}}})
-		counterWrite := &types.Update{
-			TableName: aws.String(s.table), Key: counterKey(),
-			UpdateExpression:          aws.String("SET n = :new"),
-			ConditionExpression:       aws.String("attribute_not_exists(n)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":new": num(c.ID)},
-		}
-		if *counter > 0 {
-			counterWrite.ConditionExpression = aws.String("n = :old")
-			counterWrite.ExpressionAttributeValues[":old"] = num(*counter)
-		}
-		ops = append(ops, op{race: true, w: types.TransactWriteItem{Update: counterWrite}})
 		addDelta(c.PipelineID, countDelta(nil, c))
 	}
 	for pl, d := range deltas {
@@ -302,6 +293,9 @@ func (s *Store) writeOps(ctx context.Context, ops []op, token string) error {
 	}
 	for i, r := range canceled.CancellationReasons {
 		code := aws.ToString(r.Code)
+		if code == "ConditionalCheckFailed" && i < len(ops) && ops[i].taken {
+			return errIDTaken
+		}
 		if code == "TransactionConflict" || (code == "ConditionalCheckFailed" && i < len(ops) && ops[i].race) {
 			return ErrConflict
 		}

@@ -51,7 +51,8 @@ func gsi(name, pk string) partition {
 
 // ProjectBuilds lists a project's builds (no bridges). Without a status filter
 // it reads the ordinal index, so an offset page costs what page 1 costs; with
-// one it runs one Query per status and merges them.
+// one it runs one Query per status and merges them. A sharded project's
+// page reads every shard of those partitions in parallel.
 //
 // Errors: only the DynamoDB client's.
 func (s *Store) ProjectBuilds(ctx context.Context, p *jobs.Project, r Range) (*Page, error) {
@@ -61,20 +62,32 @@ func (s *Store) ProjectBuilds(ctx context.Context, p *jobs.Project, r Range) (*P
 // ProjectBuildsWith is ProjectBuilds taking sp's page when sp read what
 // ProjectBuilds reads for p (sp may be nil).
 func (s *Store) ProjectBuildsWith(ctx context.Context, sp *Speculation, p *jobs.Project, r Range) (*Page, error) {
-	return s.run(ctx, sp, projectBuildsPlan(p.ID, p.Builds, r))
+	return s.run(ctx, sp, projectBuildsPlan(p.ID, p.Builds, shardsOf(p), r))
 }
 
 // projectBuildsPlan is what ProjectBuilds reads for project id with builds
-// builds; builds < 0 is unknown (a speculation without a cached count).
-func projectBuildsPlan(id, builds int64, r Range) plan {
+// builds in shards shards; builds < 0 is unknown (a speculation without a
+// cached count).
+func projectBuildsPlan(id, builds int64, shards int, r Range) plan {
 	if len(r.Statuses) > 0 {
-		parts := make([]partition, len(r.Statuses))
-		for i, st := range r.Statuses {
-			parts[i] = gsi(GSIProjectBuildsByStatus, projectStatusPK(id, st))
+		// A status's rows are not dealt evenly over the shards: each
+		// shard may hold the whole page, so each reads all of it.
+		var parts []partition
+		for _, st := range r.Statuses {
+			for k := range shards {
+				parts = append(parts, gsi(GSIProjectBuildsByStatus, projectStatusPK(id, st, shards, k)))
+			}
 		}
 		return plan{parts: parts, upTo: below(r.After.ID), skip: r.Skip, limit: r.Limit}
 	}
-	pl := plan{parts: []partition{gsi(GSIProjectBuilds, projectBuildsPK(id))}, limit: r.Limit}
+	parts := make([]partition, shards)
+	for k := range parts {
+		parts[k] = gsi(GSIProjectBuilds, projectBuildsPK(id, shards, k))
+	}
+	// Ordinals are dense and dealt round-robin, so the limit+1 ordinals
+	// at and below any bound hold at most ceil((limit+1)/shards) of each
+	// shard: the top of each shard has them all.
+	pl := plan{parts: parts, limit: r.Limit, each: (r.Limit + shards) / shards}
 	switch {
 	case r.After.Ordinal > 0:
 		pl.upTo = r.After.Ordinal - 1 - int64(r.Skip)
@@ -102,12 +115,21 @@ func below(id int64) int64 {
 }
 
 // plan is what a list page reads: each partition newest first, sort keys
-// up to upTo (0: unbounded), skip+limit+1 rows each, merged by id.
+// up to upTo (0: unbounded), each rows each (0: skip+limit+1), merged by id.
 type plan struct {
 	parts       []partition
 	upTo        int64
 	skip, limit int
+	each        int
 	none        bool // the page is empty without reading
+}
+
+// perPart is how many rows pl reads of each partition.
+func (pl plan) perPart() int {
+	if pl.each > 0 {
+		return pl.each
+	}
+	return pl.skip + pl.limit + 1
 }
 
 // run reads pl, or takes sp's page when sp read the same.
@@ -119,13 +141,13 @@ func (s *Store) run(ctx context.Context, sp *Speculation, pl plan) (*Page, error
 	if page, ok := sp.pageFor(pl); ok {
 		return page, nil
 	}
-	return s.page(ctx, pl.parts, pl.upTo, pl.skip, pl.limit)
+	return s.page(ctx, pl)
 }
 
-// page reads each partition newest first, at most skip+limit+1 rows each, and
-// merges them by id.
-func (s *Store) page(ctx context.Context, parts []partition, upTo int64, skip, limit int) (*Page, error) {
-	want := skip + limit + 1
+// page reads each partition of pl newest first, pl.perPart() rows each,
+// and merges them by id.
+func (s *Store) page(ctx context.Context, pl plan) (*Page, error) {
+	parts, upTo, skip, limit, want := pl.parts, pl.upTo, pl.skip, pl.limit, pl.perPart()
 	results := make([][]*jobs.Job, len(parts))
 	errs := make([]error, len(parts))
 	if len(parts) == 1 {

@@ -277,7 +277,7 @@ func (lk *lookup) takeProject(id int64) func(item) error {
 		if err := unmarshal(it, p); err != nil {
 			return err
 		}
-		lk.s.warm.builds.put(p.ID, p.Builds)
+		lk.s.warm.builds.put(p.ID, buildsHint{p.Builds, shardsOf(p)})
 		lk.s.warm.projects.put(p.ID, p)
 		lk.keepProject(id, p)
 		return nil

@@ -10,7 +10,8 @@ import (
 
 // A Speculation is a list page's Query issued before the request's lookup
 // and authorization, from what the request names (a project or pipeline
-// id) and the warm caches know (a path's project, a project's build count),
+// id) and the warm caches know (a path's project, a project's build count
+// and shards),
 // so that a page costs one round trip. The list then takes its page only if
 // it read exactly what the fresh project and pipeline say to read, and
 // reads again otherwise. It also reads what the page's jobs refer to into
@@ -36,11 +37,11 @@ func (s *Store) SpeculateProjectBuilds(ctx context.Context, ref ProjectRef, r Ra
 	if id == 0 {
 		return nil
 	}
-	builds, ok := s.warm.builds.hint(id)
+	h, ok := s.warm.builds.hint(id)
 	if !ok {
-		builds = -1
+		h = buildsHint{count: -1, shards: 1}
 	}
-	return s.speculate(ctx, projectBuildsPlan(id, builds, r))
+	return s.speculate(ctx, projectBuildsPlan(id, h.count, h.shards, r))
 }
 
 // SpeculatePipelineJobs starts what PipelineJobs will read.
@@ -56,7 +57,7 @@ func (s *Store) speculate(ctx context.Context, pl plan) *Speculation {
 	sp := &Speculation{plan: pl, done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(sp.done)
-		sp.page, sp.err = s.page(ctx, pl.parts, pl.upTo, pl.skip, pl.limit)
+		sp.page, sp.err = s.page(ctx, pl)
 		if sp.err == nil {
 			// What the page refers to, into the warm caches, while the
 			// lookup's second round trip (if any) runs: a cold page then
@@ -92,8 +93,8 @@ func (sp *Speculation) pageFor(pl plan) (*Page, bool) {
 }
 
 // sameReads reports whether a and b read the same rows: the same
-// partitions, bound, skip and limit.
+// partitions (and so shards), bound, skip, limit and rows of each.
 func (a plan) sameReads(b plan) bool {
-	return a.upTo == b.upTo && a.skip == b.skip && a.limit == b.limit &&
+	return a.upTo == b.upTo && a.skip == b.skip && a.limit == b.limit && a.perPart() == b.perPart() &&
 		slices.Equal(a.parts, b.parts)
 }
