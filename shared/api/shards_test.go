@@ -1,9 +1,11 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
@@ -75,5 +77,92 @@ func TestShardedListsMatchUnsharded(t *testing.T) {
 	}
 	if !slices.IsSortedFunc(top, func(a, b int64) int { return int(b - a) }) || len(top) != 100 {
 		t.Errorf("sharded page ids %v", top)
+	}
+}
+
+// Resharding a project with builds, while retries create builds in it,
+// keeps every list answer as it was (but for the new builds, which show
+// once each): to 8 shards and back to 1.
+func TestReshard(t *testing.T) {
+	d := newDemo(t, 200)
+	m := token(demo.TokenMaintainer)
+	targets := []string{"/api/v4/projects/1/jobs?per_page=100", "/api/v4/projects/1/jobs?per_page=20&page=7",
+		"/api/v4/projects/1/jobs?scope[]=success&scope[]=failed&per_page=50", "/api/v4/projects/1/jobs?scope=pending&per_page=100"}
+	answers := func() []string {
+		d.coldContainer() // the warm caches would hold the old shard count for WarmTTL
+		var out []string
+		for _, target := range targets {
+			w := d.call(t, "list-project-jobs", http.MethodGet, target, m)
+			out = append(out, fmt.Sprint(w.Code, w.Header().Get("Link"), w.Header().Get("X-Total"), w.Body.String()))
+		}
+		return out
+	}
+	toRetry := jobsOf(t, d, 6, retryable)
+	var created []int64
+	for i, shards := range []int{8, 1} {
+		var wg sync.WaitGroup
+		var moved int
+		var err error
+		wg.Go(func() { moved, err = d.Deps.Store.Reshard(context.Background(), 1, shards, nil) })
+		for _, id := range toRetry[3*i : 3*i+3] {
+			w := d.post(t, "retry-job", fmt.Sprintf("/api/v4/projects/1/jobs/%d/retry", id), "", m)
+			if w.Code != http.StatusCreated {
+				t.Fatalf("retry %d while resharding: %d %s", id, w.Code, w.Body)
+			}
+			created = append(created, decode[struct{ ID int64 }](t, w.Body).ID)
+		}
+		wg.Wait()
+		// The retries write their builds under the count they read: some
+		// need no move.
+		if err != nil || moved < int(d.builds(1))-6 {
+			t.Fatalf("reshard to %d: moved %d of %d builds: %v", shards, moved, d.builds(1), err)
+		}
+		before := answers()
+		if again, err := d.Deps.Store.Reshard(context.Background(), 1, shards, nil); err != nil || again != 0 {
+			t.Errorf("reshard to %d again: moved %d, %v", shards, again, err)
+		}
+		if after := answers(); !slices.Equal(before, after) {
+			t.Errorf("reshard to %d again changed the answers", shards)
+		}
+		all := listAll(t, d, "/api/v4/projects/1/jobs?per_page=100")
+		if p := d.project(t, 1); int64(len(all)) != p.Builds || p.Shards != shards {
+			t.Errorf("%d builds listed, project counts %d under %d shards, want %d", len(all), p.Builds, p.Shards, shards)
+		}
+		if !slices.IsSortedFunc(all, func(a, b int64) int { return int(b - a) }) || len(slices.Compact(slices.Clone(all))) != len(all) {
+			t.Errorf("builds listed out of order or twice: %v", all)
+		}
+		for _, id := range created {
+			if !slices.Contains(all, id) {
+				t.Errorf("new build %d not listed", id)
+			}
+		}
+	}
+	mustCountRight(t, d, created...)
+	// Unsharded again, the keys are as an unsharded project's: its answers
+	// match a project that never was sharded with the same retries.
+	fresh := newDemo(t, 200)
+	for _, id := range toRetry {
+		fresh.post(t, "retry-job", fmt.Sprintf("/api/v4/projects/1/jobs/%d/retry", id), "", m)
+	}
+	d2 := answers()
+	fresh.coldContainer()
+	for i, target := range targets {
+		w := fresh.call(t, "list-project-jobs", http.MethodGet, target, m)
+		if got := fmt.Sprint(w.Code, w.Header().Get("Link"), w.Header().Get("X-Total"), w.Body.String()); got != d2[i] {
+			t.Errorf("%s: resharded and back %.300s, never sharded %.300s", target, d2[i], got)
+		}
+	}
+}
+
+// listAll walks an offset list to its end and returns its ids.
+func listAll(t *testing.T, d *fixture, target string) []int64 {
+	t.Helper()
+	var all []int64
+	for page := 1; ; page++ {
+		ids := listIDs(t, d, fmt.Sprintf("%s&page=%d", target, page))
+		if len(ids) == 0 {
+			return all
+		}
+		all = append(all, ids...)
 	}
 }

@@ -313,32 +313,43 @@ func (s *Store) assignOrdinals(ctx context.Context, pid int64, shards int, build
 }
 
 // allBuilds reads every build of a project in shards shards, oldest first.
-// Only import and Reshard use it.
+// Only import uses it.
 func (s *Store) allBuilds(ctx context.Context, pid int64, shards int) ([]*jobs.Job, error) {
 	var out []*jobs.Job
 	for k := range max(shards, 1) {
-		part := gsi(GSIProjectBuilds, projectBuildsPK(pid, shards, k))
-		in := &dynamodb.QueryInput{
-			TableName: aws.String(s.table), IndexName: aws.String(part.index),
-			KeyConditionExpression:    aws.String("GSI1PK = :pk"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(part.pk)},
+		part, err := s.queryAll(ctx, gsi(GSIProjectBuilds, projectBuildsPK(pid, shards, k)))
+		if err != nil {
+			return nil, err
 		}
-		p := dynamodb.NewQueryPaginator(s.db, in)
-		for p.HasMorePages() {
-			res, err := p.NextPage(ctx)
+		out = append(out, part...)
+	}
+	slices.SortFunc(out, func(a, b *jobs.Job) int { return cmp.Compare(a.Ordinal, b.Ordinal) })
+	return out, nil
+}
+
+// queryAll reads every job of one index partition (import and Reshard).
+func (s *Store) queryAll(ctx context.Context, part partition) ([]*jobs.Job, error) {
+	in := &dynamodb.QueryInput{
+		TableName: aws.String(s.table), IndexName: aws.String(part.index),
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": part.pkAttr},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(part.pk)},
+	}
+	var out []*jobs.Job
+	p := dynamodb.NewQueryPaginator(s.db, in)
+	for p.HasMorePages() {
+		res, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range res.Items {
+			j, err := decodeJob(it)
 			if err != nil {
 				return nil, err
 			}
-			for _, it := range res.Items {
-				j, err := decodeJob(it)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, j)
-			}
+			out = append(out, j)
 		}
 	}
-	slices.SortFunc(out, func(a, b *jobs.Job) int { return cmp.Compare(a.Ordinal, b.Ordinal) })
 	return out, nil
 }
 
