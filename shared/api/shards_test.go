@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
 
 // The same builds in unsharded projects and in projects of 8 shards answer
@@ -77,6 +79,16 @@ func TestShardedListsMatchUnsharded(t *testing.T) {
 	}
 	if !slices.IsSortedFunc(top, func(a, b int64) int { return int(b - a) }) || len(top) != 100 {
 		t.Errorf("sharded page ids %v", top)
+	}
+	// Importing again keeps a project's shards; another count for a
+	// project with builds is refused, not written under mixed keys.
+	im := &world.Importer{Store: eight.Deps.Store, Files: eight.Deps.Files, Now: eight.Deps.Now}
+	if _, err := im.Import(context.Background(), eight.world); err != nil {
+		t.Errorf("import again: %v", err)
+	}
+	eight.world.Projects[0].Shards = 4
+	if _, err := im.Import(context.Background(), eight.world); err == nil || !strings.Contains(err.Error(), "jobsctl reshard") {
+		t.Errorf("import with other shards: %v", err)
 	}
 }
 
