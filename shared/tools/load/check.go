@@ -1,8 +1,10 @@
 package load
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -31,6 +33,7 @@ type (
 		GSI2PK  string
 		GSI4PK  string
 		ID      int64   `dynamodbav:"id"`
+		Ordinal int64   `dynamodbav:"o"`
 		Project int64   `dynamodbav:"pr"`
 		Pipe    int64   `dynamodbav:"pl"`
 		Kind    string  `dynamodbav:"k"`
@@ -60,6 +63,7 @@ func pkPrefix(it map[string]types.AttributeValue, prefix string) bool {
 //   - each job of a pipeline (by kind and name) has exactly one latest try:
 //     every retried job has exactly one successor;
 //   - the job id counter is at or above every job's id;
+//   - a project's build ordinals are 1..n, and its build ids grow with them;
 //   - a pipeline's job counts are the counts of its jobs;
 //   - an erased job has no files left in S3.
 func Check(ctx context.Context, st Stack) ([]string, error) {
@@ -92,6 +96,7 @@ func Check(ctx context.Context, st Stack) ([]string, error) {
 		}
 	}
 	var bad []string
+	builds := map[int64][]jobItem{}
 	latest := map[string]int{}
 	counted := map[int64]map[string]int64{}
 	for _, j := range all {
@@ -103,7 +108,10 @@ func Check(ctx context.Context, st Stack) ([]string, error) {
 		if j.Retried {
 			try = "R"
 		}
-		if kind == jobs.Build && !strings.HasSuffix(j.GSI2PK, "#"+j.Status) {
+		if kind == jobs.Build {
+			builds[j.Project] = append(builds[j.Project], j)
+		}
+		if kind == jobs.Build && !strings.HasSuffix(unsharded(j.GSI2PK), "#"+j.Status) {
 			bad = append(bad, fmt.Sprintf("job %d is %s but listed under %s", j.ID, j.Status, j.GSI2PK))
 		}
 		if !strings.HasSuffix(j.GSI4PK, "#"+j.Status+"#"+try) {
@@ -149,6 +157,24 @@ func Check(ctx context.Context, st Stack) ([]string, error) {
 			}
 		}
 	}
+	for p, bs := range builds {
+		slices.SortFunc(bs, func(a, b jobItem) int { return cmp.Compare(a.Ordinal, b.Ordinal) })
+		for i, j := range bs {
+			if j.Ordinal != int64(i+1) || (i > 0 && j.ID <= bs[i-1].ID) {
+				bad = append(bad, fmt.Sprintf("project %d: build %d has ordinal %d at position %d", p, j.ID, j.Ordinal, i+1))
+				break
+			}
+		}
+	}
 	sort.Strings(bad)
 	return bad, nil
+}
+
+// unsharded is a GSI2 key without its shard, if any (P#1#B#failed#3 ->
+// P#1#B#failed): statuses have no digits.
+func unsharded(pk string) string {
+	if i := strings.LastIndexByte(pk, '#'); i >= 0 && strings.Trim(pk[i+1:], "0123456789") == "" {
+		return pk[:i]
+	}
+	return pk
 }
