@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
 
 // 50 concurrent retries of one job create exactly one new job; the other
@@ -318,5 +320,52 @@ func mustCountRight(t *testing.T, d *fixture, created ...int64) {
 				t.Errorf("pipeline %d: %s = %d, want %d", pl, k, got[k], v)
 			}
 		}
+	}
+}
+
+// A job imported under an id that a project had leased for its next
+// builds does not block them: the retry that finds its id taken leases new
+// ids and succeeds, and the imported job stays as imported.
+func TestRetryPastAnImportedID(t *testing.T) {
+	d := newDemo(t, 40)
+	m := token(demo.TokenMaintainer)
+	ids := jobsOf(t, d, 2, retryable)
+	first := d.post(t, "retry-job", fmt.Sprintf("/api/v4/projects/1/jobs/%d/retry", ids[0]), "", m)
+	if first.Code != http.StatusCreated {
+		t.Fatalf("retry: %d %s", first.Code, first.Body)
+	}
+	leased := decode[struct{ ID int64 }](t, first.Body).ID + 1 // project 1's next id
+	// A build of project 2 imported under that id.
+	var doc map[string]any
+	for _, raw := range d.world.Jobs {
+		doc = nil
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc["project_id"] == float64(2) && doc["downstream_pipeline"] == nil && doc["status"] == "success" {
+			break
+		}
+	}
+	if doc["project_id"] != float64(2) {
+		t.Fatal("no successful build of project 2")
+	}
+	doc["id"] = leased
+	delete(doc, "artifacts_archive")
+	raw, _ := json.Marshal(doc)
+	w := *d.world
+	w.Jobs = []json.RawMessage{raw}
+	im := &world.Importer{Store: d.Deps.Store, Files: d.Deps.Files, Now: d.Deps.Now}
+	if _, err := im.Import(context.Background(), &w); err != nil {
+		t.Fatal(err)
+	}
+	second := d.post(t, "retry-job", fmt.Sprintf("/api/v4/projects/1/jobs/%d/retry", ids[1]), "", m)
+	if second.Code != http.StatusCreated {
+		t.Fatalf("retry after the import: %d %s", second.Code, second.Body)
+	}
+	if got := decode[struct{ ID int64 }](t, second.Body).ID; got <= leased {
+		t.Errorf("new build %d, want above the imported %d", got, leased)
+	}
+	if j := d.stored(t, leased); j.ProjectID != 2 || j.Status != jobs.Success {
+		t.Errorf("imported job now %+v", j)
 	}
 }
