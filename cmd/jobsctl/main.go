@@ -1,5 +1,5 @@
 // Command jobsctl manages the Jobs API's data: it creates the table, imports
-// a world document and writes the demo world. It reaches DynamoDB and S3
+// a world document, writes the demo world and reshards a project's builds. It reaches DynamoDB and S3
 // through the SDK's standard environment, as the functions do. Its trace
 // command is a client of any GitLab-compatible API instead.
 package main
@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/config"
@@ -23,6 +24,9 @@ import (
 const usage = `usage:
   jobsctl create-table        create the table (from the one schema definition)
   jobsctl import FILE|-       import a world document, idempotently
+  jobsctl reshard PROJECT SHARDS
+                              move a project's builds to SHARDS write shards of its build
+                              indexes (1 to 32; lists miss unmoved builds while it runs)
   jobsctl seed [-jobs N] [-o FILE]
                               import the demo world (or write it to FILE) and print its tokens
   jobsctl trace [--follow] [-url URL] [-token T | -job-token T] [-interval 3s] PROJECT JOB
@@ -72,6 +76,8 @@ func run(ctx context.Context, cmd string, args []string) error {
 		return load(ctx, &w)
 	case "trace":
 		return traceCommand(ctx, args)
+	case "reshard":
+		return reshard(ctx, args)
 	case "seed":
 		fs := flag.NewFlagSet("seed", flag.ContinueOnError)
 		n := fs.Int("jobs", 1500, "jobs per demo project")
@@ -99,6 +105,33 @@ func run(ctx context.Context, cmd string, args []string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+func reshard(ctx context.Context, args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("reshard needs a PROJECT id and SHARDS")
+	}
+	pid, err := strconv.ParseInt(args[0], 10, 64)
+	if err != nil {
+		return fmt.Errorf("project id %q: %w", args[0], err)
+	}
+	shards, err := strconv.Atoi(args[1])
+	if err != nil {
+		return fmt.Errorf("shards %q: %w", args[1], err)
+	}
+	deps, err := config.Load(ctx)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	moved, err := deps.Store.Reshard(ctx, pid, shards, func(done int) {
+		fmt.Fprintf(os.Stderr, "\rmoved %d builds", done)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "\nproject %d: %d shards, %d builds moved in %s\n", pid, shards, moved, time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 func load(ctx context.Context, w *world.World) error {

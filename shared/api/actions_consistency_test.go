@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,6 +24,7 @@ import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
 
 // 50 concurrent retries of one job create exactly one new job; the other
@@ -39,11 +42,12 @@ func TestConcurrentRetries(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	created := 0
+	created, next := 0, int64(0)
 	for i, c := range codes {
 		switch {
 		case c == http.StatusCreated:
 			created++
+			next = decode[struct{ ID int64 }](t, strings.NewReader(bodies[i])).ID
 		case c != http.StatusForbidden || bodies[i] != `{"message":"403 Forbidden - Job is not retryable"}`:
 			t.Errorf("request %d: %d %s", i, c, bodies[i])
 		}
@@ -51,14 +55,17 @@ func TestConcurrentRetries(t *testing.T) {
 	if created != 1 {
 		t.Fatalf("%d retries succeeded, want 1", created)
 	}
-	// Exactly one job was added: the next id holds it, the one after is free.
-	next := int64(len(d.world.Jobs) + 1)
+	// Exactly one job was added: it has the next ordinal, the project
+	// counts one build more, and the list shows it on top of the rest.
 	if j := d.stored(t, next); j.Status != jobs.Pending || j.Ordinal != d.builds(1)+1 {
 		t.Errorf("new job %+v", j)
 	}
-	w := d.call(t, "get-job", http.MethodGet, fmt.Sprintf("/api/v4/projects/1/jobs/%d", next+1), token(demo.TokenMaintainer))
-	if w.Code != http.StatusNotFound {
-		t.Errorf("a second new job: %d", w.Code)
+	if p := d.project(t, 1); p.Builds != d.builds(1)+1 || p.MaxBuildID != next {
+		t.Errorf("project counts %d builds up to id %d, want %d up to %d", p.Builds, p.MaxBuildID, d.builds(1)+1, next)
+	}
+	all := listIDs(t, d, "/api/v4/projects/1/jobs?per_page=100")
+	if int64(len(all)) != d.builds(1)+1 || all[0] != next {
+		t.Errorf("builds listed %v, want %d of them, %d first", all, d.builds(1)+1, next)
 	}
 	ids := listIDs(t, d, "/api/v4/projects/1/jobs?scope=pending&per_page=100")
 	if !slices.Contains(ids, next) {
@@ -67,8 +74,10 @@ func TestConcurrentRetries(t *testing.T) {
 	mustCountRight(t, d, next)
 }
 
-// Retries of different jobs that race for the id counter and the build
-// count all succeed, each with its own id and ordinal.
+// Retries of different jobs that race for the build count all succeed, each
+// with its own id and ordinal, the ordinals dense and the ids growing with
+// them (ids may have gaps: a lost transaction's leased ids are not reused
+// by a later build below the project's highest).
 func TestConcurrentRetriesOfDifferentJobs(t *testing.T) {
 	d := newDemo(t, 40)
 	targets := []int64{1, 2, 3, 5, 8, 9, 11, 12, 14, 17}
@@ -86,19 +95,25 @@ func TestConcurrentRetriesOfDifferentJobs(t *testing.T) {
 	}
 	wg.Wait()
 	slices.Sort(ids)
-	first := int64(len(d.world.Jobs) + 1)
-	ordinals := map[int64]bool{}
 	for i, id := range ids {
-		if id != first+int64(i) {
-			t.Fatalf("new ids %v, want %d..%d", ids, first, first+int64(len(ids))-1)
+		if want := d.builds(1) + 1 + int64(i); d.stored(t, id).Ordinal != want {
+			t.Errorf("new ids %v: %d has ordinal %d, want %d", ids, id, d.stored(t, id).Ordinal, want)
 		}
-		ordinals[d.stored(t, id).Ordinal] = true
-	}
-	for o := d.builds(1) + 1; o <= d.builds(1)+int64(len(ids)); o++ {
-		if !ordinals[o] {
-			t.Errorf("ordinal %d unused: %v", o, ordinals)
+		if id <= int64(len(d.world.Jobs)) || (i > 0 && id == ids[i-1]) {
+			t.Errorf("new ids %v: %d reused", ids, id)
 		}
 	}
+	mustCountRight(t, d, ids...)
+}
+
+// project reads a project as the store holds it.
+func (d *fixture) project(t *testing.T, id int64) *jobs.Project {
+	t.Helper()
+	f, err := d.Deps.Store.Lookup(context.Background(), store.Lookup{Project: store.ProjectRef{ID: id}})
+	if err != nil || f.Project == nil {
+		t.Fatalf("project %d: %v", id, err)
+	}
+	return f.Project
 }
 
 func listIDs(t *testing.T, d *fixture, target string) []int64 {
@@ -157,8 +172,9 @@ func TestActionsKeepListsRight(t *testing.T) {
 // What each action costs in a cold container (nothing cached): the
 // lookup's two BatchGetItem round trips, then
 // one write (a PutItem where no count changes, else one transaction);
-// retry reads the id counter once more; erase lists and deletes in S3 and
-// clears the erase mark.
+// a retry in a project without leased ids left leases a block of them (one
+// UpdateItem), the next retry there uses them; erase lists and deletes in
+// S3 and clears the erase mark.
 func TestActionStoreCalls(t *testing.T) {
 	d := newDemo(t, 40)
 	m := token(demo.TokenMaintainer)
@@ -168,7 +184,8 @@ func TestActionStoreCalls(t *testing.T) {
 	}{
 		{"cancel-job", "/api/v4/projects/1/jobs/22/cancel", map[string]int{"BatchGetItem": 2, "TransactWriteItems": 1}},
 		{"cancel-job", "/api/v4/projects/1/jobs/1/cancel", map[string]int{"BatchGetItem": 2}},
-		{"retry-job", "/api/v4/projects/1/jobs/42/retry", map[string]int{"BatchGetItem": 3, "TransactWriteItems": 1}},
+		{"retry-job", "/api/v4/projects/1/jobs/42/retry", map[string]int{"BatchGetItem": 2, "UpdateItem": 1, "TransactWriteItems": 1}},
+		{"retry-job", fmt.Sprintf("/api/v4/projects/1/jobs/%d/retry", jobsOf(t, d, 1, retryable)[0]), map[string]int{"BatchGetItem": 2, "TransactWriteItems": 1}},
 		{"play-job", "/api/v4/projects/1/jobs/23/play", map[string]int{"BatchGetItem": 2, "TransactWriteItems": 1}},
 		{"erase-job", "/api/v4/projects/1/jobs/44/erase", map[string]int{"BatchGetItem": 2, "PutItem": 2, "ListObjectsV2": 1, "DeleteObjects": 1}},
 	}
@@ -271,10 +288,14 @@ func TestEraseWhenS3Fails(t *testing.T) {
 
 // mustCountRight checks the job counts every pipeline item keeps against
 // the jobs themselves, read one by one up to id last.
-func mustCountRight(t *testing.T, d *fixture, last int64) {
+func mustCountRight(t *testing.T, d *fixture, created ...int64) {
 	t.Helper()
 	want := map[int64]map[string]int64{}
-	for id := int64(1); id <= last; id++ {
+	all := created
+	for id := int64(1); id <= int64(len(d.world.Jobs)); id++ {
+		all = append(all, id)
+	}
+	for _, id := range all {
 		j := d.stored(t, id)
 		if want[j.PipelineID] == nil {
 			want[j.PipelineID] = map[string]int64{}
@@ -299,5 +320,52 @@ func mustCountRight(t *testing.T, d *fixture, last int64) {
 				t.Errorf("pipeline %d: %s = %d, want %d", pl, k, got[k], v)
 			}
 		}
+	}
+}
+
+// A job imported under an id that a project had leased for its next
+// builds does not block them: the retry that finds its id taken leases new
+// ids and succeeds, and the imported job stays as imported.
+func TestRetryPastAnImportedID(t *testing.T) {
+	d := newDemo(t, 40)
+	m := token(demo.TokenMaintainer)
+	ids := jobsOf(t, d, 2, retryable)
+	first := d.post(t, "retry-job", fmt.Sprintf("/api/v4/projects/1/jobs/%d/retry", ids[0]), "", m)
+	if first.Code != http.StatusCreated {
+		t.Fatalf("retry: %d %s", first.Code, first.Body)
+	}
+	leased := decode[struct{ ID int64 }](t, first.Body).ID + 1 // project 1's next id
+	// A build of project 2 imported under that id.
+	var doc map[string]any
+	for _, raw := range d.world.Jobs {
+		doc = nil
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc["project_id"] == float64(2) && doc["downstream_pipeline"] == nil && doc["status"] == "success" {
+			break
+		}
+	}
+	if doc["project_id"] != float64(2) {
+		t.Fatal("no successful build of project 2")
+	}
+	doc["id"] = leased
+	delete(doc, "artifacts_archive")
+	raw, _ := json.Marshal(doc)
+	w := *d.world
+	w.Jobs = []json.RawMessage{raw}
+	im := &world.Importer{Store: d.Deps.Store, Files: d.Deps.Files, Now: d.Deps.Now}
+	if _, err := im.Import(context.Background(), &w); err != nil {
+		t.Fatal(err)
+	}
+	second := d.post(t, "retry-job", fmt.Sprintf("/api/v4/projects/1/jobs/%d/retry", ids[1]), "", m)
+	if second.Code != http.StatusCreated {
+		t.Fatalf("retry after the import: %d %s", second.Code, second.Body)
+	}
+	if got := decode[struct{ ID int64 }](t, second.Body).ID; got <= leased {
+		t.Errorf("new build %d, want above the imported %d", got, leased)
+	}
+	if j := d.stored(t, leased); j.ProjectID != 2 || j.Status != jobs.Success {
+		t.Errorf("imported job now %+v", j)
 	}
 }

@@ -167,8 +167,51 @@ const tries = 3
 // fails here.
 func TestStoreBudgets(t *testing.T) {
 	d := newDemo(t, 200)
+	checkBudgets(t, d, budgetCases)
+	// A 20-job page is one Query of at most 8 x 4 KB read units' worth
+	// (4 eventually consistent units): job items stay compact.
+	d.Counter.Reset()
+	page, err := d.Deps.Store.ProjectBuilds(context.Background(), mustProject(t, d), rangeOf(20))
+	if err != nil || len(page.Jobs) != 20 {
+		t.Fatal(err)
+	}
+	if c := d.Counter.Capacity(); c > 4 {
+		t.Errorf("a 20-job Query consumed %.1f read units, want at most 4", c)
+	}
+}
+
+// A project of 8 shards: an unfiltered page reads ceil((limit+1)/8) rows
+// of each shard, eight Queries in parallel (one round trip), about as many
+// rows as an unsharded page (21 -> 24) for 2.5 times the read units (each
+// Query rounds up on its own); a filtered page reads limit+1 rows of each
+// (status, shard), as a status's rows need not be spread evenly: up to 8
+// times the rows and 5-6 times the read units of an unsharded page, in the
+// same one round trip warm, at any depth. Cold, the speculative Query
+// cannot know the project's shards and reads the unsharded partition (one
+// Query, empty, for nothing): one round trip more than unsharded.
+var shardedBudgetCases = []budgetCase{
+	{"list page 1", "list-project-jobs", "/api/v4/projects/1/jobs", token(demo.TokenMaintainer),
+		budget{map[string]int{"BatchGetItem": 3, "Query": 9}, 4, 24, 10}, budget{map[string]int{"Query": 8}, 1, 24, 4}},
+	{"list deep offset page", "list-project-jobs", "/api/v4/projects/1/jobs?page=9&per_page=20", token(demo.TokenMaintainer),
+		budget{map[string]int{"BatchGetItem": 3, "Query": 8}, 4, 24, 10}, budget{map[string]int{"BatchGetItem": 1, "Query": 8}, 1, 24, 4.5}},
+	{"keyset page", "list-project-jobs", "/api/v4/projects/1/jobs?pagination=keyset&per_page=50", token(demo.TokenMaintainer),
+		budget{map[string]int{"BatchGetItem": 3, "Query": 9}, 4, 56, 11}, budget{map[string]int{"Query": 8}, 1, 56, 4}},
+	{"list one scope", "list-project-jobs", "/api/v4/projects/1/jobs?scope[]=success", token(demo.TokenMaintainer),
+		budget{map[string]int{"BatchGetItem": 3, "Query": 9}, 4, 168, 16}, budget{map[string]int{"Query": 8}, 1, 168, 10}},
+	{"list two scopes", "list-project-jobs", "/api/v4/projects/1/jobs?scope[]=success&scope[]=failed", token(demo.TokenMaintainer),
+		budget{map[string]int{"BatchGetItem": 3, "Query": 18}, 4, 336, 18.5}, budget{map[string]int{"Query": 16}, 1, 336, 12.5}},
+}
+
+func TestShardedStoreBudgets(t *testing.T) {
+	checkBudgets(t, newShardedDemo(t, 200, 8), shardedBudgetCases)
+}
+
+// checkBudgets measures each case in a cold container and a warm one,
+// keeping the fewest round trips of a few tries, and holds it to its
+// budgets.
+func checkBudgets(t *testing.T, d *fixture, cases []budgetCase) {
 	d.Deps.Now = time.Now
-	for _, tc := range budgetCases {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var cold, warm cost
 			for try := range tries {
@@ -189,16 +232,6 @@ func TestStoreBudgets(t *testing.T) {
 			t.Run("warm", func(t *testing.T) { tc.warm.check(t, warm) })
 			t.Logf("cold: %v; warm: %v", cold, warm)
 		})
-	}
-	// A 20-job page is one Query of at most 8 x 4 KB read units' worth
-	// (4 eventually consistent units): job items stay compact.
-	d.Counter.Reset()
-	page, err := d.Deps.Store.ProjectBuilds(context.Background(), mustProject(t, d), rangeOf(20))
-	if err != nil || len(page.Jobs) != 20 {
-		t.Fatal(err)
-	}
-	if c := d.Counter.Capacity(); c > 4 {
-		t.Errorf("a 20-job Query consumed %.1f read units, want at most 4", c)
 	}
 }
 

@@ -32,9 +32,25 @@ var fixedNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 
 func newDemo(t *testing.T, jobsPerProject int) *fixture {
 	t.Helper()
+	return newWorld(t, demo.Seed(jobsPerProject))
+}
+
+// newShardedDemo is newDemo with every project's build indexes in shards
+// write shards.
+func newShardedDemo(t *testing.T, jobsPerProject, shards int) *fixture {
+	t.Helper()
+	w := demo.Seed(jobsPerProject)
+	for i := range w.Projects {
+		w.Projects[i].Shards = shards
+	}
+	return newWorld(t, w)
+}
+
+// newWorld is a stack with w imported, its clock at fixedNow.
+func newWorld(t *testing.T, w *world.World) *fixture {
+	t.Helper()
 	env := testenv.New(t)
 	env.Deps.Now = func() time.Time { return fixedNow }
-	w := demo.Seed(jobsPerProject)
 	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: env.Deps.Now}
 	if _, err := im.Import(context.Background(), w); err != nil {
 		t.Fatal(err)

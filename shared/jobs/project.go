@@ -36,6 +36,10 @@ type Project struct {
 	WebURL               string          `db:"url"`
 	Builds               int64           `db:"nb"`            // builds created so far: the highest build ordinal
 	Identity             json.RawMessage `db:"doc,omitempty"` // GitLab's ProjectIdentity, as imported
+	// The store's bookkeeping of build ids and index keys (see store):
+	MaxBuildID int64 `db:"mx,omitempty"` // the highest build id: a new build's id is above it
+	IDsEnd     int64 `db:"ie,omitempty"` // ids MaxBuildID+1..IDsEnd are leased for the next builds
+	Shards     int   `db:"sh,omitempty"` // write shards of the build indexes; 0 is 1
 }
 
 // Protected reports whether ref is one of the project's protected refs: the

@@ -24,17 +24,20 @@ const maxAttempts = 25
 // version is unchanged, together with the pipeline count change.
 //
 // A retry creates a job in the same TransactWriteItems: the new job (only if
-// its id is free), the job id counter moved from its value as read to the
-// new id, the project's build count and its ref's moved from their values
-// as read to the new build's ordinals, and the old job marked retried on
-// its version. One
+// its id is free), the project's build count moved from its value as read
+// to the new build's ordinal with its highest build id (and the ids it
+// leased, see newID) on the same shard count, its ref's build count moved
+// likewise to the new build's ref ordinal, and the old job marked retried
+// on its version. The id comes from ids leased beforehand (an UpdateItem
+// ADD on the counter, without condition, once per idBlock ids), so creations
+// in different projects never conflict; in one project they race for the
+// build count, which keeps ordinals dense and ids growing with them. One
 // transaction rather than a sequence of idempotent steps, because nothing of
-// a half-done retry may show: no job without its ordinal, no counter gap
-// that a reader could see as a missing job, no job retried twice. When the
-// transaction loses a race (a condition failed or DynamoDB saw a conflicting
-// transaction), Apply re-reads the job, the project and the counts in one
-// BatchGetItem and asks the action again: contention on the counter or a
-// build count just tries again, while a job that someone else retried
+// a half-done retry may show: no job without its ordinals, no job retried
+// twice. When the transaction loses a race (a condition failed or DynamoDB
+// saw a conflicting transaction), Apply re-reads the job, the project and
+// the ref's count in one BatchGetItem and asks the action again: contention
+// on a build count just tries again, while a job that someone else retried
 // meanwhile is no longer retryable, so the action answers ErrNotRetryable.
 //
 // Apply returns the job the request should show: the created job if any,
@@ -62,17 +65,24 @@ func (s *Store) ApplyOnce(ctx context.Context, p *jobs.Project, j *jobs.Job, act
 	cur, proj := j, p
 	token := writeToken()
 	var counts *creation // nil until read
+	fresh := false       // the project's next id was taken: lease new ones
 	for attempt := 1; ; attempt++ {
 		t, err := act(cur)
 		if err != nil || (t.Job == nil && t.Created == nil) {
 			return cur, err
 		}
-		if t.Created != nil && counts == nil {
-			if _, counts, err = s.reread(ctx, nil, t.Created); err != nil {
+		var lease [2]int64
+		if t.Created != nil {
+			if counts == nil {
+				if _, counts, err = s.reread(ctx, nil, t.Created); err != nil {
+					return nil, err
+				}
+			}
+			if t.Created.ID, lease, err = s.newID(ctx, proj, t.Created, fresh); err != nil {
 				return nil, err
 			}
 		}
-		ops, err := s.transitionWrites(cur, proj, counts, t, token)
+		ops, err := s.transitionWrites(cur, proj, counts, t, lease, token)
 		if err != nil {
 			return nil, err
 		}
@@ -86,6 +96,12 @@ func (s *Store) ApplyOnce(ctx context.Context, p *jobs.Project, j *jobs.Job, act
 		if !errors.Is(err, ErrConflict) {
 			return nil, err
 		}
+		// The transaction did not happen: its leased ids are unused, but
+		// for a taken one.
+		if fresh = errors.Is(err, errIDTaken); fresh {
+			lease[0] = t.Created.ID + 1
+		}
+		s.giveBack(lease[0], lease[1])
 		if attempt == maxAttempts {
 			return nil, fmt.Errorf("job %d: %d attempts lost: %w", j.ID, attempt, ErrConflict)
 		}
@@ -174,34 +190,31 @@ type counterItem struct {
 	N int64 `db:"n"`
 }
 
-// creation is what a creating transaction moves on from its values as
-// read (0 for an item that does not exist): the job id counter and the
-// build count of the new build's ref.
-type creation struct{ counter, refBuilds int64 }
+// creation is what a creating transaction moves on from its value as read
+// (0 for an item that does not exist): the build count of the new build's
+// ref.
+type creation struct{ refBuilds int64 }
 
 // reread reads keys, and for creating job c (nil: none) the counts it
 // moves, in one strongly consistent BatchGetItem.
 func (s *Store) reread(ctx context.Context, keys []item, c *jobs.Job) (map[string]item, *creation, error) {
-	if c != nil {
-		keys = append(keys, counterKey())
-		if hasRef(c) {
-			keys = append(keys, refCountKey(c.ProjectID, c.Ref))
-		}
+	if c != nil && hasRef(c) {
+		keys = append(keys, refCountKey(c.ProjectID, c.Ref))
+	}
+	if len(keys) == 0 {
+		return nil, &creation{}, nil
 	}
 	got, err := s.batchGet(ctx, keys)
 	if err != nil || c == nil {
 		return got, nil, err
 	}
 	var counts creation
-	for k, n := range map[string]*int64{keyString(counterKey()): &counts.counter,
-		keyString(refCountKey(c.ProjectID, c.Ref)): &counts.refBuilds} {
+	if it, ok := got[keyString(refCountKey(c.ProjectID, c.Ref))]; ok && hasRef(c) {
 		var ci counterItem
-		if it, ok := got[k]; ok {
-			if err := unmarshal(it, &ci); err != nil {
-				return nil, nil, err
-			}
+		if err := unmarshal(it, &ci); err != nil {
+			return nil, nil, err
 		}
-		*n = ci.N
+		counts.refBuilds = ci.N
 	}
 	return got, &counts, nil
 }
@@ -225,12 +238,19 @@ func (s *Store) moveCount(k item, old, new int64) *types.Update {
 
 // op is one write of a transition and what its failed condition means.
 type op struct {
-	w    types.TransactWriteItem
-	race bool // a failed condition means another writer came first
+	w     types.TransactWriteItem
+	race  bool // a failed condition means another writer came first
+	taken bool // a failed condition means the new job's id is taken
 }
 
-// transitionWrites are the writes of t on cur: see Apply.
-func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counts *creation, t jobs.Transition, token string) ([]op, error) {
+// errIDTaken is a lost race for a new job's id: an imported job holds it.
+var errIDTaken = fmt.Errorf("job id taken: %w", ErrConflict)
+
+// transitionWrites are the writes of t on cur in project p: see Apply.
+// counts are what a creation moves on; lease is the block of ids the
+// created job's id came from, if new.
+func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counts *creation, t jobs.Transition, lease [2]int64, token string) ([]op, error) {
+	shards := shardsOf(p)
 	var ops []op
 	deltas := map[int64]map[string]int64{}
 	addDelta := func(pl int64, d map[string]int64) {
@@ -243,7 +263,7 @@ func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counts *creatio
 	}
 	if t.Job != nil {
 		t.Job.Version = cur.Version + 1
-		it, err := jobItem(t.Job)
+		it, err := jobItem(t.Job, shards)
 		if err != nil {
 			return nil, err
 		}
@@ -257,14 +277,23 @@ func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counts *creatio
 		addDelta(cur.PipelineID, countDelta(cur, t.Job))
 	}
 	if c := t.Created; c != nil {
-		c.ID, c.Version = counts.counter+1, 1
+		c.Version = 1
 		if c.Kind != jobs.Bridge {
 			c.Ordinal = p.Builds + 1
+			set := "SET nb = :new, mx = :id"
+			values := map[string]types.AttributeValue{
+				":new": num(c.Ordinal), ":old": num(p.Builds), ":id": num(c.ID), ":sh": num(int64(shards))}
+			if lease[1] > 0 {
+				set += ", ie = :end"
+				values[":end"] = num(lease[1])
+			}
+			// The shard count as read: the keys written are its.
 			ops = append(ops, op{race: true, w: types.TransactWriteItem{Update: &types.Update{
 				TableName: aws.String(s.table), Key: projectKey(p.ID),
-				UpdateExpression:          aws.String("SET nb = :new"),
-				ConditionExpression:       aws.String("nb = :old"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":new": num(c.Ordinal), ":old": num(p.Builds)},
+				UpdateExpression: aws.String(set),
+				ConditionExpression: aws.String("nb = :old AND (attribute_not_exists(mx) OR mx < :id)" +
+					" AND (attribute_not_exists(sh) OR sh = :sh)"),
+				ExpressionAttributeValues: values,
 			}}})
 		}
 		c.RefOrdinal = 0
@@ -274,14 +303,13 @@ func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counts *creatio
 			ops = append(ops, op{race: true, w: types.TransactWriteItem{
 				Update: s.moveCount(refCountKey(p.ID, c.Ref), counts.refBuilds, c.RefOrdinal)}})
 		}
-		it, err := jobItem(c)
+		it, err := jobItem(c, shards)
 		if err != nil {
 			return nil, err
 		}
-		ops = append(ops, op{race: true, w: types.TransactWriteItem{Put: &types.Put{
+		ops = append(ops, op{race: true, taken: true, w: types.TransactWriteItem{Put: &types.Put{
 			TableName: aws.String(s.table), Item: it, ConditionExpression: aws.String("attribute_not_exists(PK)"),
 		}}})
-		ops = append(ops, op{race: true, w: types.TransactWriteItem{Update: s.moveCount(counterKey(), counts.counter, c.ID)}})
 		addDelta(c.PipelineID, countDelta(nil, c))
 	}
 	for pl, d := range deltas {
@@ -332,6 +360,9 @@ func (s *Store) writeOps(ctx context.Context, ops []op, token string) error {
 	}
 	for i, r := range canceled.CancellationReasons {
 		code := aws.ToString(r.Code)
+		if code == "ConditionalCheckFailed" && i < len(ops) && ops[i].taken {
+			return errIDTaken
+		}
 		if code == "TransactionConflict" || (code == "ConditionalCheckFailed" && i < len(ops) && ops[i].race) {
 			return ErrConflict
 		}

@@ -61,7 +61,7 @@ func TestDecodeJobMatchesAttributevalue(t *testing.T) {
 	}
 	for _, kind := range []jobs.Kind{jobs.Build, jobs.Bridge} {
 		want.Kind = kind
-		it, err := jobItem(&want)
+		it, err := jobItem(&want, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +87,7 @@ func TestDecodeJobMatchesAttributevalue(t *testing.T) {
 // An attribute of a type the fast path does not expect is left to
 // attributevalue, which decodes it as before.
 func TestDecodeJobFallsBack(t *testing.T) {
-	it, err := jobItem(&jobs.Job{ID: 5, Status: jobs.Success, TagList: []string{"a", "b"}})
+	it, err := jobItem(&jobs.Job{ID: 5, Status: jobs.Success, TagList: []string{"a", "b"}}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestPackedArtifacts(t *testing.T) {
 		}
 	}
 	// Items written before artifacts were packed decode as they did.
-	it, err := jobItem(&jobs.Job{ID: 5, Status: jobs.Success, Artifacts: []jobs.Artifact{{FileType: "trace", Filename: "job.log"}}})
+	it, err := jobItem(&jobs.Job{ID: 5, Status: jobs.Success, Artifacts: []jobs.Artifact{{FileType: "trace", Filename: "job.log"}}}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

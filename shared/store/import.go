@@ -97,15 +97,22 @@ func (s *Store) putDoc(ctx context.Context, k item, v any) error {
 }
 
 // PutProject writes a project, its path alias and its members. The builds
-// counter of an existing project is kept.
+// counter of an existing project is kept, and so is its shard count unless
+// p names one (Shards > 0), which only a project without builds may change.
 func (s *Store) PutProject(ctx context.Context, p *jobs.Project, members map[int64]int) error {
 	it, err := marshal(p)
 	if err != nil {
 		return err
 	}
 	delete(it, "nb")
+	delete(it, "sh")
 	if err := s.upsertKeeping(ctx, projectKey(p.ID), it, "nb", num(0)); err != nil {
 		return fmt.Errorf("put project %d: %w", p.ID, err)
+	}
+	if p.Shards > 0 {
+		if err := s.setShards(ctx, p.ID, p.Shards); err != nil {
+			return err
+		}
 	}
 	items := []item{withKey(item{"id": num(p.ID)}, projectPathKey(p.Path))}
 	for u, lvl := range members {
@@ -116,6 +123,26 @@ func (s *Store) PutProject(ctx context.Context, p *jobs.Project, members map[int
 		items = append(items, withKey(m, memberKey(p.ID, u)))
 	}
 	return s.writeAll(ctx, items)
+}
+
+// setShards sets a project's shard count if it has no builds yet (or has
+// that count already): its builds' keys follow the count (see Reshard).
+func (s *Store) setShards(ctx context.Context, pid int64, shards int) error {
+	cond := "nb = :zero OR sh = :sh"
+	if shards == 1 {
+		cond += " OR attribute_not_exists(sh)"
+	}
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: projectKey(pid),
+		UpdateExpression:          aws.String("SET sh = :sh"),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":sh": num(int64(shards)), ":zero": num(0)},
+	})
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		return fmt.Errorf("project %d has builds: change its shards with jobsctl reshard", pid)
+	}
+	return err
 }
 
 // upsertKeeping writes the attributes of it under k, keeping the attribute
@@ -170,11 +197,15 @@ func (s *Store) ImportJobs(ctx context.Context, js []*jobs.Job, progress func(do
 		}
 		maxID = max(maxID, j.ID)
 	}
+	shards, err := s.shardCounts(ctx, byProject)
+	if err != nil {
+		return 0, err
+	}
 	var rewrite []*jobs.Job // existing builds whose ordinals move
 	counts := map[int64]int64{}
 	var refCounts []item // each ref's build count, where it moved
 	for pid, builds := range byProject {
-		moved, total, refs, err := s.assignOrdinals(ctx, pid, builds)
+		moved, total, refs, err := s.assignOrdinals(ctx, pid, shards[pid], builds)
 		if err != nil {
 			return 0, err
 		}
@@ -186,7 +217,7 @@ func (s *Store) ImportJobs(ctx context.Context, js []*jobs.Job, progress func(do
 	}
 	items := make([]item, 0, len(fresh)+len(rewrite))
 	for _, j := range append(fresh, rewrite...) {
-		it, err := jobItem(j)
+		it, err := jobItem(j, max(shards[j.ProjectID], 1))
 		if err != nil {
 			return 0, err
 		}
@@ -213,17 +244,46 @@ func (s *Store) ImportJobs(ctx context.Context, js []*jobs.Job, progress func(do
 			return 0, err
 		}
 	}
+	if err := s.raiseCounter(ctx, maxID); err != nil {
+		return 0, err
+	}
 	for pid, n := range counts {
+		// The project's leased ids (ie) may hold imported ones: its next
+		// build leases new ids, above the counter and so above every
+		// imported id; mx is then only a floor.
+		builds := byProject[pid]
 		if _, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: aws.String(s.table), Key: projectKey(pid),
-			UpdateExpression:          aws.String("SET nb = :n"),
+			UpdateExpression:          aws.String("SET nb = :n, mx = :mx REMOVE ie"),
 			ConditionExpression:       aws.String("attribute_exists(PK)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(n)},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(n), ":mx": num(builds[len(builds)-1].ID)},
 		}); err != nil {
 			return 0, fmt.Errorf("count builds of project %d: %w", pid, err)
 		}
 	}
-	return len(fresh), s.raiseCounter(ctx, maxID)
+	return len(fresh), nil
+}
+
+// shardCounts reads the shard count of each project of byProject (0 for
+// a project not stored).
+func (s *Store) shardCounts(ctx context.Context, byProject map[int64][]*jobs.Job) (map[int64]int, error) {
+	keys := make([]item, 0, len(byProject))
+	for pid := range byProject {
+		keys = append(keys, projectKey(pid))
+	}
+	got, err := s.batchGet(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int64]int{}
+	for _, it := range got {
+		var p jobs.Project
+		if err := unmarshal(it, &p); err != nil {
+			return nil, err
+		}
+		out[p.ID] = shardsOf(&p)
+	}
+	return out, nil
 }
 
 // assignOrdinals numbers new builds of a project after its existing ones, or
@@ -232,9 +292,9 @@ func (s *Store) ImportJobs(ctx context.Context, js []*jobs.Job, progress func(do
 // ref ordinal, imported before there were any, gets one then). It returns the
 // existing builds whose ordinals changed, the new total and each ref's new
 // total, for the refs of new or changed builds.
-func (s *Store) assignOrdinals(ctx context.Context, pid int64, builds []*jobs.Job) ([]*jobs.Job, int64, map[string]int64, error) {
+func (s *Store) assignOrdinals(ctx context.Context, pid int64, shards int, builds []*jobs.Job) ([]*jobs.Job, int64, map[string]int64, error) {
 	slices.SortFunc(builds, func(a, b *jobs.Job) int { return cmp.Compare(a.ID, b.ID) })
-	old, err := s.allBuilds(ctx, pid)
+	old, err := s.allBuilds(ctx, pid, shards)
 	if err != nil {
 		return nil, 0, nil, err
 	}
@@ -274,12 +334,27 @@ func (s *Store) assignOrdinals(ctx context.Context, pid int64, builds []*jobs.Jo
 	return moved, int64(len(all)), refs, nil
 }
 
-// allBuilds reads every build of a project, oldest first. Only import uses it.
-func (s *Store) allBuilds(ctx context.Context, pid int64) ([]*jobs.Job, error) {
-	part := gsi(GSIProjectBuilds, projectBuildsPK(pid))
+// allBuilds reads every build of a project in shards shards, oldest first.
+// Only import uses it.
+func (s *Store) allBuilds(ctx context.Context, pid int64, shards int) ([]*jobs.Job, error) {
+	var out []*jobs.Job
+	for k := range max(shards, 1) {
+		part, err := s.queryAll(ctx, gsi(GSIProjectBuilds, projectBuildsPK(pid, shards, k)))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, part...)
+	}
+	slices.SortFunc(out, func(a, b *jobs.Job) int { return cmp.Compare(a.Ordinal, b.Ordinal) })
+	return out, nil
+}
+
+// queryAll reads every job of one index partition (import and Reshard).
+func (s *Store) queryAll(ctx context.Context, part partition) ([]*jobs.Job, error) {
 	in := &dynamodb.QueryInput{
 		TableName: aws.String(s.table), IndexName: aws.String(part.index),
-		KeyConditionExpression:    aws.String("GSI1PK = :pk"),
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": part.pkAttr},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(part.pk)},
 	}
 	var out []*jobs.Job

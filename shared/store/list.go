@@ -60,7 +60,8 @@ func gsi(name, pk string) partition {
 
 // ProjectBuilds lists a project's builds (no bridges), or a ref's. Without a
 // status filter it reads the ordinal index, so an offset page costs what
-// page 1 costs; with one it runs one Query per status and merges them.
+// page 1 costs; with one it runs one Query per status and merges them. A
+// sharded project's page reads every shard of those partitions in parallel.
 //
 // Errors: only the DynamoDB client's.
 func (s *Store) ProjectBuilds(ctx context.Context, p *jobs.Project, r Range) (*Page, error) {
@@ -74,31 +75,43 @@ func (s *Store) ProjectBuildsWith(ctx context.Context, sp *Speculation, p *jobs.
 	if r.Ref != "" {
 		builds = r.RefBuilds
 	}
-	return s.run(ctx, sp, projectBuildsPlan(p.ID, builds, r))
+	return s.run(ctx, sp, projectBuildsPlan(p.ID, builds, shardsOf(p), r))
 }
 
-// projectBuildsPlan is what ProjectBuilds reads for project id whose list
-// (all builds, or r.Ref's) has builds rows; builds < 0 is unknown (a
-// speculation without a cached count).
-func projectBuildsPlan(id, builds int64, r Range) plan {
+// projectBuildsPlan is what ProjectBuilds reads for project id in shards
+// shards whose list (all builds, or r.Ref's) has builds rows; builds < 0 is
+// unknown (a speculation without a cached count).
+func projectBuildsPlan(id, builds int64, shards int, r Range) plan {
 	if r.Ref != "" && !indexedRef(r.Ref) {
 		return plan{none: true}
 	}
 	if len(r.Statuses) > 0 {
-		parts := make([]partition, len(r.Statuses))
-		for i, st := range r.Statuses {
-			parts[i] = gsi(GSIProjectBuildsByStatus, projectStatusPK(id, st))
-			if r.Ref != "" {
-				parts[i] = gsi(GSIRefBuildsByStatus, refStatusPK(id, r.Ref, st))
+		// A status's rows are not dealt evenly over the shards: each
+		// shard may hold the whole page, so each reads all of it.
+		var parts []partition
+		for _, st := range r.Statuses {
+			for k := range shards {
+				part := gsi(GSIProjectBuildsByStatus, projectStatusPK(id, st, shards, k))
+				if r.Ref != "" {
+					part = gsi(GSIRefBuildsByStatus, refStatusPK(id, r.Ref, st, shards, k))
+				}
+				parts = append(parts, part)
 			}
 		}
 		return plan{parts: parts, upTo: below(r.After.ID), skip: r.Skip, limit: r.Limit, whole: r.Whole}
 	}
-	part := gsi(GSIProjectBuilds, projectBuildsPK(id))
-	if r.Ref != "" {
-		part = gsi(GSIRefBuilds, refBuildsPK(id, r.Ref))
+	parts := make([]partition, shards)
+	for k := range parts {
+		parts[k] = gsi(GSIProjectBuilds, projectBuildsPK(id, shards, k))
+		if r.Ref != "" {
+			parts[k] = gsi(GSIRefBuilds, refBuildsPK(id, r.Ref, shards, k))
+		}
 	}
-	pl := plan{parts: []partition{part}, limit: r.Limit, whole: r.Whole}
+	// Ordinals (a project's or a ref's) are dense and dealt round-robin,
+	// so the limit+1 ordinals at and below any bound hold at most
+	// ceil((limit+1)/shards) of each shard: the top of each shard has them
+	// all.
+	pl := plan{parts: parts, limit: r.Limit, each: (r.Limit + shards) / shards, whole: r.Whole}
 	switch {
 	case r.After.Ordinal > 0:
 		pl.upTo = r.After.Ordinal - 1 - int64(r.Skip)
@@ -126,13 +139,22 @@ func below(id int64) int64 {
 }
 
 // plan is what a list page reads: each partition newest first, sort keys
-// up to upTo (0: unbounded), skip+limit+1 rows each, merged by id.
+// up to upTo (0: unbounded), each rows each (0: skip+limit+1), merged by id.
 type plan struct {
 	parts       []partition
 	upTo        int64
 	skip, limit int
+	each        int
 	none        bool // the page is empty without reading
 	whole       bool // every attribute, not only listedAttributes
+}
+
+// perPart is how many rows pl reads of each partition.
+func (pl plan) perPart() int {
+	if pl.each > 0 {
+		return pl.each
+	}
+	return pl.skip + pl.limit + 1
 }
 
 // run reads pl (or takes it from the page cache, see PageTTL), or takes
@@ -148,11 +170,10 @@ func (s *Store) run(ctx context.Context, sp *Speculation, pl plan) (*Page, error
 	return s.cachedPage(ctx, pl)
 }
 
-// page reads each of pl's partitions newest first, at most skip+limit+1
-// rows each, and merges them by id.
+// page reads each partition of pl newest first, pl.perPart() rows each,
+// and merges them by id.
 func (s *Store) page(ctx context.Context, pl plan) (*Page, error) {
-	parts, skip, limit := pl.parts, pl.skip, pl.limit
-	want := skip + limit + 1
+	parts, skip, limit, want := pl.parts, pl.skip, pl.limit, pl.perPart()
 	results := make([][]*jobs.Job, len(parts))
 	errs := make([]error, len(parts))
 	if len(parts) == 1 {

@@ -290,7 +290,7 @@ func (lk *lookup) takeRefBuilds(id int64) func(item) error {
 			lk.refBuilds = map[int64]int64{}
 		}
 		lk.refBuilds[id] = c.N
-		lk.s.warm.builds.put(listOf{id, lk.l.Ref}, c.N)
+		lk.s.warm.builds.put(listOf{id, lk.l.Ref}, buildsHint{count: c.N})
 		return nil
 	}
 }
@@ -306,7 +306,7 @@ func (lk *lookup) takeProject(id int64) func(item) error {
 		if err := unmarshal(it, p); err != nil {
 			return err
 		}
-		lk.s.warm.builds.put(listOf{p.ID, ""}, p.Builds)
+		lk.s.warm.builds.put(listOf{p.ID, ""}, buildsHint{p.Builds, shardsOf(p)})
 		lk.s.warm.projects.put(p.ID, p)
 		lk.keepProject(id, p)
 		return nil

@@ -23,7 +23,7 @@ const PageTTL = time.Second
 const maxPages = 256
 
 // pageKey names exactly what pl's Queries read: the partitions, the bound,
-// skip, limit and whether whole items. Nothing of the caller is in it: a cached page is served
+// skip, limit, rows of each partition and whether whole items. Nothing of the caller is in it: a cached page is served
 // only to a request that was authorized with its own credentials first
 // (run is called after authorization; a speculation's page is taken only
 // then).
@@ -32,7 +32,7 @@ func (pl plan) pageKey() string {
 	for _, p := range pl.parts {
 		b.WriteString(p.index + "\x00" + p.pk + "\x00")
 	}
-	b.WriteString(strconv.FormatInt(pl.upTo, 10) + "\x00" + strconv.Itoa(pl.skip) + "\x00" + strconv.Itoa(pl.limit))
+	b.WriteString(strconv.FormatInt(pl.upTo, 10) + "\x00" + strconv.Itoa(pl.skip) + "\x00" + strconv.Itoa(pl.limit) + "\x00" + strconv.Itoa(pl.perPart()))
 	if pl.whole {
 		b.WriteString("\x00whole")
 	}

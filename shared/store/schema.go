@@ -3,7 +3,9 @@
 //
 // Key design (PK, SK; GSI keys only on job items):
 //
-//	P#<project>          P          project (also the builds counter)
+//	P#<project>          P          project (also the builds counter nb, its
+//	                                highest build id mx, the end ie of its
+//	                                leased ids, its shard count sh)
 //	PP#<lower(path)>     P          project path alias -> project id
 //	P#<project>          M#<user>   membership with access level
 //	P#<project>          A#<agent>  agent authorized for the project
@@ -15,14 +17,14 @@
 //	R#<runner>           R          runner
 //	A#<agent>            A          agent
 //	J#<job>              J          job
-//	COUNTER              JOB        the global job id counter
+//	COUNTER              JOB        the global job id counter (leased by ADD, ids.go)
 //	I#<sha256(once)>     I          an action's Idempotency-Key record (see Once), expiring by ttl
 //
 // Job items carry six index keys so that every list page is one Query per
 // status that reads only the rows it returns:
 //
-//	GSI1 builds of a project        P#<project>#B                  by ordinal
-//	GSI2 builds of a project        P#<project>#B#<status>         by id
+//	GSI1 builds of a project        P#<project>#B[#<shard>]           by ordinal
+//	GSI2 builds of a project        P#<project>#B#<status>[#<shard>]  by id
 //	GSI3 jobs of a pipeline         PL#<pipeline>#<B|X>#<L|R>      by id
 //	GSI4 jobs of a pipeline         PL#<pipeline>#<B|X>#<status>#<L|R> by id
 //	GSI5 downloadable builds of the newest successful pipeline of a ref,
@@ -39,6 +41,8 @@
 // routes find their job with one Query that reads one item.
 //
 // B marks builds, X bridges, L the latest try of a job and R retried ones.
+// A project of sh > 1 write shards deals its builds over them by ordinal
+// (shard = ordinal mod sh); an unsharded one's keys have no shard.
 package store
 
 import (

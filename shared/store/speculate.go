@@ -10,7 +10,8 @@ import (
 
 // A Speculation is a list page's Query issued before the request's lookup
 // and authorization, from what the request names (a project or pipeline
-// id) and the warm caches know (a path's project, a project's build count),
+// id) and the warm caches know (a path's project, a project's build count
+// and shards),
 // so that a page costs one round trip. The list then takes its page only if
 // it read exactly what the fresh project and pipeline say to read, and
 // reads again otherwise. It also reads what the page's jobs refer to into
@@ -36,11 +37,22 @@ func (s *Store) SpeculateProjectBuilds(ctx context.Context, ref ProjectRef, r Ra
 	if id == 0 {
 		return nil
 	}
-	builds, ok := s.warm.builds.hint(listOf{id, r.Ref})
+	h, ok := s.warm.builds.hint(listOf{id, ""})
 	if !ok {
-		builds = -1
+		h = buildsHint{count: -1, shards: 1}
 	}
-	return s.speculate(ctx, projectBuildsPlan(id, builds, r))
+	if r.Ref != "" {
+		// A ref's count is its own; the shards are the project's.
+		rh, ok := s.warm.builds.hint(listOf{id, r.Ref})
+		h.count = -1
+		if ok {
+			h.count = rh.count
+		}
+	}
+	if !ok {
+		h = buildsHint{count: -1, shards: 1}
+	}
+	return s.speculate(ctx, projectBuildsPlan(id, h.count, h.shards, r))
 }
 
 // SpeculatePipelineJobs starts what PipelineJobs will read.
@@ -56,7 +68,7 @@ func (s *Store) speculate(ctx context.Context, pl plan) *Speculation {
 	sp := &Speculation{plan: pl, done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(sp.done)
-		sp.page, sp.err = s.cachedPage(ctx, pl)
+		sp.page, sp.err = s.page(ctx, pl)
 		if sp.err == nil {
 			// What the page refers to, into the warm caches, while the
 			// lookup's second round trip (if any) runs: a cold page then
@@ -92,8 +104,9 @@ func (sp *Speculation) pageFor(pl plan) (*Page, bool) {
 }
 
 // sameReads reports whether a and b read the same rows and attributes:
-// the same partitions, bound, skip, limit and projection.
+// the same partitions (and so shards), bound, skip, limit, rows of each and
+// projection.
 func (a plan) sameReads(b plan) bool {
-	return a.upTo == b.upTo && a.skip == b.skip && a.limit == b.limit && a.whole == b.whole &&
+	return a.upTo == b.upTo && a.skip == b.skip && a.limit == b.limit && a.perPart() == b.perPart() && a.whole == b.whole &&
 		slices.Equal(a.parts, b.parts)
 }

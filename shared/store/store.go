@@ -31,6 +31,7 @@ type Store struct {
 	db    *dynamodb.Client
 	table string
 	warm  caches
+	ids   idLease
 }
 
 // caches are what a warm container remembers between requests; see WarmTTL.
@@ -42,7 +43,7 @@ type caches struct {
 	paths     *warm[string, int64]         // project id by lower-case path; a hint, checked against the project read
 	runners   *warm[int64, *jobs.Runner]   // by id
 	pipelines *warm[int64, *jobs.Pipeline] // by id, for their documents only: actions change nothing else but counts
-	builds    *warm[listOf, int64]         // a project's (or ref's) build count last read: a hint for speculative pages
+	builds    *warm[listOf, buildsHint]    // a project's (or ref's) build count and shards last read: a hint for speculative pages
 	projects  *warm[int64, *jobs.Project]  // by id, for lookups that need no exact build count
 	pages     *warm[string, *Page]         // list pages by what their Queries read (pageKey), for PageTTL
 }
@@ -56,7 +57,7 @@ func New(db *dynamodb.Client, table string) *Store {
 		paths:     newWarm[string, int64](WarmTTL),
 		runners:   newWarm[int64, *jobs.Runner](WarmTTL),
 		pipelines: newWarm[int64, *jobs.Pipeline](WarmTTL),
-		builds:    newWarm[listOf, int64](WarmTTL),
+		builds:    newWarm[listOf, buildsHint](WarmTTL),
 		projects:  newWarm[int64, *jobs.Project](WarmTTL),
 		pages:     newWarm[string, *Page](PageTTL).holding(maxPages),
 	}}
@@ -73,6 +74,13 @@ type listOf struct {
 func (s *Store) Table() string { return s.table }
 
 type item = map[string]types.AttributeValue
+
+// buildsHint is what a speculative page of a project's builds needs to
+// know of it.
+type buildsHint struct {
+	count  int64
+	shards int
+}
 
 // JobSK is the sort key of every job item (PK J#<id>), as the table's
 // stream hands it to the cleanup function.
@@ -95,9 +103,36 @@ func groupKey(g int64) item           { return key("G#"+id(g), "G") }
 func agentKey(a int64) item           { return key("A#"+id(a), "A") }
 func jobKey(j int64) item             { return key("J#"+id(j), JobSK) }
 func counterKey() item                { return key("COUNTER", "JOB") }
-func projectBuildsPK(p int64) string  { return "P#" + id(p) + "#B" }
-func projectStatusPK(p int64, st jobs.Status) string {
-	return projectBuildsPK(p) + "#" + string(st)
+
+// MaxShards bounds a project's build index shards: a filtered page reads
+// every shard of each status, so more shards cost reads.
+const MaxShards = 32
+
+// shardsOf is p's number of build index write shards (at least 1).
+func shardsOf(p *jobs.Project) int { return max(p.Shards, 1) }
+
+// shardOf is the write shard of a build: ordinals are dealt round-robin, so
+// every shard holds its exact share of any range of ordinals.
+func shardOf(ordinal int64, shards int) int { return int(ordinal % int64(shards)) }
+
+// shardSuffix ends the index partition keys of shard k of shards: nothing
+// when the project is not sharded, so that its keys stay as they were.
+func shardSuffix(shards, k int) string {
+	if shards <= 1 {
+		return ""
+	}
+	return "#" + strconv.Itoa(k)
+}
+
+// projectBuildsPK is the GSI1 partition of shard k of a project's builds.
+func projectBuildsPK(p int64, shards, k int) string {
+	return "P#" + id(p) + "#B" + shardSuffix(shards, k)
+}
+
+// projectStatusPK is the GSI2 partition of shard k of a project's builds
+// of one status.
+func projectStatusPK(p int64, st jobs.Status, shards, k int) string {
+	return "P#" + id(p) + "#B#" + string(st) + shardSuffix(shards, k)
 }
 
 func kindMark(k jobs.Kind) string {
@@ -123,13 +158,17 @@ func refArtifactsPK(p int64, ref, name string) string {
 // refBuildsPK is the GSI7 partition of a project's builds of one pipeline
 // ref (a branch and a tag of the same name share it: GitLab filters on the
 // ref string); the length keeps any ref, "#" and all, apart from another.
-func refBuildsPK(p int64, ref string) string {
+func refBuildsPK(p int64, ref string, shards, k int) string {
+	return refPK(p, ref) + shardSuffix(shards, k)
+}
+
+func refPK(p int64, ref string) string {
 	return "P#" + id(p) + "#RB#" + strconv.Itoa(len(ref)) + "#" + ref
 }
 
 // refStatusPK is the GSI8 partition of the same, for one status.
-func refStatusPK(p int64, ref string, st jobs.Status) string {
-	return refBuildsPK(p, ref) + "#" + string(st)
+func refStatusPK(p int64, ref string, st jobs.Status, shards, k int) string {
+	return refPK(p, ref) + "#" + string(st) + shardSuffix(shards, k)
 }
 
 // refCountKey is the item counting a project's builds of one ref: the
@@ -187,8 +226,9 @@ func indexedRef(ref string) bool { return ref != "" && len(ref) <= maxRef }
 // pipeline with a ref.
 func hasRef(j *jobs.Job) bool { return j.Kind != jobs.Bridge && indexedRef(j.Ref) }
 
-// jobItem is the stored form of a job: its attributes plus its keys.
-func jobItem(j *jobs.Job) (item, error) {
+// jobItem is the stored form of a job: its attributes plus its keys; shards
+// is its project's number of build index shards.
+func jobItem(j *jobs.Job, shards int) (item, error) {
 	it, err := marshal(j)
 	if err != nil {
 		return nil, err
@@ -198,11 +238,14 @@ func jobItem(j *jobs.Job) (item, error) {
 		it["ar"] = str(packArtifacts(j.Artifacts))
 	}
 	if j.Kind != jobs.Bridge {
-		it["GSI1PK"], it["GSI1SK"] = str(projectBuildsPK(j.ProjectID)), num(j.Ordinal)
-		it["GSI2PK"], it["GSI2SK"] = str(projectStatusPK(j.ProjectID, j.Status)), num(j.ID)
+		k := shardOf(j.Ordinal, shards)
+		it["GSI1PK"], it["GSI1SK"] = str(projectBuildsPK(j.ProjectID, shards, k)), num(j.Ordinal)
+		it["GSI2PK"], it["GSI2SK"] = str(projectStatusPK(j.ProjectID, j.Status, shards, k)), num(j.ID)
 		if hasRef(j) {
-			// Sorted by ro (the ref ordinal) and GSI2SK (the id).
-			it["rk"], it["rsk"] = str(refBuildsPK(j.ProjectID, j.Ref)), str(refStatusPK(j.ProjectID, j.Ref, j.Status))
+			// Sorted by ro (the ref ordinal) and GSI2SK (the id), dealt
+			// over the shards by the ref ordinal.
+			kr := shardOf(j.RefOrdinal, shards)
+			it["rk"], it["rsk"] = str(refBuildsPK(j.ProjectID, j.Ref, shards, kr)), str(refStatusPK(j.ProjectID, j.Ref, j.Status, shards, kr))
 		}
 	}
 	it["GSI3PK"], it["GSI3SK"] = str(pipelinePK(j.PipelineID, j.Kind, j.Retried)), num(j.ID)

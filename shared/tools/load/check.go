@@ -1,8 +1,10 @@
 package load
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -34,6 +36,7 @@ type (
 		Ref     string  `dynamodbav:"rf"`
 		RefOrd  int64   `dynamodbav:"ro"`
 		ID      int64   `dynamodbav:"id"`
+		Ordinal int64   `dynamodbav:"o"`
 		Project int64   `dynamodbav:"pr"`
 		Pipe    int64   `dynamodbav:"pl"`
 		Kind    string  `dynamodbav:"k"`
@@ -76,6 +79,7 @@ func stringAttr(it map[string]types.AttributeValue, name string) string {
 //   - each job of a pipeline (by kind and name) has exactly one latest try:
 //     every retried job has exactly one successor;
 //   - the job id counter is at or above every job's id;
+//   - a project's build ordinals are 1..n, and its build ids grow with them;
 //   - a pipeline's job counts are the counts of its jobs;
 //   - an erased job has no files left in S3.
 func Check(ctx context.Context, st Stack) ([]string, error) {
@@ -116,6 +120,7 @@ func Check(ctx context.Context, st Stack) ([]string, error) {
 	}
 	var bad []string
 	byRef := map[refKey][]jobItem{}
+	builds := map[int64][]jobItem{}
 	latest := map[string]int{}
 	counted := map[int64]map[string]int64{}
 	for _, j := range all {
@@ -127,12 +132,15 @@ func Check(ctx context.Context, st Stack) ([]string, error) {
 		if j.Retried {
 			try = "R"
 		}
-		if kind == jobs.Build && !strings.HasSuffix(j.GSI2PK, "#"+j.Status) {
+		if kind == jobs.Build {
+			builds[j.Project] = append(builds[j.Project], j)
+		}
+		if kind == jobs.Build && !strings.HasSuffix(unsharded(j.GSI2PK), "#"+j.Status) {
 			bad = append(bad, fmt.Sprintf("job %d is %s but listed under %s", j.ID, j.Status, j.GSI2PK))
 		}
 		if kind == jobs.Build && j.Ref != "" {
 			byRef[refKey{j.Project, j.Ref}] = append(byRef[refKey{j.Project, j.Ref}], j)
-			if !strings.HasSuffix(j.RefPK, "#"+j.Status) {
+			if !strings.HasSuffix(unsharded(j.RefPK), "#"+j.Status) {
 				bad = append(bad, fmt.Sprintf("job %d is %s but its ref lists it under %q", j.ID, j.Status, j.RefPK))
 			}
 		}
@@ -192,6 +200,24 @@ func Check(ctx context.Context, st Stack) ([]string, error) {
 			}
 		}
 	}
+	for p, bs := range builds {
+		slices.SortFunc(bs, func(a, b jobItem) int { return cmp.Compare(a.Ordinal, b.Ordinal) })
+		for i, j := range bs {
+			if j.Ordinal != int64(i+1) || (i > 0 && j.ID <= bs[i-1].ID) {
+				bad = append(bad, fmt.Sprintf("project %d: build %d has ordinal %d at position %d", p, j.ID, j.Ordinal, i+1))
+				break
+			}
+		}
+	}
 	sort.Strings(bad)
 	return bad, nil
+}
+
+// unsharded is a GSI2 key without its shard, if any (P#1#B#failed#3 ->
+// P#1#B#failed): statuses have no digits.
+func unsharded(pk string) string {
+	if i := strings.LastIndexByte(pk, '#'); i >= 0 && strings.Trim(pk[i+1:], "0123456789") == "" {
+		return pk[:i]
+	}
+	return pk
 }

@@ -78,6 +78,10 @@ type Project struct {
 	NameWithNamespace    string   `json:"name_with_namespace,omitempty"`
 	Path                 string   `json:"path,omitempty"`
 	CreatedAt            *string  `json:"created_at,omitempty"`
+	// Shards is the write shards of the project's build indexes (import
+	// only; absent: as stored, else 1). Set it before the project has
+	// builds, or use jobsctl reshard.
+	Shards int `json:"shards,omitempty"`
 }
 
 // Summary counts what an import wrote.
@@ -262,7 +266,10 @@ func decodeProject(p *Project, instance string) (*jobs.Project, map[int64]int, e
 	}
 	out := &jobs.Project{ID: p.ID, Path: p.PathWithNamespace, Visibility: p.Visibility,
 		PublicBuilds: p.PublicBuilds, JobTokenScopeEnabled: p.JobTokenScopeEnabled, ProtectedRefs: p.ProtectedRefs,
-		WebURL: p.WebURL}
+		WebURL: p.WebURL, Shards: p.Shards}
+	if p.Shards < 0 || p.Shards > store.MaxShards {
+		return nil, nil, fmt.Errorf("project %d: shards %d, want 1 to %d", p.ID, p.Shards, store.MaxShards)
+	}
 	if out.Visibility == "" {
 		out.Visibility = jobs.Private
 	}

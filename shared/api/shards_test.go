@@ -1,0 +1,180 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
+)
+
+// The same builds in unsharded projects and in projects of 8 shards answer
+// every list request byte for byte alike: bodies, status codes, Link and
+// pagination headers, over offset pages (first, deep, past the end),
+// keyset walks to the end, one and several scopes, and after a retry
+// created a build in each.
+func TestShardedListsMatchUnsharded(t *testing.T) {
+	one, eight := newDemo(t, 200), newShardedDemo(t, 200, 8)
+	m := token(demo.TokenMaintainer)
+	same := func(t *testing.T, function, method, target string) string {
+		t.Helper()
+		a := one.call(t, function, method, target, m)
+		b := eight.call(t, function, method, target, m)
+		if a.Code != b.Code || a.Body.String() != b.Body.String() {
+			t.Fatalf("%s %s: unsharded %d %.200s, sharded %d %.200s", method, target, a.Code, a.Body, b.Code, b.Body)
+		}
+		for _, h := range []string{"Link", "X-Total", "X-Total-Pages", "X-Page", "X-Next-Page", "X-Prev-Page", "X-Per-Page"} {
+			if a.Header().Get(h) != b.Header().Get(h) {
+				t.Errorf("%s %s: %s %q unsharded, %q sharded", method, target, h, a.Header().Get(h), b.Header().Get(h))
+			}
+		}
+		return a.Header().Get("Link")
+	}
+	targets := func() []string {
+		var out []string
+		for _, p := range []string{"1", "2", "demo%2Fwebsite"} {
+			base := "/api/v4/projects/" + p + "/jobs"
+			for _, q := range []string{"", "?per_page=1", "?per_page=7&page=3", "?page=9&per_page=20", "?per_page=100&page=2",
+				"?page=400", "?scope=failed", "?scope[]=success&scope[]=failed&per_page=9&page=4",
+				"?scope[]=pending&scope[]=running&scope[]=manual", "?scope=canceled&page=3&per_page=5"} {
+				out = append(out, base+q)
+			}
+		}
+		return out
+	}
+	walk := func(t *testing.T, target string) int {
+		pages := 0
+		for target != "" {
+			pages++
+			target = nextLink(t, same(t, "list-project-jobs", http.MethodGet, target))
+		}
+		return pages
+	}
+	check := func(t *testing.T) {
+		for _, target := range targets() {
+			same(t, "list-project-jobs", http.MethodGet, target)
+		}
+		for _, q := range []string{"per_page=13", "per_page=50&scope[]=success&scope[]=failed", "per_page=3&scope=running"} {
+			if pages := walk(t, "/api/v4/projects/1/jobs?pagination=keyset&"+q); pages < 2 {
+				t.Errorf("keyset walk %s: %d pages", q, pages)
+			}
+		}
+	}
+	t.Run("imported", check)
+	retried := jobsOf(t, one, 3, retryable)
+	for _, id := range retried {
+		same(t, "retry-job", http.MethodPost, fmt.Sprintf("/api/v4/projects/1/jobs/%d/retry", id))
+	}
+	t.Run("after retries", check)
+	// The sharded project's builds lie in all eight shards.
+	eight.Counter.Reset()
+	top := listIDs(t, eight, "/api/v4/projects/1/jobs?per_page=100")
+	if q := eight.Counter.Calls()["Query"]; q != 8 {
+		t.Errorf("a sharded page made %d Queries, want 8", q)
+	}
+	if !slices.IsSortedFunc(top, func(a, b int64) int { return int(b - a) }) || len(top) != 100 {
+		t.Errorf("sharded page ids %v", top)
+	}
+	// Importing again keeps a project's shards; another count for a
+	// project with builds is refused, not written under mixed keys.
+	im := &world.Importer{Store: eight.Deps.Store, Files: eight.Deps.Files, Now: eight.Deps.Now}
+	if _, err := im.Import(context.Background(), eight.world); err != nil {
+		t.Errorf("import again: %v", err)
+	}
+	eight.world.Projects[0].Shards = 4
+	if _, err := im.Import(context.Background(), eight.world); err == nil || !strings.Contains(err.Error(), "jobsctl reshard") {
+		t.Errorf("import with other shards: %v", err)
+	}
+}
+
+// Resharding a project with builds, while retries create builds in it,
+// keeps every list answer as it was (but for the new builds, which show
+// once each): to 8 shards and back to 1.
+func TestReshard(t *testing.T) {
+	d := newDemo(t, 200)
+	m := token(demo.TokenMaintainer)
+	targets := []string{"/api/v4/projects/1/jobs?per_page=100", "/api/v4/projects/1/jobs?per_page=20&page=7",
+		"/api/v4/projects/1/jobs?scope[]=success&scope[]=failed&per_page=50", "/api/v4/projects/1/jobs?scope=pending&per_page=100"}
+	answers := func() []string {
+		d.coldContainer() // the warm caches would hold the old shard count for WarmTTL
+		var out []string
+		for _, target := range targets {
+			w := d.call(t, "list-project-jobs", http.MethodGet, target, m)
+			out = append(out, fmt.Sprint(w.Code, w.Header().Get("Link"), w.Header().Get("X-Total"), w.Body.String()))
+		}
+		return out
+	}
+	toRetry := jobsOf(t, d, 6, retryable)
+	var created []int64
+	for i, shards := range []int{8, 1} {
+		var wg sync.WaitGroup
+		var moved int
+		var err error
+		wg.Go(func() { moved, err = d.Deps.Store.Reshard(context.Background(), 1, shards, nil) })
+		for _, id := range toRetry[3*i : 3*i+3] {
+			w := d.post(t, "retry-job", fmt.Sprintf("/api/v4/projects/1/jobs/%d/retry", id), "", m)
+			if w.Code != http.StatusCreated {
+				t.Fatalf("retry %d while resharding: %d %s", id, w.Code, w.Body)
+			}
+			created = append(created, decode[struct{ ID int64 }](t, w.Body).ID)
+		}
+		wg.Wait()
+		// The retries write their builds under the count they read: some
+		// need no move.
+		if err != nil || moved < int(d.builds(1))-6 {
+			t.Fatalf("reshard to %d: moved %d of %d builds: %v", shards, moved, d.builds(1), err)
+		}
+		before := answers()
+		if again, err := d.Deps.Store.Reshard(context.Background(), 1, shards, nil); err != nil || again != 0 {
+			t.Errorf("reshard to %d again: moved %d, %v", shards, again, err)
+		}
+		if after := answers(); !slices.Equal(before, after) {
+			t.Errorf("reshard to %d again changed the answers", shards)
+		}
+		all := listAll(t, d, "/api/v4/projects/1/jobs?per_page=100")
+		if p := d.project(t, 1); int64(len(all)) != p.Builds || p.Shards != shards {
+			t.Errorf("%d builds listed, project counts %d under %d shards, want %d", len(all), p.Builds, p.Shards, shards)
+		}
+		if !slices.IsSortedFunc(all, func(a, b int64) int { return int(b - a) }) || len(slices.Compact(slices.Clone(all))) != len(all) {
+			t.Errorf("builds listed out of order or twice: %v", all)
+		}
+		for _, id := range created {
+			if !slices.Contains(all, id) {
+				t.Errorf("new build %d not listed", id)
+			}
+		}
+	}
+	mustCountRight(t, d, created...)
+	// Unsharded again, the keys are as an unsharded project's: its answers
+	// match a project that never was sharded with the same retries.
+	fresh := newDemo(t, 200)
+	for _, id := range toRetry {
+		fresh.post(t, "retry-job", fmt.Sprintf("/api/v4/projects/1/jobs/%d/retry", id), "", m)
+	}
+	d2 := answers()
+	fresh.coldContainer()
+	for i, target := range targets {
+		w := fresh.call(t, "list-project-jobs", http.MethodGet, target, m)
+		if got := fmt.Sprint(w.Code, w.Header().Get("Link"), w.Header().Get("X-Total"), w.Body.String()); got != d2[i] {
+			t.Errorf("%s: resharded and back %.300s, never sharded %.300s", target, d2[i], got)
+		}
+	}
+}
+
+// listAll walks an offset list to its end and returns its ids.
+func listAll(t *testing.T, d *fixture, target string) []int64 {
+	t.Helper()
+	var all []int64
+	for page := 1; ; page++ {
+		ids := listIDs(t, d, fmt.Sprintf("%s&page=%d", target, page))
+		if len(ids) == 0 {
+			return all
+		}
+		all = append(all, ids...)
+	}
+}

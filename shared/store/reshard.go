@@ -1,0 +1,153 @@
+package store
+
+// Reshard is an operator's command (jobsctl reshard), like import: nothing
+// on the request path calls it.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
+)
+
+// reshardSettle is how long Reshard waits between setting the new count and
+// reading builds: longer than any BatchGetItem that read the old count with
+// a build lasts, so a write based on the old count reads the build before
+// Reshard rewrites it and so fails its version condition.
+const reshardSettle = time.Second
+
+// Reshard gives project pid shards write shards and moves its builds there.
+// It sets the project's count first: from then on builds are created under
+// it (a creation that read the old one fails its condition and reads
+// again). Then it finds every build under any count's keys and rewrites
+// those not under the new one, each on its version with the version moved
+// on, so that an action that read the build before fails and reads it
+// again. Lists of the project miss the builds not moved yet, until it ends
+// and for WarmTTL after (containers' cached projects): run it before a
+// project gets busy. Running it again finishes an interrupted run. It
+// returns how many builds it moved; progress, if not nil, is told as they
+// are.
+//
+// Errors: ErrNotFound for a project not stored; the DynamoDB client's.
+func (s *Store) Reshard(ctx context.Context, pid int64, shards int, progress func(done int)) (int, error) {
+	if shards < 1 || shards > MaxShards {
+		return 0, fmt.Errorf("shards %d, want 1 to %d", shards, MaxShards)
+	}
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: projectKey(pid),
+		UpdateExpression:          aws.String("SET sh = :sh"),
+		ConditionExpression:       aws.String("attribute_exists(PK)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":sh": num(int64(shards))},
+	})
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	if err := pause(ctx, reshardSettle); err != nil {
+		return 0, err
+	}
+	var misplaced []item
+	for _, pk := range everyBuildsPK(pid) {
+		found, err := s.queryAll(ctx, gsi(GSIProjectBuilds, pk))
+		if err != nil {
+			return 0, err
+		}
+		for _, j := range found {
+			if pk != projectBuildsPK(pid, shards, shardOf(j.Ordinal, shards)) {
+				misplaced = append(misplaced, jobKey(j.ID))
+			}
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	var (
+		mu   sync.Mutex
+		done int
+	)
+	for start := 0; start < len(misplaced); start += 100 {
+		keys := misplaced[start:min(start+100, len(misplaced))]
+		g.Go(func() error {
+			n, err := s.moveBuilds(gctx, keys, shards)
+			mu.Lock()
+			defer mu.Unlock()
+			done += n
+			if progress != nil {
+				progress(done)
+			}
+			return err
+		})
+	}
+	err = g.Wait()
+	return done, err
+}
+
+// everyBuildsPK is every GSI1 partition a build of project pid can be
+// under, whatever its count: unsharded, and each shard of the largest.
+func everyBuildsPK(pid int64) []string {
+	out := []string{projectBuildsPK(pid, 1, 0)}
+	for k := range MaxShards {
+		out = append(out, projectBuildsPK(pid, MaxShards, k))
+	}
+	return out
+}
+
+// moveBuilds rewrites the builds of keys, read fresh, under shards' keys,
+// each on its version; one that changed meanwhile is read and moved again.
+// It returns how many it moved.
+func (s *Store) moveBuilds(ctx context.Context, keys []item, shards int) (int, error) {
+	moved := 0
+	for attempt := 1; len(keys) > 0; attempt++ {
+		if attempt > maxAttempts {
+			return moved, fmt.Errorf("move builds: %d attempts lost: %w", maxAttempts, ErrConflict)
+		}
+		got, err := s.batchGet(ctx, keys)
+		if err != nil {
+			return moved, err
+		}
+		var again []item
+		for _, k := range keys {
+			it, ok := got[keyString(k)]
+			if !ok {
+				continue // gone
+			}
+			j, err := decodeJob(it)
+			if err != nil {
+				return moved, err
+			}
+			old := j.Version
+			j.Version++
+			next, err := jobItem(j, shards)
+			if err != nil {
+				return moved, err
+			}
+			if wt, ok := it[writeTokenAttr]; ok {
+				next[writeTokenAttr] = wt // the last Apply still knows its write
+			}
+			_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+				TableName: aws.String(s.table), Item: next,
+				ConditionExpression:       aws.String("v = :v"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(old)},
+			})
+			var failed *types.ConditionalCheckFailedException
+			switch {
+			case errors.As(err, &failed):
+				again = append(again, k)
+			case err != nil:
+				return moved, err
+			default:
+				moved++
+			}
+		}
+		keys = again
+	}
+	return moved, nil
+}
