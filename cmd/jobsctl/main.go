@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/config"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/config/s3config"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
@@ -44,7 +46,7 @@ func main() {
 func run(ctx context.Context, cmd string, args []string) error {
 	switch cmd {
 	case "create-table":
-		deps, err := config.Load(ctx)
+		deps, err := config.Load(ctx, s3config.Files)
 		if err != nil {
 			return err
 		}
@@ -102,12 +104,12 @@ func run(ctx context.Context, cmd string, args []string) error {
 }
 
 func load(ctx context.Context, w *world.World) error {
-	deps, err := config.Load(ctx)
+	deps, err := config.Load(ctx, s3config.Files)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	im := &world.Importer{Store: deps.Store, Files: deps.Files, Now: time.Now, Progress: world.PrintProgress(os.Stderr)}
+	im := &world.Importer{Store: deps.Store, Files: deps.Files.(*jobfiles.Store), Now: time.Now, Progress: world.PrintProgress(os.Stderr)}
 	sum, err := im.Import(ctx, w)
 	if err != nil {
 		return err

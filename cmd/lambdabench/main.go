@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/config"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/config/s3config"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/golden"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/localaws"
@@ -197,12 +199,12 @@ func startWorld(ctx context.Context, root, dir string) (map[string]string, func(
 		return nil, nil, err
 	}
 	stack.Setenv()
-	deps, err := config.Load(ctx)
+	deps, err := config.Load(ctx, s3config.Files)
 	if err == nil {
 		err = deps.Store.CreateTable(ctx)
 	}
 	if err == nil {
-		im := &world.Importer{Store: deps.Store, Files: deps.Files, Now: func() time.Time { return fixedNow }}
+		im := &world.Importer{Store: deps.Store, Files: deps.Files.(*jobfiles.Store), Now: func() time.Time { return fixedNow }}
 		_, err = im.Import(ctx, demo.Seed(40))
 	}
 	if err != nil {

@@ -29,7 +29,7 @@ import (
 // keyset. Compare runs with benchstat.
 func BenchmarkListProjectJobs(b *testing.B) {
 	env := testenv.New(b)
-	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}
+	im := &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: time.Now}
 	if _, err := im.Import(context.Background(), bigWorld(5000)); err != nil {
 		b.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func BenchmarkListProjectJobs(b *testing.B) {
 // request.
 func BenchmarkReadEndpoints(b *testing.B) {
 	env := testenv.New(b)
-	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}
+	im := &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: time.Now}
 	if _, err := im.Import(context.Background(), demo.Seed(200)); err != nil {
 		b.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func BenchmarkReadEndpoints(b *testing.B) {
 // rendered, the serialization floor it is held against.
 func BenchmarkHandlerCPU(b *testing.B) {
 	env := testenv.New(b)
-	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}
+	im := &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: time.Now}
 	if _, err := im.Import(context.Background(), demo.Seed(200)); err != nil {
 		b.Fatal(err)
 	}

@@ -215,7 +215,7 @@ func bigWorld(n int) *world.World {
 // does, in calls, items read and read units.
 func TestKeysetWalkCostIsFlat(t *testing.T) {
 	env := testenv.New(t)
-	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}
+	im := &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: time.Now}
 	if _, err := im.Import(context.Background(), bigWorld(5000)); err != nil {
 		t.Fatal(err)
 	}

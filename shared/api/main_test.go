@@ -35,7 +35,7 @@ func newDemo(t *testing.T, jobsPerProject int) *fixture {
 	env := testenv.New(t)
 	env.Deps.Now = func() time.Time { return fixedNow }
 	w := demo.Seed(jobsPerProject)
-	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: env.Deps.Now}
+	im := &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: env.Deps.Now}
 	if _, err := im.Import(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}
