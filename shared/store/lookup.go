@@ -278,6 +278,7 @@ func (lk *lookup) takeProject(id int64) func(item) error {
 			return err
 		}
 		lk.s.warm.builds.put(p.ID, p.Builds)
+		lk.s.counts.tell(p.ID, p.Builds)
 		lk.s.warm.projects.put(p.ID, p)
 		lk.keepProject(id, p)
 		return nil

@@ -31,6 +31,9 @@ type Store struct {
 	db    *dynamodb.Client
 	table string
 	warm  caches
+	// counts tells speculations waiting for a project's build count what a
+	// lookup has just read (see SpeculateProjectBuilds).
+	counts countWaits
 }
 
 // caches are what a warm container remembers between requests; see WarmTTL.
