@@ -214,7 +214,14 @@ func startWorld(ctx context.Context, root, dir string) (map[string]string, func(
 	}
 	if err == nil {
 		im := &world.Importer{Store: deps.Store, Files: deps.Files.(*jobfiles.Store), Now: func() time.Time { return fixedNow }}
-		_, err = im.Import(ctx, demo.Seed(40))
+		// The import is idempotent: on a machine busy enough that DynamoDB
+		// Local misses the functions' attempt timeout, try again.
+		for try := 0; try < 5; try++ {
+			if _, err = im.Import(ctx, demo.Seed(40)); err == nil {
+				break
+			}
+			fmt.Fprintf(os.Stderr, "import: %v; again\n", err)
+		}
 	}
 	if err != nil {
 		stack.Stop()
