@@ -103,7 +103,7 @@ func follow(t testing.TB, env *testenv.Env, jobID int64, g growth, gitlab bool) 
 				}
 				return nil
 			}
-			if err := env.Deps.Files.Put(ctx, jobfiles.TraceKey(1, jobID), []byte(final[:g.size*tick/g.ticks]), "text/plain"); err != nil {
+			if err := env.Files.Put(ctx, jobfiles.TraceKey(1, jobID), []byte(final[:g.size*tick/g.ticks]), "text/plain"); err != nil {
 				return err
 			}
 			if tick == g.ticks {
@@ -124,7 +124,7 @@ func importRunningJob(t testing.TB, env *testenv.Env, id int64, log string) {
 		"created_at": "2026-01-05T09:00:00.000Z", "started_at": "2026-01-05T09:00:01.000Z", "project_id": 1,
 		"trace": log, "pipeline": map[string]any{"id": 90000, "project_id": 1}})
 	w.Jobs = append(w.Jobs, raw)
-	if _, err := (&world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}).Import(context.Background(), w); err != nil {
+	if _, err := (&world.Importer{Store: env.Deps.Store, Files: env.Files, Now: time.Now}).Import(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -175,7 +175,7 @@ func TestFollowShorterLog(t *testing.T) {
 	if err := f.poll(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := env.Deps.Files.Put(ctx, jobfiles.TraceKey(1, 90200), []byte("again\n"), "text/plain"); err != nil {
+	if err := env.Files.Put(ctx, jobfiles.TraceKey(1, 90200), []byte("again\n"), "text/plain"); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 { // 416, then the new log
@@ -254,7 +254,7 @@ func TestFollowBigLog(t *testing.T) {
 	if err := f.poll(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := env.Deps.Files.Put(ctx, jobfiles.TraceKey(1, 90300), []byte(big+"done\n"), "text/plain"); err != nil {
+	if err := env.Files.Put(ctx, jobfiles.TraceKey(1, 90300), []byte(big+"done\n"), "text/plain"); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.poll(ctx); err != nil {

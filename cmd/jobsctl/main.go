@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/config"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/config/s3config"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
@@ -48,7 +50,7 @@ func main() {
 func run(ctx context.Context, cmd string, args []string) error {
 	switch cmd {
 	case "create-table":
-		deps, err := config.Load(ctx)
+		deps, err := config.Load(ctx, s3config.Files)
 		if err != nil {
 			return err
 		}
@@ -135,12 +137,12 @@ func reshard(ctx context.Context, args []string) error {
 }
 
 func load(ctx context.Context, w *world.World) error {
-	deps, err := config.Load(ctx)
+	deps, err := config.Load(ctx, s3config.Files)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	im := &world.Importer{Store: deps.Store, Files: deps.Files, Now: time.Now, Progress: world.PrintProgress(os.Stderr)}
+	im := &world.Importer{Store: deps.Store, Files: deps.Files.(*jobfiles.Store), Now: time.Now, Progress: world.PrintProgress(os.Stderr)}
 	sum, err := im.Import(ctx, w)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/config"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/config/s3config"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/load"
 )
@@ -30,7 +31,7 @@ func main() {
 	seed := flag.Uint64("seed", 1, "the workload's random choices")
 	flag.Parse()
 	ctx := context.Background()
-	c, err := config.LoadClients(ctx)
+	cfg, err := config.AWS(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -46,7 +47,8 @@ func main() {
 		fmt.Printf("  %-7s %6d   slowest %v\n", k, rep.ByKind[k], rep.Latency[k].Round(time.Millisecond))
 	}
 	fmt.Printf("statuses: %v\n", rep.ByStatus)
-	bad, err := load.Check(ctx, load.Stack{DynamoDB: c.DynamoDB, S3: c.S3, Table: c.Table, Bucket: c.Bucket})
+	bad, err := load.Check(ctx, load.Stack{DynamoDB: config.DynamoDBClient(cfg), S3: s3config.Client(cfg),
+		Table: os.Getenv("JOBS_TABLE"), Bucket: os.Getenv("ARTIFACTS_BUCKET")})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -24,7 +24,7 @@ import (
 func TestClientGoArtifacts(t *testing.T) {
 	env := testenv.New(t)
 	w := demo.Seed(40)
-	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}
+	im := &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: time.Now}
 	if _, err := im.Import(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}

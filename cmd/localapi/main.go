@@ -24,6 +24,8 @@ import (
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/config"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/config/s3config"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/gateway"
@@ -85,7 +87,7 @@ func run(ctx context.Context, o options, ln net.Listener) error {
 		stack.Setenv()
 		env = stack.Env
 	}
-	deps, err := config.Load(ctx)
+	deps, err := config.Load(ctx, s3config.Files)
 	if err != nil {
 		return err
 	}
@@ -175,7 +177,7 @@ func seedOnce(ctx context.Context, deps *api.Deps, jobsPerProject int) error {
 		return nil
 	}
 	fmt.Fprintf(os.Stderr, "loading the demo world (%d jobs per project) ...\n", jobsPerProject)
-	im := &world.Importer{Store: deps.Store, Files: deps.Files, Now: time.Now, Progress: world.PrintProgress(os.Stderr)}
+	im := &world.Importer{Store: deps.Store, Files: deps.Files.(*jobfiles.Store), Now: time.Now, Progress: world.PrintProgress(os.Stderr)}
 	_, err = im.Import(ctx, demo.Seed(jobsPerProject))
 	return err
 }

@@ -37,7 +37,7 @@ print(json.dumps([[j.id, j.ref] for j in p.jobs.list(**kw)]))
 func TestPythonGitlabJobsByRef(t *testing.T) {
 	env := testenv.New(t)
 	w := demo.Seed(60)
-	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}
+	im := &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: time.Now}
 	if _, err := im.Import(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,8 @@ package main
 
 import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/config/s3config"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/lambdafn"
 )
 
-func main() { lambdafn.Start(api.CleanupArtifacts) }
+func main() { lambdafn.Start(api.CleanupArtifacts, s3config.Files) }

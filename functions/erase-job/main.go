@@ -3,7 +3,8 @@ package main
 
 import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/config/s3config"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/lambdafn"
 )
 
-func main() { lambdafn.Start(api.EraseJob) }
+func main() { lambdafn.Start(api.EraseJob, s3config.Files) }

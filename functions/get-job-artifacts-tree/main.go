@@ -3,7 +3,8 @@ package main
 
 import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/config/s3config"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/lambdafn"
 )
 
-func main() { lambdafn.Start(api.GetJobArtifactsTree) }
+func main() { lambdafn.Start(api.GetJobArtifactsTree, s3config.Files) }

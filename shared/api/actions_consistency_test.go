@@ -354,7 +354,7 @@ func TestRetryPastAnImportedID(t *testing.T) {
 	raw, _ := json.Marshal(doc)
 	w := *d.world
 	w.Jobs = []json.RawMessage{raw}
-	im := &world.Importer{Store: d.Deps.Store, Files: d.Deps.Files, Now: d.Deps.Now}
+	im := &world.Importer{Store: d.Deps.Store, Files: d.Files, Now: d.Deps.Now}
 	if _, err := im.Import(context.Background(), &w); err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/files"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 )
@@ -153,7 +153,7 @@ func (rq *request) redirectToArchive(w http.ResponseWriter, p *jobs.Project, j *
 	if !j.HasArchiveRow() || j.Archive == nil {
 		return errFileNotFound
 	}
-	d := jobfiles.Download{ContentType: "application/octet-stream", ContentDisposition: attachment(j.ArchiveName())}
+	d := files.Download{ContentType: "application/octet-stream", ContentDisposition: attachment(j.ArchiveName())}
 	url, err := rq.deps.Files.ArchiveURL(rq.ctx(), p.ID, j.ID, d, rq.Method == http.MethodHead, archiveURLTTL)
 	if err != nil {
 		return err
@@ -208,7 +208,7 @@ func (rq *request) serveEntry(w http.ResponseWriter, p *jobs.Project, j *jobs.Jo
 		return errEntryNotFound
 	}
 	ra, err := rq.deps.Files.OpenArchive(rq.ctx(), p.ID, j.ID)
-	if errors.Is(err, jobfiles.ErrNoObject) {
+	if errors.Is(err, files.ErrNoObject) {
 		return errEntryNotFound
 	}
 	if err != nil {
@@ -260,7 +260,7 @@ func (rq *request) serveEntry(w http.ResponseWriter, p *jobs.Project, j *jobs.Jo
 // into a copy of its own in S3 and the client sent there, with the headers
 // the entry would have had. The copy costs the entry's size in time, once
 // per request; the archive is still read in ranges.
-func (rq *request) redirectToEntry(w http.ResponseWriter, j *jobs.Job, f *zip.File, ra *jobfiles.Ranged, sniff bool) error {
+func (rq *request) redirectToEntry(w http.ResponseWriter, j *jobs.Job, f *zip.File, ra files.Archive, sniff bool) error {
 	ra.Hint(0)
 	rc, err := f.Open()
 	if err != nil {
@@ -272,7 +272,7 @@ func (rq *request) redirectToEntry(w http.ResponseWriter, j *jobs.Job, f *zip.Fi
 	if err != nil && !errors.Is(err, io.EOF) {
 		return entryError(rq, j, err)
 	}
-	d := jobfiles.Download{ContentType: entryType(f.Name, head, sniff), ContentDisposition: entryDisposition(f.Name)}
+	d := files.Download{ContentType: entryType(f.Name, head, sniff), ContentDisposition: entryDisposition(f.Name)}
 	url, err := rq.deps.Files.TempURL(rq.ctx(), br, d, archiveURLTTL)
 	if err != nil {
 		return entryError(rq, j, err)

@@ -263,7 +263,7 @@ func customArchive(t *testing.T, zipData []byte) (*fixture, int64) {
 		"pipeline":          map[string]any{"id": 90000, "project_id": 1, "ref": "custom-ref", "status": "success"}}
 	raw, _ := json.Marshal(job)
 	w.Jobs = append(w.Jobs, raw)
-	if _, err := (&world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: env.Deps.Now}).Import(context.Background(), w); err != nil {
+	if _, err := (&world.Importer{Store: env.Deps.Store, Files: env.Files, Now: env.Deps.Now}).Import(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}
 	env.Counter.Reset()

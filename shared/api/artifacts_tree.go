@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/files"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/paginate"
 )
 
@@ -56,7 +56,7 @@ func getJobArtifactsTree(w http.ResponseWriter, rq *request) error {
 		return errTreeMetadataNotFound
 	}
 	ra, err := rq.deps.Files.OpenArchive(rq.ctx(), p.ID, j.ID)
-	if errors.Is(err, jobfiles.ErrNoObject) {
+	if errors.Is(err, files.ErrNoObject) {
 		return errTreeMetadataNotFound
 	}
 	if err != nil {

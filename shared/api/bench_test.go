@@ -31,7 +31,7 @@ import (
 // benchstat.
 func BenchmarkListProjectJobs(b *testing.B) {
 	env := testenv.New(b)
-	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}
+	im := &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: time.Now}
 	if _, err := im.Import(context.Background(), bigWorld(5000, "main", bigRef)); err != nil {
 		b.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func BenchmarkListProjectJobs(b *testing.B) {
 // BenchmarkHandlerCPU's, for cmd/benchreport to join them.
 func BenchmarkReadEndpoints(b *testing.B) {
 	env := testenv.New(b)
-	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}
+	im := &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: time.Now}
 	if _, err := im.Import(context.Background(), demo.Seed(200)); err != nil {
 		b.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func BenchmarkReadEndpoints(b *testing.B) {
 // rendered, the serialization floor it is held against.
 func BenchmarkHandlerCPU(b *testing.B) {
 	env := testenv.New(b)
-	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}
+	im := &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: time.Now}
 	if _, err := im.Import(context.Background(), demo.Seed(200)); err != nil {
 		b.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func creationWorld(n, perProject int) *world.World {
 // attempt lost), the transactions lost and the id leases per retry. Run with -benchtime=Nx, N at most creationPool.
 func BenchmarkCreations(b *testing.B) {
 	env := testenv.New(b)
-	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}
+	im := &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: time.Now}
 	if _, err := im.Import(context.Background(), creationWorld(creationProjects, creationPool)); err != nil {
 		b.Fatal(err)
 	}

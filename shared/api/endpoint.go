@@ -19,7 +19,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/auth"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/files"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 )
@@ -27,7 +27,7 @@ import (
 // Deps are what handlers work with, built once per cold start.
 type Deps struct {
 	Store *store.Store
-	Files *jobfiles.Store
+	Files files.Store // nil in the functions that read no file (their bootstraps link no S3)
 	Now   func() time.Time
 	Log   *slog.Logger
 	// Budget bounds the time a request's DynamoDB and S3 calls may take.

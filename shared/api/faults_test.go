@@ -23,6 +23,7 @@ import (
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/config"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/config/s3config"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/lambdafn"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
@@ -44,7 +45,7 @@ const (
 // faulty is an HTTP transport in front of the real local DynamoDB and S3:
 // plan decides, per attempt of an operation (GetItem, DeleteObjects, ...),
 // which fault it meets. The clients above it are configured as in
-// production (config.DynamoDB, config.S3).
+// production (config.DynamoDB, s3config.Options).
 type faulty struct {
 	next aws.HTTPClient
 	mu   sync.Mutex
@@ -100,7 +101,7 @@ func faultyDeps(d *fixture, f *faulty, budget api.Budget) *api.Deps {
 	config.DynamoDB(&dopts)
 	f.next, dopts.HTTPClient = dopts.HTTPClient, f
 	sopts := d.S3.Options()
-	config.S3(&sopts)
+	s3config.Options(&sopts)
 	sopts.HTTPClient = &faulty{next: sopts.HTTPClient, plan: func(op string) fault { return f.plan(op) }}
 	deps := *d.Deps
 	deps.Store = store.New(dynamodb.New(dopts), d.Table)

@@ -51,7 +51,7 @@ func newWorld(t *testing.T, w *world.World) *fixture {
 	t.Helper()
 	env := testenv.New(t)
 	env.Deps.Now = func() time.Time { return fixedNow }
-	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: env.Deps.Now}
+	im := &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: env.Deps.Now}
 	if _, err := im.Import(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}

@@ -91,7 +91,7 @@ func (d *fixture) importMore(t *testing.T) {
 				"token", jobTokenErased)),
 			job(50, frontendJob, with(running, "token", jobTokenFrontend)),
 		}}
-	im := &world.Importer{Store: d.Deps.Store, Files: d.Deps.Files, Now: d.Deps.Now}
+	im := &world.Importer{Store: d.Deps.Store, Files: d.Files, Now: d.Deps.Now}
 	if _, err := im.Import(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}

@@ -82,7 +82,7 @@ func (d *fixture) importRefs(t *testing.T) []json.RawMessage {
 			id++
 		}
 	}
-	im := &world.Importer{Store: d.Deps.Store, Files: d.Deps.Files, Now: d.Deps.Now}
+	im := &world.Importer{Store: d.Deps.Store, Files: d.Files, Now: d.Deps.Now}
 	for _, js := range [][]json.RawMessage{added[:28], added[28:]} {
 		w := &world.World{InstanceURL: d.world.InstanceURL, Users: d.world.Users, Groups: d.world.Groups,
 			Projects: d.world.Projects, Jobs: js}

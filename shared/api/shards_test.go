@@ -82,7 +82,7 @@ func TestShardedListsMatchUnsharded(t *testing.T) {
 	}
 	// Importing again keeps a project's shards; another count for a
 	// project with builds is refused, not written under mixed keys.
-	im := &world.Importer{Store: eight.Deps.Store, Files: eight.Deps.Files, Now: eight.Deps.Now}
+	im := &world.Importer{Store: eight.Deps.Store, Files: eight.Files, Now: eight.Deps.Now}
 	if _, err := im.Import(context.Background(), eight.world); err != nil {
 		t.Errorf("import again: %v", err)
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/files"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 )
 
@@ -86,7 +86,7 @@ func (t *traceRequest) servePlain() error {
 		return t.redirect()
 	}
 	o, err := t.rq.deps.Files.ReadTrace(t.rq.ctx(), t.project, t.job.ID,
-		jobfiles.TraceRead{Range: jobfiles.OffsetRange(t.offset, t.limit)})
+		files.TraceRead{Range: files.OffsetRange(t.offset, t.limit)})
 	if err != nil {
 		return err
 	}
@@ -120,9 +120,9 @@ func (t *traceRequest) serveHead() error {
 // to be too big for the response gets a HeadObject instead, then a 304, a
 // redirect or the range.
 func (t *traceRequest) serveConditional() error {
-	files, ctx := t.rq.deps.Files, t.rq.ctx()
+	fs, ctx := t.rq.deps.Files, t.rq.ctx()
 	if t.wanted(t.job.TraceSize) > maxInlineTrace {
-		o, err := files.StatTrace(ctx, t.project, t.job.ID, t.noneMatch.single())
+		o, err := fs.StatTrace(ctx, t.project, t.job.ID, t.noneMatch.single())
 		if err != nil {
 			return err
 		}
@@ -134,19 +134,19 @@ func (t *traceRequest) serveConditional() error {
 	if limit == 0 {
 		limit = maxInlineTrace
 	}
-	rd := jobfiles.TraceRead{Range: jobfiles.OffsetRange(t.offset, limit), IfNoneMatch: t.noneMatch.single(),
+	rd := files.TraceRead{Range: files.OffsetRange(t.offset, limit), IfNoneMatch: t.noneMatch.single(),
 		IfModifiedSince: t.since}
 	if t.rng != nil {
 		rd.Range = t.rng.s3Range()
 	}
-	o, err := files.ReadTrace(ctx, t.project, t.job.ID, rd)
+	o, err := fs.ReadTrace(ctx, t.project, t.job.ID, rd)
 	if err != nil {
 		return err
 	}
 	if o.Unsatisfiable {
 		// Shorter than the range (or empty): its length and tag decide
 		// between 304, 416 and 200.
-		if o, err = files.StatTrace(ctx, t.project, t.job.ID, ""); err != nil {
+		if o, err = fs.StatTrace(ctx, t.project, t.job.ID, ""); err != nil {
 			return err
 		}
 	}
@@ -179,7 +179,7 @@ func (t *traceRequest) slice(size int64) (start, n int64) {
 // answer decides from what S3 said: 304 when the client's tag or date is
 // still current, 416 for a range past the end, 206 for a range, else 200
 // (or the redirect when the bytes do not fit a response).
-func (t *traceRequest) answer(o *jobfiles.TraceObject) error {
+func (t *traceRequest) answer(o *files.TraceObject) error {
 	switch {
 	case o.Missing:
 		return t.serveEmpty()
@@ -228,7 +228,7 @@ func (t *traceRequest) answer(o *jobfiles.TraceObject) error {
 
 // bytes are n bytes of the log from first: out of what was read already,
 // or one more ranged read (an If-Range that failed wants the whole log).
-func (t *traceRequest) bytes(o *jobfiles.TraceObject, first, n int64) ([]byte, error) {
+func (t *traceRequest) bytes(o *files.TraceObject, first, n int64) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
@@ -236,7 +236,7 @@ func (t *traceRequest) bytes(o *jobfiles.TraceObject, first, n int64) ([]byte, e
 		return o.Data[first-o.Start : first-o.Start+n], nil
 	}
 	again, err := t.rq.deps.Files.ReadTrace(t.rq.ctx(), t.project, t.job.ID,
-		jobfiles.TraceRead{Range: jobfiles.OffsetRange(first, n)})
+		files.TraceRead{Range: files.OffsetRange(first, n)})
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +245,7 @@ func (t *traceRequest) bytes(o *jobfiles.TraceObject, first, n int64) ([]byte, e
 
 // ifRangeHolds is If-Range: the range is served only if the client's
 // validator is current, an entity tag compared strongly or an exact date.
-func (t *traceRequest) ifRangeHolds(o *jobfiles.TraceObject) bool {
+func (t *traceRequest) ifRangeHolds(o *files.TraceObject) bool {
 	switch v := t.ifRange; {
 	case v == "":
 		return true
@@ -260,7 +260,7 @@ func (t *traceRequest) ifRangeHolds(o *jobfiles.TraceObject) bool {
 }
 
 // validators sends the log's entity tag and modification date.
-func (t *traceRequest) validators(o *jobfiles.TraceObject) {
+func (t *traceRequest) validators(o *files.TraceObject) {
 	if o.ETag != "" {
 		t.w.Header().Set("ETag", o.ETag)
 	}

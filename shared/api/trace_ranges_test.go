@@ -77,7 +77,7 @@ func head1() map[string]int { return map[string]int{"HeadObject": 1} }
 // response: each answer in one S3 call, as the plain GET.
 func TestTraceRanges(t *testing.T) {
 	d := newDemo(t, 40)
-	full, err := d.Deps.Files.Trace(context.Background(), 1, demo.FailedJobID, 0, 0)
+	full, err := d.Files.Trace(context.Background(), 1, demo.FailedJobID, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestTraceGrows(t *testing.T) {
 	first := d.call(t, "get-job-trace", http.MethodGet, tracePath, token(demo.TokenMaintainer))
 	old, tag := first.Body.String(), first.Header().Get("ETag")
 	more := "\x1b[32;1m$ make deploy\x1b[0;m\nstill going\n"
-	if err := d.Deps.Files.Put(ctx, jobfiles.TraceKey(1, demo.FailedJobID), []byte(old+more), "text/plain"); err != nil {
+	if err := d.Files.Put(ctx, jobfiles.TraceKey(1, demo.FailedJobID), []byte(old+more), "text/plain"); err != nil {
 		t.Fatal(err)
 	}
 	n, total := len(old), len(old)+len(more)
@@ -275,7 +275,7 @@ func hugeTrace(t *testing.T, size int) (*fixture, string) {
 		"pipeline": map[string]any{"id": 90000, "project_id": 1}}
 	raw, _ := json.Marshal(job)
 	w.Jobs = append(w.Jobs, raw)
-	if _, err := (&world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}).Import(context.Background(), w); err != nil {
+	if _, err := (&world.Importer{Store: env.Deps.Store, Files: env.Files, Now: time.Now}).Import(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}
 	return &fixture{Env: env}, log
@@ -287,7 +287,7 @@ func hugeTrace(t *testing.T, size int) (*fixture, string) {
 func TestTraceOutgrowsTheStore(t *testing.T) {
 	d := newDemo(t, 40)
 	big := strings.Repeat("a line of a long build log\n", 200000) // 5.4 MB
-	if err := d.Deps.Files.Put(context.Background(), jobfiles.TraceKey(1, demo.FailedJobID), []byte(big), "text/plain"); err != nil {
+	if err := d.Files.Put(context.Background(), jobfiles.TraceKey(1, demo.FailedJobID), []byte(big), "text/plain"); err != nil {
 		t.Fatal(err)
 	}
 	// The call counter counts presigning the redirect as a GetObject; it

@@ -17,7 +17,7 @@ import (
 
 func TestTrace(t *testing.T) {
 	d := newDemo(t, 40)
-	full, err := d.Deps.Files.Trace(context.Background(), 1, demo.FailedJobID, 0, 0)
+	full, err := d.Files.Trace(context.Background(), 1, demo.FailedJobID, 0, 0)
 	if err != nil || len(full) < 100 || !strings.Contains(string(full), "\x1b[31;1mERROR") {
 		t.Fatalf("seeded trace: %v %q", err, full)
 	}
@@ -96,7 +96,7 @@ func TestHugeTraceRedirects(t *testing.T) {
 		"pipeline": map[string]any{"id": 90000, "project_id": 1}}
 	raw, _ := json.Marshal(job)
 	w.Jobs = append(w.Jobs, raw)
-	if _, err := (&world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}).Import(context.Background(), w); err != nil {
+	if _, err := (&world.Importer{Store: env.Deps.Store, Files: env.Files, Now: time.Now}).Import(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}
 	d := &fixture{Env: env}

@@ -1,7 +1,7 @@
 // Package config builds the handlers' dependencies from the environment,
 // once per cold start: the SDK's standard chain (AWS_REGION, credentials,
-// AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_S3, checksum settings) plus
-// JOBS_TABLE, ARTIFACTS_BUCKET and S3_FORCE_PATH_STYLE.
+// AWS_ENDPOINT_URL_DYNAMODB, checksum settings) plus JOBS_TABLE. The S3
+// half (ARTIFACTS_BUCKET) is shared/config/s3config, an Option.
 package config
 
 import (
@@ -19,44 +19,29 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/logging"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 )
 
-// Clients are the AWS clients built from the environment.
-type Clients struct {
-	DynamoDB *dynamodb.Client
-	S3       *s3.Client
-	Table    string
-	Bucket   string
-}
-
-// LoadClients reads the environment and builds the clients.
-func LoadClients(ctx context.Context) (*Clients, error) {
-	table, bucket := os.Getenv("JOBS_TABLE"), os.Getenv("ARTIFACTS_BUCKET")
-	if table == "" || bucket == "" {
-		return nil, fmt.Errorf("JOBS_TABLE and ARTIFACTS_BUCKET must be set")
-	}
+// AWS is the SDK's configuration from its standard environment: region,
+// credentials, endpoints (AWS_ENDPOINT_URL_*), checksum settings.
+func AWS(ctx context.Context) (aws.Config, error) {
 	cfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("aws config: %w", err)
+		return aws.Config{}, fmt.Errorf("aws config: %w", err)
 	}
-	return &Clients{
-		DynamoDB: dynamodb.NewFromConfig(cfg, DynamoDB, func(o *dynamodb.Options) {
-			// TLS already guards integrity; DynamoDB Local sends no CRC on
-			// errors, which would log a warning per conditional failure.
-			o.DisableValidateResponseChecksum = true
-		}),
-		S3: s3.NewFromConfig(cfg, S3, func(o *s3.Options) {
-			o.UsePathStyle = os.Getenv("S3_FORCE_PATH_STYLE") == "true"
-		}),
-		Table:  table,
-		Bucket: bucket,
-	}, nil
+	return cfg, nil
+}
+
+// DynamoDBClient is the DynamoDB client of cfg, with the policy below.
+func DynamoDBClient(cfg aws.Config) *dynamodb.Client {
+	return dynamodb.NewFromConfig(cfg, DynamoDB, func(o *dynamodb.Options) {
+		// TLS already guards integrity; DynamoDB Local sends no CRC on
+		// errors, which would log a warning per conditional failure.
+		o.DisableValidateResponseChecksum = true
+	})
 }
 
 // Retry and time policy of the clients, for a function that serves one
@@ -81,15 +66,12 @@ const (
 	backoffCap     = 300 * time.Millisecond
 )
 
-// DynamoDB applies the retry and time policy to a DynamoDB client.
-func DynamoDB(o *dynamodb.Options) {
-	o.Retryer, o.HTTPClient = Retryer(), HTTPClient(attemptTimeout)
-}
+// Policy is the retryer and HTTP client of the policy above, for a client
+// of any service.
+func Policy() (aws.Retryer, aws.HTTPClient) { return Retryer(), HTTPClient(attemptTimeout) }
 
-// S3 applies the retry and time policy to an S3 client.
-func S3(o *s3.Options) {
-	o.Retryer, o.HTTPClient = Retryer(), HTTPClient(attemptTimeout)
-}
+// DynamoDB applies the retry and time policy to a DynamoDB client.
+func DynamoDB(o *dynamodb.Options) { o.Retryer, o.HTTPClient = Policy() }
 
 // Retryer is the SDK retryer of the policy above.
 func Retryer() aws.Retryer {
@@ -121,23 +103,39 @@ func HTTPClient(perAttempt time.Duration) aws.HTTPClient {
 		})
 }
 
-// Load builds the handlers' dependencies from the environment.
-func Load(ctx context.Context) (*api.Deps, error) {
-	c, err := LoadClients(ctx)
-	if err != nil {
-		return nil, err
+// An Option adds a dependency that not every function needs, so that only
+// the bootstraps that pass it link its client (s3config.Files: the job
+// files in S3).
+type Option func(cfg aws.Config, d *api.Deps) error
+
+// Load builds the handlers' dependencies from the environment: the store
+// (JOBS_TABLE), the clock, the log and the request budget, then the
+// options'.
+func Load(ctx context.Context, with ...Option) (*api.Deps, error) {
+	table := os.Getenv("JOBS_TABLE")
+	if table == "" {
+		return nil, fmt.Errorf("JOBS_TABLE must be set")
 	}
 	now, err := clock()
 	if err != nil {
 		return nil, err
 	}
-	return &api.Deps{
-		Store:  store.New(c.DynamoDB, c.Table),
-		Files:  jobfiles.New(c.S3, c.Bucket),
+	cfg, err := AWS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d := &api.Deps{
+		Store:  store.New(DynamoDBClient(cfg), table),
 		Now:    now,
 		Log:    logging.New(os.Stdout),
 		Budget: api.Budget{Max: requestTimeout, Reserve: reserve},
-	}, nil
+	}
+	for _, o := range with {
+		if err := o(cfg, d); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // A request's calls end requestTimeout after it began, and at the latest

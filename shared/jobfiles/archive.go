@@ -15,25 +15,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/files"
 )
-
-// ErrNoObject is a job file that S3 does not have.
-var ErrNoObject = errors.New("no such job file")
-
-// Download is how S3 must present a presigned object to the client.
-type Download struct {
-	ContentType        string
-	ContentDisposition string
-}
 
 // ArchiveURL is a presigned GET (or, for head, HEAD) of one job's
 // artifacts zip, valid for ttl: the one object, the one method, with the
 // headers GitLab sends. Signing makes no request.
-func (s *Store) ArchiveURL(ctx context.Context, projectID, jobID int64, d Download, head bool, ttl time.Duration) (string, error) {
+func (s *Store) ArchiveURL(ctx context.Context, projectID, jobID int64, d files.Download, head bool, ttl time.Duration) (string, error) {
 	return s.presignObject(ctx, ArchiveKey(projectID, jobID), d, head, ttl)
 }
 
-func (s *Store) presignObject(ctx context.Context, key string, d Download, head bool, ttl time.Duration) (string, error) {
+func (s *Store) presignObject(ctx context.Context, key string, d files.Download, head bool, ttl time.Duration) (string, error) {
 	bucket, k := aws.String(s.bucket), aws.String(key)
 	ct, cd := aws.String(d.ContentType), aws.String(d.ContentDisposition)
 	var req *v4.PresignedHTTPRequest
@@ -92,8 +85,8 @@ const (
 )
 
 // OpenArchive is a Ranged reader of a job's zip, having fetched its tail.
-// Errors: ErrNoObject when S3 has no archive.
-func (s *Store) OpenArchive(ctx context.Context, projectID, jobID int64) (*Ranged, error) {
+// Errors: files.ErrNoObject when S3 has no archive.
+func (s *Store) OpenArchive(ctx context.Context, projectID, jobID int64) (files.Archive, error) {
 	r := &Ranged{s: s, key: ArchiveKey(projectID, jobID), ctx: ctx}
 	// The tail's GET names the object's size too (Content-Range).
 	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(r.key),
@@ -130,7 +123,7 @@ func objectError(key string, err error) error {
 	var noKey *types.NoSuchKey
 	var api smithy.APIError
 	if errors.As(err, &noKey) || (errors.As(err, &api) && (api.ErrorCode() == "NoSuchKey" || api.ErrorCode() == "NotFound")) {
-		return fmt.Errorf("%s: %w", key, ErrNoObject)
+		return fmt.Errorf("%s: %w", key, files.ErrNoObject)
 	}
 	return fmt.Errorf("get %s: %w", key, err)
 }
@@ -231,7 +224,7 @@ const TempPrefix = "tmp/"
 // needs a body it can sign) to a fresh object under TempPrefix and presigns
 // a GET of it. The copy is this request's own: nothing is shared between
 // callers.
-func (s *Store) TempURL(ctx context.Context, r io.Reader, d Download, ttl time.Duration) (string, error) {
+func (s *Store) TempURL(ctx context.Context, r io.Reader, d files.Download, ttl time.Duration) (string, error) {
 	f, err := os.CreateTemp("", "entry-*")
 	if err != nil {
 		return "", err

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/files"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
 )
@@ -58,7 +59,7 @@ func putArchive(t testing.TB, env *testenv.Env, data []byte) {
 }
 
 // readOne reads one entry through ranged GETs, as the single-file routes do.
-func readOne(t testing.TB, files *jobfiles.Store, name string) ([]byte, jobfiles.Reads) {
+func readOne(t testing.TB, files files.Store, name string) ([]byte, jobfiles.Reads) {
 	t.Helper()
 	ra, err := files.OpenArchive(context.Background(), 1, 1)
 	if err != nil {
@@ -82,7 +83,7 @@ func readOne(t testing.TB, files *jobfiles.Store, name string) ([]byte, jobfiles
 		if err != nil {
 			t.Fatal(err)
 		}
-		return data, ra.Reads
+		return data, ra.(*jobfiles.Ranged).Reads
 	}
 	t.Fatalf("no entry %s", name)
 	return nil, jobfiles.Reads{}
@@ -94,7 +95,7 @@ func TestRangedReadOfLargeArchive(t *testing.T) {
 	env := testenv.New(t)
 	data := largeArchive(t, 70000, 4, 4<<20)
 	putArchive(t, env, data)
-	got, reads := readOne(t, env.Deps.Files, "src/pkg123/file12623.go")
+	got, reads := readOne(t, env.Files, "src/pkg123/file12623.go")
 	if want := "package pkg123\n\n// File 12623 of the build output.\nconst N12623 = 12623\n"; string(got) != want {
 		t.Fatalf("entry %q", got)
 	}
@@ -114,7 +115,7 @@ func BenchmarkSingleFile(b *testing.B) {
 	b.Run("ranged", func(b *testing.B) {
 		var reads jobfiles.Reads
 		for b.Loop() {
-			_, reads = readOne(b, env.Deps.Files, name)
+			_, reads = readOne(b, env.Files, name)
 		}
 		b.ReportMetric(float64(reads.Gets), "GETs/op")
 		b.ReportMetric(float64(reads.Bytes), "S3-bytes/op")

@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/files"
 )
 
 // Store reads and writes job files in one bucket.
@@ -25,6 +27,9 @@ type Store struct {
 	presign *s3.PresignClient
 	bucket  string
 }
+
+// The handlers see a Store as files.Store.
+var _ files.Store = (*Store)(nil)
 
 // New returns a Store on bucket.
 func New(c *s3.Client, bucket string) *Store {
@@ -79,50 +84,15 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, contentType st
 // end), with one ranged GetObject. A missing log or an offset past its end
 // reads as empty, as GitLab answers.
 func (s *Store) Trace(ctx context.Context, projectID, jobID, offset, limit int64) ([]byte, error) {
-	o, err := s.ReadTrace(ctx, projectID, jobID, TraceRead{Range: OffsetRange(offset, limit)})
+	o, err := s.ReadTrace(ctx, projectID, jobID, files.TraceRead{Range: files.OffsetRange(offset, limit)})
 	if err != nil {
 		return nil, err
 	}
 	return o.Data, nil
 }
 
-// OffsetRange is the S3 Range of GitLab's byte_offset and byte_limit (0: to
-// the end); "" reads the whole object.
-func OffsetRange(offset, limit int64) string {
-	switch {
-	case limit > 0:
-		return fmt.Sprintf("bytes=%d-%d", offset, offset+limit-1)
-	case offset > 0:
-		return fmt.Sprintf("bytes=%d-", offset)
-	}
-	return ""
-}
-
-// TraceRead is one read of a log: an S3 Range ("" for the whole object) and
-// the validators S3 checks first, so that an unchanged log costs no bytes.
-type TraceRead struct {
-	Range           string
-	IfNoneMatch     string    // one entity tag, as S3 compares it
-	IfModifiedSince time.Time // zero: none
-}
-
-// TraceObject is what S3 answered about a log: the bytes read (none for a
-// HEAD or a 304), where they start, the object's whole length and its
-// validators. Missing, NotModified and Unsatisfiable are S3's NoSuchKey, 304
-// and InvalidRange.
-type TraceObject struct {
-	Data          []byte
-	Start         int64
-	Size          int64
-	ETag          string
-	LastModified  time.Time
-	Missing       bool
-	NotModified   bool
-	Unsatisfiable bool
-}
-
 // ReadTrace reads a log with one GetObject.
-func (s *Store) ReadTrace(ctx context.Context, projectID, jobID int64, rd TraceRead) (*TraceObject, error) {
+func (s *Store) ReadTrace(ctx context.Context, projectID, jobID int64, rd files.TraceRead) (*files.TraceObject, error) {
 	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(TraceKey(projectID, jobID))}
 	if rd.Range != "" {
 		in.Range = aws.String(rd.Range)
@@ -145,7 +115,7 @@ func (s *Store) ReadTrace(ctx context.Context, projectID, jobID int64, rd TraceR
 	if err != nil {
 		return nil, fmt.Errorf("read trace: %w", err)
 	}
-	o := &TraceObject{Data: data, Size: int64(len(data)), ETag: aws.ToString(res.ETag), LastModified: aws.ToTime(res.LastModified)}
+	o := &files.TraceObject{Data: data, Size: int64(len(data)), ETag: aws.ToString(res.ETag), LastModified: aws.ToTime(res.LastModified)}
 	if start, size, ok := parseContentRange(aws.ToString(res.ContentRange)); ok {
 		o.Start, o.Size = start, size
 	}
@@ -154,7 +124,7 @@ func (s *Store) ReadTrace(ctx context.Context, projectID, jobID int64, rd TraceR
 
 // StatTrace reads a log's length and validators with one HeadObject: no
 // byte of the log is read.
-func (s *Store) StatTrace(ctx context.Context, projectID, jobID int64, ifNoneMatch string) (*TraceObject, error) {
+func (s *Store) StatTrace(ctx context.Context, projectID, jobID int64, ifNoneMatch string) (*files.TraceObject, error) {
 	in := &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(TraceKey(projectID, jobID))}
 	if ifNoneMatch != "" {
 		in.IfNoneMatch = aws.String(ifNoneMatch)
@@ -166,33 +136,33 @@ func (s *Store) StatTrace(ctx context.Context, projectID, jobID int64, ifNoneMat
 	if err != nil {
 		return nil, fmt.Errorf("head trace: %w", err)
 	}
-	return &TraceObject{Size: aws.ToInt64(res.ContentLength), ETag: aws.ToString(res.ETag),
+	return &files.TraceObject{Size: aws.ToInt64(res.ContentLength), ETag: aws.ToString(res.ETag),
 		LastModified: aws.ToTime(res.LastModified)}, nil
 }
 
 // traceAnswer turns S3's answers that are not failures (no such key, not
 // modified, a range past the end) into a TraceObject. HEAD answers carry no
 // error code, only the status.
-func traceAnswer(err error) (*TraceObject, bool) {
+func traceAnswer(err error) (*files.TraceObject, bool) {
 	if err == nil {
 		return nil, false
 	}
 	var noKey *types.NoSuchKey
 	var notFound *types.NotFound
 	if errors.As(err, &noKey) || errors.As(err, &notFound) {
-		return &TraceObject{Missing: true}, true
+		return &files.TraceObject{Missing: true}, true
 	}
 	var api smithy.APIError
 	if errors.As(err, &api) && api.ErrorCode() == "InvalidRange" {
-		return &TraceObject{Unsatisfiable: true}, true
+		return &files.TraceObject{Unsatisfiable: true}, true
 	}
 	var resp *awshttp.ResponseError
 	if errors.As(err, &resp) {
 		switch resp.HTTPStatusCode() {
 		case http.StatusNotModified:
-			return &TraceObject{NotModified: true}, true
+			return &files.TraceObject{NotModified: true}, true
 		case http.StatusRequestedRangeNotSatisfiable:
-			return &TraceObject{Unsatisfiable: true}, true
+			return &files.TraceObject{Unsatisfiable: true}, true
 		}
 	}
 	return nil, false

@@ -28,10 +28,12 @@ import (
 // environment, and serves f's handler for every invocation: its HTTP
 // handler behind API Gateway, or its handler of the table's stream.
 // Whatever a library writes with the standard log package becomes a JSON
-// line, its text redacted (see logging.Library).
-func Start(f api.Function) {
+// line, its text redacted (see logging.Library). with are the dependencies
+// only some functions need (s3config.Files), so that only their bootstraps
+// link those clients.
+func Start(f api.Function, with ...config.Option) {
 	logging.Library(os.Stderr)
-	deps, err := config.Load(context.Background())
+	deps, err := config.Load(context.Background(), with...)
 	if err != nil {
 		logging.New(os.Stderr).Error("configure", "function", string(f), "error", err.Error())
 		os.Exit(1)

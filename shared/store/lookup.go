@@ -306,7 +306,9 @@ func (lk *lookup) takeProject(id int64) func(item) error {
 		if err := unmarshal(it, p); err != nil {
 			return err
 		}
-		lk.s.warm.builds.put(listOf{p.ID, ""}, buildsHint{p.Builds, shardsOf(p)})
+		h := buildsHint{p.Builds, shardsOf(p)}
+		lk.s.warm.builds.put(listOf{p.ID, ""}, h)
+		lk.s.counts.tell(p.ID, h)
 		lk.s.warm.projects.put(p.ID, p)
 		lk.keepProject(id, p)
 		return nil

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 )
@@ -20,11 +22,14 @@ import (
 // request was authorized: Cancel it on every other way out, without
 // waiting for it.
 type Speculation struct {
-	plan   plan
-	done   chan struct{}
-	page   *Page
-	err    error
-	cancel context.CancelFunc
+	plan plan
+	// planned is closed once plan is known: at once, or when the lookup
+	// reads the build count the plan waits for.
+	planned chan struct{}
+	done    chan struct{}
+	page    *Page
+	err     error
+	cancel  context.CancelFunc
 }
 
 // SpeculateProjectBuilds starts what ProjectBuilds will read for the
@@ -38,6 +43,9 @@ func (s *Store) SpeculateProjectBuilds(ctx context.Context, ref ProjectRef, r Ra
 		return nil
 	}
 	h, ok := s.warm.builds.hint(listOf{id, ""})
+	if !ok && r.Ref == "" && len(r.Statuses) == 0 && r.After.Ordinal == 0 && r.Skip > 0 {
+		return s.speculateOnCount(ctx, id, r)
+	}
 	if !ok {
 		h = buildsHint{count: -1, shards: 1}
 	}
@@ -49,11 +57,41 @@ func (s *Store) SpeculateProjectBuilds(ctx context.Context, ref ProjectRef, r Ra
 			h.count = rh.count
 		}
 	}
-	if !ok {
-		h = buildsHint{count: -1, shards: 1}
-	}
 	return s.speculate(ctx, projectBuildsPlan(id, h.count, h.shards, r))
 }
+
+// speculateOnCount is an unfiltered offset page past the first in a
+// container that knows no build count: its key range counts down from the
+// count, so its Query starts when the request's lookup has read the project
+// (its first round trip) and runs alongside the lookup's second: a cold
+// deep page costs three round trips, not four.
+func (s *Store) speculateOnCount(ctx context.Context, id int64, r Range) *Speculation {
+	ctx, cancel := context.WithCancel(ctx)
+	sp := &Speculation{planned: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
+	forget := s.counts.add(id, func(h buildsHint) {
+		sp.plan = projectBuildsPlan(id, h.count, h.shards, r)
+		close(sp.planned)
+	})
+	go func() {
+		defer close(sp.done)
+		select {
+		case <-sp.planned:
+		case <-ctx.Done():
+			forget()
+			sp.err = ctx.Err()
+			return
+		}
+		if sp.plan.none {
+			sp.err = errNoPlan
+			return
+		}
+		sp.read(ctx, s)
+	}()
+	return sp
+}
+
+// errNoPlan is a speculation whose count left nothing to read.
+var errNoPlan = errors.New("no page to speculate")
 
 // SpeculatePipelineJobs starts what PipelineJobs will read.
 func (s *Store) SpeculatePipelineJobs(ctx context.Context, pipelineID int64, kind jobs.Kind, r Range) *Speculation {
@@ -65,18 +103,27 @@ func (s *Store) speculate(ctx context.Context, pl plan) *Speculation {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	sp := &Speculation{plan: pl, done: make(chan struct{}), cancel: cancel}
+	sp := &Speculation{plan: pl, planned: known, done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(sp.done)
-		sp.page, sp.err = s.page(ctx, pl)
-		if sp.err == nil {
-			// What the page refers to, into the warm caches, while the
-			// lookup's second round trip (if any) runs: a cold page then
-			// costs two round trips, not three.
-			_, sp.err = s.Related(ctx, sp.page.Jobs...)
-		}
+		sp.read(ctx, s)
 	}()
 	return sp
+}
+
+// known is the planned of a speculation whose plan was known at its start.
+var known = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// read reads sp's page, then what it refers to.
+func (sp *Speculation) read(ctx context.Context, s *Store) {
+	pl := sp.plan
+	sp.page, sp.err = s.cachedPage(ctx, pl)
+	if sp.err == nil {
+		// What the page refers to, into the warm caches, while the
+		// lookup's second round trip (if any) runs: a cold page then
+		// costs two round trips, not three.
+		_, sp.err = s.Related(ctx, sp.page.Jobs...)
+	}
 }
 
 // Cancel stops sp's Query, if it still runs, and forgets its page.
@@ -89,6 +136,12 @@ func (sp *Speculation) Cancel() {
 // pageFor waits for sp's page if sp read what pl reads, else cancels sp.
 func (sp *Speculation) pageFor(pl plan) (*Page, bool) {
 	if sp == nil {
+		return nil, false
+	}
+	select {
+	case <-sp.planned:
+	default: // the count it waits for never came
+		sp.Cancel()
 		return nil, false
 	}
 	if !sp.plan.sameReads(pl) {
@@ -109,4 +162,45 @@ func (sp *Speculation) pageFor(pl plan) (*Page, bool) {
 func (a plan) sameReads(b plan) bool {
 	return a.upTo == b.upTo && a.skip == b.skip && a.limit == b.limit && a.perPart() == b.perPart() && a.whole == b.whole &&
 		slices.Equal(a.parts, b.parts)
+}
+
+// countWaits are the speculations waiting for a project's build count, by
+// project id.
+type countWaits struct {
+	mu      sync.Mutex
+	waiting map[int64][]*countWait
+}
+
+type countWait struct{ tell func(buildsHint) }
+
+// add makes tell hear the next count read of project id; forget drops it
+// unheard.
+func (w *countWaits) add(id int64, tell func(buildsHint)) (forget func()) {
+	cw := &countWait{tell: tell}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.waiting == nil {
+		w.waiting = map[int64][]*countWait{}
+	}
+	w.waiting[id] = append(w.waiting[id], cw)
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.waiting[id] = slices.DeleteFunc(w.waiting[id], func(o *countWait) bool { return o == cw })
+		if len(w.waiting[id]) == 0 {
+			delete(w.waiting, id)
+		}
+	}
+}
+
+// tell hands project id's count and shards, just read, to those waiting
+// for them.
+func (w *countWaits) tell(id int64, h buildsHint) {
+	w.mu.Lock()
+	waiting := w.waiting[id]
+	delete(w.waiting, id)
+	w.mu.Unlock()
+	for _, cw := range waiting {
+		cw.tell(h)
+	}
 }

@@ -32,6 +32,9 @@ type Store struct {
 	table string
 	warm  caches
 	ids   idLease
+	// counts tells speculations waiting for a project's build count what a
+	// lookup has just read (see SpeculateProjectBuilds).
+	counts countWaits
 }
 
 // caches are what a warm container remembers between requests; see WarmTTL.

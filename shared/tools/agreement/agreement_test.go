@@ -3,6 +3,7 @@ package agreement_test
 import (
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -243,6 +244,38 @@ func TestBootstrapsLinkOnlyTheRuntime(t *testing.T) {
 			t.Errorf("%s is a tool, but a bootstrap links it", p)
 		case !tool && !shipped[p]:
 			t.Errorf("%s ships in no bootstrap: move it under shared/tools/", p)
+		}
+	}
+}
+
+// Each bootstrap links the S3 client exactly when its permissions grant S3
+// actions (main.go passes s3config.Files), and none links the SDK's
+// schema-based (de)serializers (service/<name>/schemas): their package init
+// alone was ≈ 6 ms of every cold start, so go.mod keeps the SDK releases
+// from before them (BENCHMARKS.md, "Cold start (issue 13)").
+func TestBootstrapsLinkWhatTheyUse(t *testing.T) {
+	const sdk = "github.com/aws/aws-sdk-go-v2/service/"
+	cmd := exec.Command("go", "list", "-tags", "lambda.norpc", "-f", "{{.ImportPath}}{{range .Deps}} {{.}}{{end}}", "./functions/...")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	must(t, err)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(api.Functions()) {
+		t.Fatalf("go list found %d bootstraps, the table has %d functions", len(lines), len(api.Functions()))
+	}
+	for _, line := range lines {
+		pkgs := strings.Fields(line)
+		folder := path.Base(pkgs[0])
+		perms, err := agreement.Declared(filepath.Join(root, "functions"), folder)
+		must(t, err)
+		usesS3 := slices.ContainsFunc(perms, func(p agreement.Permission) bool { return strings.HasPrefix(p.Action, "s3:") })
+		if linksS3 := slices.Contains(pkgs[1:], sdk+"s3"); linksS3 != usesS3 {
+			t.Errorf("%s: links the S3 client %v, its permissions grant S3 actions %v (s3config.Files in main.go)", folder, linksS3, usesS3)
+		}
+		for _, p := range pkgs[1:] {
+			if strings.HasPrefix(p, sdk) && strings.HasSuffix(p, "/schemas") {
+				t.Errorf("%s links %s, whose init costs the cold start milliseconds", folder, p)
+			}
 		}
 	}
 }

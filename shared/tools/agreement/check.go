@@ -164,14 +164,17 @@ func suffixes(r api.Route) []string {
 }
 
 // checkMain: functions/<folder>/main.go starts the function of that folder,
-// by its Go name (a constant of api whose value the table is keyed by).
+// by its Go name (a constant of api whose value the table is keyed by), with
+// the job files option or without (TestBootstrapsLinkWhatTheyUse holds
+// that to its permissions).
 func checkMain(functionsDir, folder string) []error {
 	name := "api." + sam.GoName(folder)
 	src, err := os.ReadFile(filepath.Join(functionsDir, folder, "main.go"))
 	if err != nil {
 		return []error{fmt.Errorf("functions/%s: %w", folder, err)}
 	}
-	if !strings.Contains(string(src), "lambdafn.Start("+name+")") {
+	start := "lambdafn.Start(" + name
+	if !strings.Contains(string(src), start+")") && !strings.Contains(string(src), start+", s3config.Files)") {
 		return []error{fmt.Errorf("functions/%s/main.go does not call lambdafn.Start(%s)", folder, name)}
 	}
 	return nil

@@ -24,7 +24,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // local gateway leaves no 5xx and every invariant of the stored jobs.
 func TestMixHoldsTheInvariants(t *testing.T) {
 	env := testenv.New(t)
-	im := &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: time.Now}
+	im := &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: time.Now}
 	if _, err := im.Import(context.Background(), demo.Seed(60)); err != nil {
 		t.Fatal(err)
 	}

@@ -90,9 +90,12 @@ type Env struct {
 	Counter  *Counter
 	DynamoDB *dynamodb.Client
 	S3       *s3.Client
-	Table    string
-	Bucket   string
-	S3URL    string
+	// Files is Deps.Files as the S3 store it is (tests and importers put
+	// objects directly).
+	Files  *jobfiles.Store
+	Table  string
+	Bucket string
+	S3URL  string
 	// DynamoURL is the endpoint of the binary's DynamoDB Local.
 	DynamoURL string
 }
@@ -148,9 +151,10 @@ func New(t testing.TB) *Env {
 	t.Cleanup(func() {
 		_, _ = e.DynamoDB.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(e.Table)})
 	})
+	e.Files = jobfiles.New(e.S3, e.Bucket)
 	e.Deps = &api.Deps{
 		Store: st,
-		Files: jobfiles.New(e.S3, e.Bucket),
+		Files: e.Files,
 		Now:   time.Now,
 		Log:   logging.New(io.Discard),
 	}

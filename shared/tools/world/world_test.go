@@ -29,7 +29,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 var clock = func() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) }
 
 func importer(env *testenv.Env) *world.Importer {
-	return &world.Importer{Store: env.Deps.Store, Files: env.Deps.Files, Now: clock}
+	return &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: clock}
 }
 
 // dump is every item of the table, as sorted JSON lines: Scan is fine here,
