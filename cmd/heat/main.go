@@ -31,6 +31,8 @@ func main() {
 	flag.IntVar(&m.Callers, "callers", m.Callers, "distinct tokens reading the hot page")
 	flag.Float64Var(&m.ContainerRPS, "container-rps", m.ContainerRPS, "requests a second one warm container serves")
 	flag.IntVar(&m.Samples, "samples", m.Samples, "recordings of each list read kind")
+	flag.IntVar(&m.HotShards, "hot-shards", m.HotShards, "write shards of the hot project's build indexes")
+	flag.IntVar(&m.CreationShards, "creation-shards", m.CreationShards, "write shards of each creation project's build indexes")
 	top := flag.Int("top", 20, "partition keys to print")
 	check := flag.Bool("check", false, "exit 1 when a partition key is above 80% of its limit")
 	flag.Parse()

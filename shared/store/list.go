@@ -214,7 +214,7 @@ func (s *Store) page(ctx context.Context, pl plan) (*Page, error) {
 // cursor's ordinal). A page's Query asks for these only: it costs the same
 // read units (DynamoDB meters the whole index entry), but the SDK decodes
 // a third fewer attributes per item (no index keys, no artifact marks).
-const listedAttributes = "id,pr,pl,k,st,sg,n,rf,tg,cv,af,ca,qa,sa,fa,ea,du,qd,u,ru,rm,fr,ar,arf,ax,arc,tl,dp,x,o"
+const listedAttributes = "id,pr,pl,k,st,sg,n,rf,tg,cv,af,ca,qa,sa,fa,ea,du,qd,u,ru,rm,fr,ar,arf,ax,arc,tl,dp,x,o,ro"
 
 // queryDesc reads up to want items of one partition, sort keys <= upTo
 // (unbounded when 0), newest first: every attribute when whole, else
