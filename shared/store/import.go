@@ -400,28 +400,40 @@ func (s *Store) writeAll(ctx context.Context, items []item) error {
 // writeAllProgress writes items with BatchWriteItem, 25 a call, four calls at
 // a time, retrying what DynamoDB leaves unprocessed.
 func (s *Store) writeAllProgress(ctx context.Context, items []item, progress func(int)) error {
+	_, err := inBatches(ctx, items, 25, 4, progress, func(ctx context.Context, batch []item) (int, error) {
+		if err := s.batchWrite(ctx, batch); err != nil {
+			return 0, err
+		}
+		return len(batch), nil
+	})
+	return err
+}
+
+// inBatches runs do on items in batches of size, at most inFlight at a
+// time, and tells progress (if not nil) the running total of what do
+// reports done, which it also returns.
+func inBatches[T any](ctx context.Context, items []T, size, inFlight int, progress func(int),
+	do func(context.Context, []T) (int, error)) (int, error) {
 	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(4)
+	g.SetLimit(inFlight)
 	var (
 		mu   sync.Mutex
 		done int
 	)
-	for start := 0; start < len(items); start += 25 {
-		batch := items[start:min(start+25, len(items))]
+	for start := 0; start < len(items); start += size {
+		batch := items[start:min(start+size, len(items))]
 		g.Go(func() error {
-			if err := s.batchWrite(ctx, batch); err != nil {
-				return err
-			}
-			if progress != nil {
-				mu.Lock()
-				defer mu.Unlock()
-				done += len(batch)
+			n, err := do(ctx, batch)
+			mu.Lock()
+			defer mu.Unlock()
+			if done += n; progress != nil && n > 0 {
 				progress(done)
 			}
-			return nil
+			return err
 		})
 	}
-	return g.Wait()
+	err := g.Wait()
+	return done, err
 }
 
 func (s *Store) batchWrite(ctx context.Context, batch []item) error {

@@ -7,13 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"golang.org/x/sync/errgroup"
 )
 
 // reshardSettle is how long Reshard waits between setting the new count and
@@ -67,27 +65,9 @@ func (s *Store) Reshard(ctx context.Context, pid int64, shards int, progress fun
 			}
 		}
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(16)
-	var (
-		mu   sync.Mutex
-		done int
-	)
-	for start := 0; start < len(misplaced); start += 100 {
-		keys := misplaced[start:min(start+100, len(misplaced))]
-		g.Go(func() error {
-			n, err := s.moveBuilds(gctx, keys, shards)
-			mu.Lock()
-			defer mu.Unlock()
-			done += n
-			if progress != nil {
-				progress(done)
-			}
-			return err
-		})
-	}
-	err = g.Wait()
-	return done, err
+	return inBatches(ctx, misplaced, 100, 16, progress, func(ctx context.Context, keys []item) (int, error) {
+		return s.moveBuilds(ctx, keys, shards)
+	})
 }
 
 // everyBuildsPK is every GSI1 partition a build of project pid can be
