@@ -86,8 +86,12 @@ type budgetCase struct {
 // user and membership to read) alongside the page's Query and then the
 // read of what the page refers to; by the calls' times that is two or three
 // round trips, as the second lookup read and that read happen to overlap.
-// An unfiltered offset page past the first needs the project's build count
-// before its Query: four. Warm, a page is its Query, alongside the fresh
+// An unfiltered offset page past the first starts its Query once the lookup
+// has read the project's build count: three, or four by the same overlap
+// (a ref's deep page waits for the whole lookup: four). On a quiet machine
+// most cold pages measure two (and three for deep pages), but a busy one
+// makes the speculative Query outlast the lookup often enough that the
+// budgets hold the larger figures. Warm, a page is its Query, alongside the fresh
 // read of what must be exact (a pipeline's totals, an offset page's build
 // count, a job token's job): one round trip. Read units are those of the
 // job items as they are since the artifacts' attributes and index keys
@@ -102,29 +106,29 @@ var budgetCases = []budgetCase{
 	{"trace", "get-job-trace", "/api/v4/projects/1/jobs/42/trace", token(demo.TokenMaintainer),
 		budget{map[string]int{"BatchGetItem": 2, "GetObject": 1}, 3, 0, 5}, budget{map[string]int{"BatchGetItem": 1, "GetObject": 1}, 2, 0, 1}},
 	{"list page 1", "list-project-jobs", "/api/v4/projects/1/jobs", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 2, 21, 7}, budget{map[string]int{"Query": 1}, 1, 21, 1.5}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 7}, budget{map[string]int{"Query": 1}, 1, 21, 1.5}},
 	{"list deep offset page", "list-project-jobs", "/api/v4/projects/1/jobs?page=9&per_page=20", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 7}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 2}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 21, 7.5}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 2}},
 	{"list one scope", "list-project-jobs", "/api/v4/projects/1/jobs?scope[]=success", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 2, 21, 8}, budget{map[string]int{"Query": 1}, 1, 21, 2}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 8}, budget{map[string]int{"Query": 1}, 1, 21, 2}},
 	{"list two scopes", "list-project-jobs", "/api/v4/projects/1/jobs?scope[]=success&scope[]=failed", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 2}, 2, 42, 8.5}, budget{map[string]int{"Query": 2}, 1, 42, 2.5}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 2}, 3, 42, 8.5}, budget{map[string]int{"Query": 2}, 1, 42, 2.5}},
 	{"keyset page", "list-project-jobs", "/api/v4/projects/1/jobs?pagination=keyset&per_page=50", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 2, 51, 10.5}, budget{map[string]int{"Query": 1}, 1, 51, 3.5}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 51, 10.5}, budget{map[string]int{"Query": 1}, 1, 51, 3.5}},
 	{"list by ref", "list-project-jobs", "/api/v4/projects/1/jobs?ref=main", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 2, 21, 7}, budget{map[string]int{"Query": 1}, 1, 21, 1.5}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 7}, budget{map[string]int{"Query": 1}, 1, 21, 1.5}},
 	{"list by ref deep offset page", "list-project-jobs", "/api/v4/projects/1/jobs?ref=main&page=4&per_page=20", token(demo.TokenMaintainer),
 		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 4, 21, 7}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 2}},
 	{"list by ref, two scopes", "list-project-jobs", "/api/v4/projects/1/jobs?ref=main&scope[]=success&scope[]=failed", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 2}, 2, 42, 8.5}, budget{map[string]int{"Query": 2}, 1, 42, 2}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 2}, 3, 42, 8.5}, budget{map[string]int{"Query": 2}, 1, 42, 2}},
 	{"keyset page by ref", "list-project-jobs", "/api/v4/projects/1/jobs?ref=feature%2Flogin&pagination=keyset&per_page=50", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 2, 51, 10}, budget{map[string]int{"Query": 1}, 1, 51, 3}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 51, 10}, budget{map[string]int{"Query": 1}, 1, 51, 3}},
 	{"list by job token", "list-project-jobs", "/api/v4/projects/1/jobs", map[string]string{"JOB-TOKEN": demo.JobTokenRunning},
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 2, 21, 7}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 2}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 7}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 2}},
 	{"pipeline jobs", "list-pipeline-jobs", "/api/v4/projects/1/pipelines/1001/jobs", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 2, 21, 5.5}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 1.5}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 5.5}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 1.5}},
 	{"pipeline bridges", "list-pipeline-bridges", "/api/v4/projects/1/pipelines/1001/bridges", token(demo.TokenMaintainer),
-		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 2, 21, 5}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 1}},
+		budget{map[string]int{"BatchGetItem": 3, "Query": 1}, 3, 21, 5}, budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 21, 1}},
 	{"job by token", "get-job-by-token", "/api/v4/job", map[string]string{"JOB-TOKEN": demo.JobTokenRunning},
 		budget{map[string]int{"BatchGetItem": 3}, 3, 0, 6}, budget{map[string]int{"BatchGetItem": 1}, 1, 0, 1}},
 }

@@ -86,6 +86,10 @@ type endpoint struct {
 	// countedRef names a ref whose build count the lookup reads with the
 	// project (store.Lookup.Ref), or "" (nil: never).
 	countedRef func(rq *request) string
+	// createsBuild: the action may create a build of the {job_id} job's
+	// ref, so the lookup reads that ref's build count too
+	// (store.Lookup.JobRef).
+	createsBuild bool
 }
 
 // always is cachedProject for reads that never need the build count.
@@ -154,7 +158,7 @@ func (h *handler) handle(w http.ResponseWriter, r *http.Request) error {
 	pipelineID, badPipeline := pathID(params, "pipeline_id")
 	once, badOnce := h.idempotencyKey(r, rq.creds, jobID)
 	lookup := store.Lookup{TokenHash: rq.creds.Hash(), Project: projectRef(project), JobID: jobID,
-		PipelineID: pipelineID, Related: h.related, TokenProject: h.tokenProject, Once: once.Key}
+		PipelineID: pipelineID, Related: h.related, TokenProject: h.tokenProject, Once: once.Key, JobRef: h.createsBuild}
 	lookup.CachedProject = h.cachedProject != nil && h.cachedProject(rq)
 	if h.countedRef != nil {
 		lookup.Ref = h.countedRef(rq)

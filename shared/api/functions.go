@@ -64,11 +64,11 @@ var endpoints = map[Function]endpoint{
 	CancelJob: {route: projectRoute(http.MethodPost, "jobs", "{job_id}", "cancel"),
 		rule: auth.Rule{Write: true}, related: true, serve: cancelJob},
 	RetryJob: {route: projectRoute(http.MethodPost, "jobs", "{job_id}", "retry"),
-		rule: auth.Rule{Write: true}, related: true, serve: retryJob},
+		rule: auth.Rule{Write: true}, related: true, createsBuild: true, serve: retryJob},
 	EraseJob: {route: projectRoute(http.MethodPost, "jobs", "{job_id}", "erase"),
 		rule: auth.Rule{Write: true}, related: true, finishesErase: true, serve: eraseJob},
 	PlayJob: {route: projectRoute(http.MethodPost, "jobs", "{job_id}", "play"),
-		rule: auth.Rule{Write: true}, related: true, serve: playJob},
+		rule: auth.Rule{Write: true}, related: true, createsBuild: true, serve: playJob},
 
 	ListPipelineJobs: {route: projectRoute(http.MethodGet, "pipelines", "{pipeline_id}", "jobs"),
 		rule: auth.Rule{JobTokens: true}, public: true, serve: listPipelineJobs,

@@ -74,7 +74,8 @@ func (s *Store) ApplyOnce(ctx context.Context, p *jobs.Project, j *jobs.Job, act
 		var lease [2]int64
 		if t.Created != nil {
 			if counts == nil {
-				if _, counts, err = s.reread(ctx, nil, t.Created); err != nil {
+				counts, err = s.creationCounts(ctx, proj, t.Created)
+				if err != nil {
 					return nil, err
 				}
 			}
@@ -91,6 +92,9 @@ func (s *Store) ApplyOnce(ctx context.Context, p *jobs.Project, j *jobs.Job, act
 		}
 		err = s.writeOps(ctx, ops, fmt.Sprintf("%s-%d", token, attempt))
 		if err == nil {
+			if c := t.Created; c != nil && hasRef(c) {
+				s.warm.builds.put(listOf{proj.ID, c.Ref}, buildsHint{count: c.RefOrdinal})
+			}
 			return shown(t), nil
 		}
 		if !errors.Is(err, ErrConflict) {
@@ -217,6 +221,22 @@ func (s *Store) reread(ctx context.Context, keys []item, c *jobs.Job) (map[strin
 		counts.refBuilds = ci.N
 	}
 	return got, &counts, nil
+}
+
+// creationCounts are the counts creating c moves on as the warm cache has
+// them (the request's lookup read them fresh with Lookup.JobRef, or a
+// creation here wrote them), else as read now. A cached count that is no
+// longer right only loses the creating transaction's condition, after
+// which Apply reads them fresh.
+func (s *Store) creationCounts(ctx context.Context, p *jobs.Project, c *jobs.Job) (*creation, error) {
+	if !hasRef(c) {
+		return &creation{}, nil
+	}
+	if h, ok := s.warm.builds.get(listOf{p.ID, c.Ref}); ok {
+		return &creation{refBuilds: h.count}, nil
+	}
+	_, counts, err := s.reread(ctx, nil, c)
+	return counts, err
 }
 
 // moveCount is the write moving the count n of item k from old (0: the

@@ -35,6 +35,10 @@ type Lookup struct {
 	// Ref is a pipeline ref whose build count to read with the project
 	// (Found.RefBuilds), or "": a ref's offset pages past the first.
 	Ref string
+	// JobRef reads the build count of the job's ref too, fresh, into the
+	// warm cache: for actions that may create a build of it (see Apply),
+	// in the round trip after the job's.
+	JobRef bool
 }
 
 // Found is what a Lookup found. Missing things are nil, but Related, which
@@ -176,6 +180,9 @@ func (lk *lookup) wanted() ([]want, error) {
 			return err
 		})
 	}
+	if l.JobRef && f.Job != nil && hasRef(f.Job) && lk.projectID != 0 {
+		wants = lk.ask(wants, refCountKey(lk.projectID, f.Job.Ref), lk.takeRefBuilds(lk.projectID, f.Job.Ref))
+	}
 	if l.Related && f.Job != nil && !lk.relatedDone {
 		lk.relatedDone = true
 		rel, keys := s.cachedRelated([]*jobs.Job{f.Job})
@@ -258,7 +265,7 @@ func (lk *lookup) wantProject(wants []want) []want {
 		}
 		if indexedRef(l.Ref) {
 			// Fresh, as the project's own count is for its deep pages.
-			wants = lk.ask(wants, refCountKey(id, l.Ref), lk.takeRefBuilds(id))
+			wants = lk.ask(wants, refCountKey(id, l.Ref), lk.takeRefBuilds(id, l.Ref))
 		}
 		if _, read := lk.projects[id]; read {
 			continue
@@ -276,9 +283,9 @@ func (lk *lookup) wantProject(wants []want) []want {
 	return wants
 }
 
-// takeRefBuilds keeps the count of Lookup.Ref's builds in project id (0
-// when no build of it was counted).
-func (lk *lookup) takeRefBuilds(id int64) func(item) error {
+// takeRefBuilds keeps the count of ref's builds in project id (0 when no
+// build of it was counted): Lookup.Ref's in Found, any in the warm cache.
+func (lk *lookup) takeRefBuilds(id int64, ref string) func(item) error {
 	return func(it item) error {
 		var c counterItem
 		if it != nil {
@@ -286,11 +293,14 @@ func (lk *lookup) takeRefBuilds(id int64) func(item) error {
 				return err
 			}
 		}
+		lk.s.warm.builds.put(listOf{id, ref}, buildsHint{count: c.N})
+		if ref != lk.l.Ref {
+			return nil
+		}
 		if lk.refBuilds == nil {
 			lk.refBuilds = map[int64]int64{}
 		}
 		lk.refBuilds[id] = c.N
-		lk.s.warm.builds.put(listOf{id, lk.l.Ref}, buildsHint{count: c.N})
 		return nil
 	}
 }
