@@ -114,9 +114,19 @@ func BenchmarkHandlerCPU(b *testing.B) {
 		serve(b, h, c.target, c.header) // cold
 		body := serve(b, h, c.target, c.header).Body.Bytes()
 		rec.record(false)
+		// The page cache's miss: what every page costs at least once per
+		// container and PageTTL, the figure the goal is held to.
 		b.Run(name+"/handler", func(b *testing.B) {
-			cpuTimed(b, func() { serve(b, h, c.target, c.header) })
+			cpuTimed(b, func() {
+				deps.Store.ForgetPages()
+				serve(b, h, c.target, c.header)
+			})
 		})
+		if strings.HasPrefix(c.function, "list-") {
+			b.Run(name+"/cached", func(b *testing.B) {
+				cpuTimed(b, func() { serve(b, h, c.target, c.header) })
+			})
+		}
 		b.Run(name+"/marshal", func(b *testing.B) {
 			cpuTimed(b, func() {
 				if _, err := json.Marshal(json.RawMessage(body)); err != nil {
@@ -234,6 +244,7 @@ func measure(b *testing.B, env *testenv.Env, op func()) {
 	op() // the container is warm
 	env.Counter.Reset()
 	for b.Loop() {
+		env.Deps.Store.ForgetPages() // the page cache's miss: a page's Queries
 		op()
 	}
 	b.ReportMetric(float64(env.Counter.RoundTrips())/float64(b.N), "trips/op")

@@ -27,6 +27,15 @@ func decodeJob(it item) (*jobs.Job, error) {
 			return nil, fmt.Errorf("decode job: %w", err)
 		}
 	}
+	if l, ok := it[listedAttr]; ok {
+		b, ok := l.(*types.AttributeValueMemberB)
+		if !ok {
+			return nil, fmt.Errorf("decode job: %s is a %T", listedAttr, l)
+		}
+		if err := unpackListed(b.Value, j); err != nil {
+			return nil, fmt.Errorf("decode job: %w", err)
+		}
+	}
 	if j.Kind == "" {
 		j.Kind = jobs.Build
 	}
@@ -34,13 +43,14 @@ func decodeJob(it item) (*jobs.Job, error) {
 }
 
 // unmarshalJob decodes a job item with attributevalue, its packed
-// artifacts (see packArtifacts) apart.
+// artifacts (unpackArtifacts) and L (decodeJob's) apart.
 func unmarshalJob(it item, j *jobs.Job) error {
+	rest := maps.Clone(it)
+	delete(rest, listedAttr) // decodeJob's
 	packed, ok := it["ar"].(*types.AttributeValueMemberS)
 	if !ok {
-		return unmarshal(it, j)
+		return unmarshal(rest, j)
 	}
-	rest := maps.Clone(it)
 	delete(rest, "ar")
 	if err := unmarshal(rest, j); err != nil {
 		return err
@@ -112,7 +122,7 @@ func decodeJobFast(it item, j *jobs.Job) error {
 			if packed, ok := av.(*types.AttributeValueMemberS); ok {
 				j.Artifacts, err = unpackArtifacts(packed.Value)
 			} else {
-				j.Artifacts, err = avArtifacts(av) // as written before packArtifacts
+				j.Artifacts, err = avArtifacts(av) // as written before artifacts were packed
 			}
 		case "arf":
 			j.ArtifactsFile, err = avArtifactsFile(av)
@@ -355,32 +365,9 @@ func avVariables(av types.AttributeValue) ([]jobs.Variable, error) {
 	return out, nil
 }
 
-// packArtifacts is a job's artifacts list as one string attribute, each
-// artifact its type, size ("-" for none), file name and format, strings
-// length-prefixed ("7:archive12;13:artifacts.zip3:zip"): every list page
-// reads it, and the SDK decodes one string for what a list of maps costs
-// it five allocations an artifact. It is also smaller than the maps.
-func packArtifacts(as []jobs.Artifact) string {
-	var b strings.Builder
-	str := func(s string) {
-		b.WriteString(strconv.Itoa(len(s)))
-		b.WriteByte(':')
-		b.WriteString(s)
-	}
-	for _, a := range as {
-		str(a.FileType)
-		if a.Size == nil {
-			b.WriteByte('-')
-		} else {
-			b.WriteString(strconv.FormatInt(*a.Size, 10))
-		}
-		b.WriteByte(';')
-		str(a.Filename)
-		str(a.FileFormat)
-	}
-	return b.String()
-}
-
+// unpackArtifacts reads the artifacts attribute as items written before L
+// packed it: one string, each artifact its type, size ("-" for none), file
+// name and format, strings length-prefixed ("7:archive12;13:artifacts.zip3:zip").
 // errPacked: a packed artifacts attribute that packArtifacts did not write.
 var errPacked = errors.New("malformed packed artifacts")
 

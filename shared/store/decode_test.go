@@ -2,6 +2,8 @@ package store
 
 import (
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,9 +50,25 @@ func fill(t *testing.T, v reflect.Value, seed int) {
 	}
 }
 
-// The hand-written decoder decodes every field of jobs.Job as attributevalue
-// does: a field the fast path forgets is zero here and fails the test.
-func TestDecodeJobMatchesAttributevalue(t *testing.T) {
+// legacyJobItem is a job item as written before L: every field its own
+// attribute, the artifacts packed in one string.
+func legacyJobItem(t *testing.T, j *jobs.Job) item {
+	t.Helper()
+	it, err := marshal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(j.Artifacts) > 0 {
+		it["ar"] = str(packArtifacts(j.Artifacts))
+	}
+	return withKey(it, jobKey(j.ID))
+}
+
+// Every field of jobs.Job comes back from a job item as it went in, through
+// the hand-written decoder and through the reflective one it falls back to,
+// from items written with L and from items written before it: a field the
+// fast path or L forgets is zero here and fails the test.
+func TestJobItemsRoundTrip(t *testing.T) {
 	var want jobs.Job
 	fill(t, reflect.ValueOf(&want).Elem(), 1)
 	rt := reflect.TypeFor[jobs.Job]()
@@ -59,27 +77,79 @@ func TestDecodeJobMatchesAttributevalue(t *testing.T) {
 			t.Fatalf("fill left %s zero", rt.Field(i).Name)
 		}
 	}
+	reflective := func(it item) (*jobs.Job, error) {
+		var j jobs.Job
+		if err := unmarshalJob(it, &j); err != nil {
+			return nil, err
+		}
+		if l, ok := it[listedAttr].(*types.AttributeValueMemberB); ok {
+			return &j, unpackListed(l.Value, &j)
+		}
+		return &j, nil
+	}
 	for _, kind := range []jobs.Kind{jobs.Build, jobs.Bridge} {
 		want.Kind = kind
 		it, err := jobItem(&want, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var ref, fast jobs.Job
-		if err := unmarshalJob(it, &ref); err != nil {
-			t.Fatal(err)
-		}
-		if err := decodeJobFast(it, &fast); err != nil {
-			t.Fatal(err)
-		}
-		for i := range rt.NumField() {
-			if f := rt.Field(i); !reflect.DeepEqual(reflect.ValueOf(fast).Field(i).Interface(), reflect.ValueOf(ref).Field(i).Interface()) {
-				t.Errorf("%s (%s): fast %v, attributevalue %v", f.Name, f.Tag.Get("db"),
-					reflect.ValueOf(fast).Field(i), reflect.ValueOf(ref).Field(i))
+		for _, n := range listedNames {
+			if _, ok := it[n]; ok {
+				t.Errorf("%s is written apart as well as in L", n)
 			}
 		}
-		if !reflect.DeepEqual(ref, want) {
-			t.Errorf("attributevalue does not round-trip the filled job: %+v", ref)
+		for _, c := range []struct {
+			name   string
+			it     item
+			decode func(item) (*jobs.Job, error)
+		}{
+			{"fast", it, decodeJob},
+			{"reflective", it, reflective},
+			{"fast, before L", legacyJobItem(t, &want), decodeJob},
+			{"reflective, before L", legacyJobItem(t, &want), reflective},
+		} {
+			got, err := c.decode(c.it)
+			if err != nil {
+				t.Fatalf("%s %s: %v", kind, c.name, err)
+			}
+			for i := range rt.NumField() {
+				if f := rt.Field(i); !reflect.DeepEqual(reflect.ValueOf(*got).Field(i).Interface(), reflect.ValueOf(want).Field(i).Interface()) {
+					t.Errorf("%s %s: %s (%s) came back as %v, want %v", kind, c.name, f.Name, f.Tag.Get("db"),
+						reflect.ValueOf(*got).Field(i), reflect.ValueOf(want).Field(i))
+				}
+			}
+		}
+	}
+}
+
+// L round-trips what fill cannot show: absent optional fields, empty
+// lists, sizes absent or zero, times before 1970 and far ahead; and every
+// cut of a packed L is an error, never a panic or a guess.
+func TestListedEdges(t *testing.T) {
+	zero, big := int64(0), int64(1)<<40
+	neg := -1.5
+	old := time.Date(1969, 7, 20, 20, 17, 40, 123456789, time.UTC)
+	far := time.Date(2262, 4, 12, 0, 0, 0, 999999999, time.UTC)
+	for _, j := range []jobs.Job{
+		{},
+		{ID: 1, Kind: jobs.Bridge, Status: jobs.Manual, CreatedAt: old},
+		{ID: -7, CreatedAt: far, StartedAt: &old, Coverage: &neg, TagList: []string{"", "é"},
+			Artifacts:     []jobs.Artifact{{FileType: "trace"}, {FileType: "archive", Size: &zero}, {Size: &big, Filename: "a\x00b"}},
+			ArtifactsFile: &jobs.ArtifactsFile{}},
+	} {
+		b := packListed(&j)
+		var got jobs.Job
+		if err := unpackListed(b, &got); err != nil || !reflect.DeepEqual(got, j) {
+			t.Errorf("%+v came back as %+v, %v", j, got, err)
+		}
+		for n := range len(b) {
+			var cut jobs.Job
+			if err := unpackListed(b[:n], &cut); err == nil {
+				t.Errorf("%d of %d bytes decoded", n, len(b))
+			}
+		}
+		if err := unpackListed(append(b, 0), &got); err == nil {
+			t.Error("a trailing byte decoded")
 		}
 	}
 }
@@ -87,10 +157,7 @@ func TestDecodeJobMatchesAttributevalue(t *testing.T) {
 // An attribute of a type the fast path does not expect is left to
 // attributevalue, which decodes it as before.
 func TestDecodeJobFallsBack(t *testing.T) {
-	it, err := jobItem(&jobs.Job{ID: 5, Status: jobs.Success, TagList: []string{"a", "b"}}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	it := legacyJobItem(t, &jobs.Job{ID: 5, Status: jobs.Success, TagList: []string{"a", "b"}})
 	it["tl"] = &types.AttributeValueMemberSS{Value: []string{"a", "b"}} // a string set
 	j, err := decodeJob(it)
 	if err != nil || j.ID != 5 || len(j.TagList) != 2 || j.Kind != jobs.Build {
@@ -119,10 +186,7 @@ func TestPackedArtifacts(t *testing.T) {
 		}
 	}
 	// Items written before artifacts were packed decode as they did.
-	it, err := jobItem(&jobs.Job{ID: 5, Status: jobs.Success, Artifacts: []jobs.Artifact{{FileType: "trace", Filename: "job.log"}}}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	it := legacyJobItem(t, &jobs.Job{ID: 5, Status: jobs.Success, Artifacts: []jobs.Artifact{{FileType: "trace", Filename: "job.log"}}})
 	legacy, err := marshal(&jobs.Job{Artifacts: []jobs.Artifact{{FileType: "trace", Filename: "job.log"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -131,4 +195,27 @@ func TestPackedArtifacts(t *testing.T) {
 	if j, err := decodeJob(it); err != nil || len(j.Artifacts) != 1 || j.Artifacts[0].Filename != "job.log" {
 		t.Fatalf("%+v %v", j, err)
 	}
+}
+
+// packArtifacts writes artifacts as items from before L have them (see
+// unpackArtifacts).
+func packArtifacts(as []jobs.Artifact) string {
+	var b strings.Builder
+	str := func(s string) {
+		b.WriteString(strconv.Itoa(len(s)))
+		b.WriteByte(':')
+		b.WriteString(s)
+	}
+	for _, a := range as {
+		str(a.FileType)
+		if a.Size == nil {
+			b.WriteByte('-')
+		} else {
+			b.WriteString(strconv.FormatInt(*a.Size, 10))
+		}
+		b.WriteByte(';')
+		str(a.Filename)
+		str(a.FileFormat)
+	}
+	return b.String()
 }

@@ -346,7 +346,7 @@ func (s *Store) allBuilds(ctx context.Context, pid int64, shards int) ([]*jobs.J
 		out = append(out, part...)
 	}
 	slices.SortFunc(out, func(a, b *jobs.Job) int { return cmp.Compare(a.Ordinal, b.Ordinal) })
-	return out, nil
+	return s.wholeJobs(ctx, out) // moved builds are written whole
 }
 
 // queryAll reads every job of one index partition (import and Reshard).

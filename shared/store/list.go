@@ -146,7 +146,7 @@ type plan struct {
 	skip, limit int
 	each        int
 	none        bool // the page is empty without reading
-	whole       bool // every attribute, not only listedAttributes
+	whole       bool // whole jobs, read from the table (wholeJobs)
 }
 
 // perPart is how many rows pl reads of each partition.
@@ -178,11 +178,11 @@ func (s *Store) page(ctx context.Context, pl plan) (*Page, error) {
 	errs := make([]error, len(parts))
 	if len(parts) == 1 {
 		// No goroutine to wait for: a speculative Query starts at once.
-		results[0], errs[0] = s.queryDesc(ctx, parts[0], pl.upTo, want, pl.whole)
+		results[0], errs[0] = s.queryDesc(ctx, parts[0], pl.upTo, want)
 	} else {
 		var wg sync.WaitGroup
 		for i, part := range parts {
-			wg.Go(func() { results[i], errs[i] = s.queryDesc(ctx, part, pl.upTo, want, pl.whole) })
+			wg.Go(func() { results[i], errs[i] = s.queryDesc(ctx, part, pl.upTo, want) })
 		}
 		wg.Wait()
 	}
@@ -206,20 +206,48 @@ func (s *Store) page(ctx context.Context, pl plan) (*Page, error) {
 		all = all[:limit]
 	}
 	pg.Jobs = all
+	if pl.whole {
+		var err error
+		if pg.Jobs, err = s.wholeJobs(ctx, pg.Jobs); err != nil {
+			return nil, err
+		}
+	}
 	return pg, nil
 }
 
-// listedAttributes are the job attributes a list page renders
-// (render.AppendJob and AppendBridge, what they refer to, the keyset
-// cursor's ordinal). A page's Query asks for these only: it costs the same
-// read units (DynamoDB meters the whole index entry), but the SDK decodes
-// a third fewer attributes per item (no index keys, no artifact marks).
-const listedAttributes = "id,pr,pl,k,st,sg,n,rf,tg,cv,af,ca,qa,sa,fa,ea,du,qd,u,ru,rm,fr,ar,arf,ax,arc,tl,dp,x,o,ro"
+// wholeJobs reads js whole from the table, in their order: the list
+// indexes hold only what a page renders. A job deleted since it was listed
+// is left out.
+func (s *Store) wholeJobs(ctx context.Context, js []*jobs.Job) ([]*jobs.Job, error) {
+	keys := make([]item, len(js))
+	for i, j := range js {
+		keys[i] = jobKey(j.ID)
+	}
+	got, err := s.batchGet(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*jobs.Job, 0, len(js))
+	for _, k := range keys {
+		if it, ok := got[keyString(k)]; ok {
+			j, err := decodeJob(it)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, j)
+		}
+	}
+	return out, nil
+}
+
+// listedAttributes are the job attributes a list page reads: L (see
+// listedAttr), which holds the ordinals the cursors need too. The list
+// indexes project exactly these (TableSchema).
+const listedAttributes = listedAttr
 
 // queryDesc reads up to want items of one partition, sort keys <= upTo
-// (unbounded when 0), newest first: every attribute when whole, else
-// listedAttributes.
-func (s *Store) queryDesc(ctx context.Context, part partition, upTo int64, want int, whole bool) ([]*jobs.Job, error) {
+// (unbounded when 0), newest first, listedAttributes of each.
+func (s *Store) queryDesc(ctx context.Context, part partition, upTo int64, want int) ([]*jobs.Job, error) {
 	in := &dynamodb.QueryInput{
 		TableName:                aws.String(s.table),
 		IndexName:                aws.String(part.index),
@@ -229,10 +257,8 @@ func (s *Store) queryDesc(ctx context.Context, part partition, upTo int64, want 
 			":pk": str(part.pk),
 		},
 		ScanIndexForward:       aws.Bool(false),
+		ProjectionExpression:   aws.String(listedAttributes),
 		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
-	}
-	if !whole {
-		in.ProjectionExpression = aws.String(listedAttributes)
 	}
 	if upTo > 0 {
 		in.KeyConditionExpression = aws.String("#pk = :pk AND #sk <= :sk")

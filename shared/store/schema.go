@@ -46,6 +46,8 @@
 package store
 
 import (
+	"strings"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -63,18 +65,29 @@ const (
 	GSIRefBuildsByStatus     = "GSI8"
 )
 
-var gsiKeys = []struct{ name, pk, sk string }{
-	{GSIProjectBuilds, "GSI1PK", "GSI1SK"},
-	{GSIProjectBuildsByStatus, "GSI2PK", "GSI2SK"},
-	{GSIPipelineJobs, "GSI3PK", "GSI3SK"},
-	{GSIPipelineJobsByStatus, "GSI4PK", "GSI4SK"},
-	{GSIRefArtifacts, "GSI5PK", "GSI5SK"},
-	{GSIRefArtifactsSearch, "GSI6PK", "GSI6SK"},
+// The list indexes (listed) project only what a list page reads
+// (listedAttributes): read units are the index entries' bytes, and a whole
+// job with every other index's keys is twice what a page renders. What
+// needs whole jobs reads them from the table by key (wholeJobs). The
+// by-ref artifact indexes serve downloads, which need the whole job.
+var gsiKeys = []struct {
+	name, pk, sk string
+	listed       bool
+}{
+	{GSIProjectBuilds, "GSI1PK", "GSI1SK", true},
+	{GSIProjectBuildsByStatus, "GSI2PK", "GSI2SK", true},
+	{GSIPipelineJobs, "GSI3PK", "GSI3SK", true},
+	{GSIPipelineJobsByStatus, "GSI4PK", "GSI4SK", true},
+	{GSIRefArtifacts, "GSI5PK", "GSI5SK", false},
+	{GSIRefArtifactsSearch, "GSI6PK", "GSI6SK", false},
 	// Short names, and sort keys the job item has anyway (its ref ordinal,
 	// GSI2's id): every byte of a job item is read on every page.
-	{GSIRefBuilds, "rk", "ro"},
-	{GSIRefBuildsByStatus, "rsk", "GSI2SK"},
+	{GSIRefBuilds, "rk", "ro", true},
+	{GSIRefBuildsByStatus, "rsk", "GSI2SK", true},
 }
+
+// ListedProjection is what a list index projects besides the keys.
+var ListedProjection = strings.Split(listedAttributes, ",")
 
 // TableSchema is the one definition of the table; template.yaml declares the
 // same (a test compares them) and local tools create the table from it.
@@ -108,8 +121,15 @@ func TableSchema(name string) *dynamodb.CreateTableInput {
 				{AttributeName: aws.String(g.pk), KeyType: types.KeyTypeHash},
 				{AttributeName: aws.String(g.sk), KeyType: types.KeyTypeRange},
 			},
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+			Projection: projection(g.listed),
 		})
 	}
 	return in
+}
+
+func projection(listed bool) *types.Projection {
+	if !listed {
+		return &types.Projection{ProjectionType: types.ProjectionTypeAll}
+	}
+	return &types.Projection{ProjectionType: types.ProjectionTypeInclude, NonKeyAttributes: ListedProjection}
 }

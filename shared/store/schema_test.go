@@ -3,6 +3,7 @@ package store_test
 import (
 	"maps"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -36,7 +37,8 @@ func TestTemplateDeclaresTheSchema(t *testing.T) {
 						IndexName  string    `yaml:"IndexName"`
 						KeySchema  []keyElem `yaml:"KeySchema"`
 						Projection struct {
-							ProjectionType string `yaml:"ProjectionType"`
+							ProjectionType   string   `yaml:"ProjectionType"`
+							NonKeyAttributes []string `yaml:"NonKeyAttributes"`
 						} `yaml:"Projection"`
 					} `yaml:"GlobalSecondaryIndexes"`
 					PointInTimeRecoverySpecification struct {
@@ -92,8 +94,10 @@ func TestTemplateDeclaresTheSchema(t *testing.T) {
 			wk[aws.ToString(k.AttributeName)] = string(k.KeyType)
 		}
 		if tg.IndexName != aws.ToString(g.IndexName) || !maps.Equal(keys(tg.KeySchema), wk) ||
-			tg.Projection.ProjectionType != string(g.Projection.ProjectionType) {
-			t.Errorf("index %d: template %+v, want %s %v %s", i, tg, aws.ToString(g.IndexName), wk, g.Projection.ProjectionType)
+			tg.Projection.ProjectionType != string(g.Projection.ProjectionType) ||
+			!slices.Equal(tg.Projection.NonKeyAttributes, g.Projection.NonKeyAttributes) {
+			t.Errorf("index %d: template %+v, want %s %v %s %v", i, tg, aws.ToString(g.IndexName), wk,
+				g.Projection.ProjectionType, g.Projection.NonKeyAttributes)
 		}
 	}
 }

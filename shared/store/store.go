@@ -237,9 +237,10 @@ func jobItem(j *jobs.Job, shards int) (item, error) {
 		return nil, err
 	}
 	withKey(it, jobKey(j.ID))
-	if len(j.Artifacts) > 0 {
-		it["ar"] = str(packArtifacts(j.Artifacts))
+	for _, n := range listedNames {
+		delete(it, n)
 	}
+	it[listedAttr] = &types.AttributeValueMemberB{Value: packListed(j)}
 	if j.Kind != jobs.Bridge {
 		k := shardOf(j.Ordinal, shards)
 		it["GSI1PK"], it["GSI1SK"] = str(projectBuildsPK(j.ProjectID, shards, k)), num(j.Ordinal)
