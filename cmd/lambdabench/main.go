@@ -6,7 +6,7 @@
 // response) and warm invoke latency, medians and ratios to hello, and its
 // bootstrap size, against the goals: cold ≤ 1.5× hello, size ≤ 12 MiB.
 //
-//	go run ./cmd/lambdabench -n 11 -warm 20
+//	go run ./cmd/lambdabench -n 11 -warm 20 [-only list-project-jobs,get-job]
 package main
 
 import (
@@ -53,6 +53,7 @@ var fixedNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 func main() {
 	n := flag.Int("n", 11, "cold starts per function (the median is reported)")
 	warm := flag.Int("warm", 20, "warm invokes after each cold start")
+	only := flag.String("only", "", "comma-separated functions to measure (with hello); all when empty")
 	flag.Parse()
 	if *n < 1 || *warm < 1 {
 		log.Fatal("-n and -warm must be at least 1")
@@ -60,7 +61,7 @@ func main() {
 	// Ctrl-C cancels the run, so that the deferred Stops kill the emulator
 	// and DynamoDB Local by their process ids before we exit.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, *n, *warm)
+	err := run(ctx, *n, *warm, *only)
 	stop()
 	if err != nil {
 		log.Fatal(err)
@@ -80,7 +81,7 @@ type target struct {
 	stream   bool  // invoked by the table's stream, not API Gateway
 }
 
-func run(ctx context.Context, n, warm int) error {
+func run(ctx context.Context, n, warm int, only string) error {
 	root, err := localaws.ModuleRoot()
 	if err != nil {
 		return err
@@ -94,6 +95,10 @@ func run(ctx context.Context, n, warm int) error {
 		return err
 	}
 	work := filepath.Join(root, ".local", "lambdabench")
+	if only != "" {
+		keep := strings.Split(only, ",")
+		tmpl.Functions = slices.DeleteFunc(tmpl.Functions, func(f sam.Function) bool { return !slices.Contains(keep, f.Folder) })
+	}
 	targets, bootstraps, err := build(ctx, root, work, tmpl)
 	if err != nil {
 		return err

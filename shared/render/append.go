@@ -229,13 +229,29 @@ var stringStop = func() (t [256]bool) {
 	return t
 }()
 
+// appendTime writes t quoted in TimeFormat, digit by digit: a page writes
+// five times a job, and AppendFormat parses its layout every time.
 func appendTime(dst []byte, t *time.Time) []byte {
 	if t == nil {
 		return append(dst, "null"...)
 	}
-	dst = append(dst, '"')
-	dst = t.UTC().AppendFormat(dst, TimeFormat)
-	return append(dst, '"')
+	u := t.UTC()
+	y, mo, d := u.Date()
+	if y < 0 || y > 9999 {
+		dst = append(dst, '"')
+		dst = u.AppendFormat(dst, TimeFormat)
+		return append(dst, '"')
+	}
+	h, mi, s := u.Clock()
+	ms := u.Nanosecond() / 1e6
+	two := func(dst []byte, n int) []byte { return append(dst, byte('0'+n/10), byte('0'+n%10)) }
+	dst = append(dst, '"', byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-')
+	dst = append(two(dst, int(mo)), '-')
+	dst = append(two(dst, d), 'T')
+	dst = append(two(dst, h), ':')
+	dst = append(two(dst, mi), ':')
+	dst = append(two(dst, s), '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z', '"')
+	return dst
 }
 
 // appendFloat writes f as encoding/json does (null for nil).

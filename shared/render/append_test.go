@@ -94,3 +94,23 @@ func TestCompactSafe(t *testing.T) {
 		}
 	}
 }
+
+// appendTime writes what Time does, at the years and fractions where a
+// digit-by-digit writer could slip: padding, rounding down, zones, the
+// years AppendFormat is left to.
+func TestAppendTimeMatchesTime(t *testing.T) {
+	for _, tm := range []time.Time{
+		{},
+		time.Date(7, 1, 2, 3, 4, 5, 6, time.UTC),
+		time.Date(999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2026, 12, 2, 0, 0, 0, 1000000, time.FixedZone("x", -5*3600)),
+		time.Date(2026, 2, 28, 23, 30, 0, 999500000, time.FixedZone("y", 3600)),
+		time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		if got, want := string(appendTime(nil, &tm)), `"`+*Time(&tm)+`"`; got != want {
+			t.Errorf("%v: %s, want %s", tm, got, want)
+		}
+	}
+}

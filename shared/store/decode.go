@@ -17,6 +17,10 @@ import (
 // expects; decodeJob then lets attributevalue decode the item.
 var errShape = errors.New("unexpected attribute type")
 
+// DecodeJob decodes a job item as the store writes it, for tools that read
+// the table themselves (the load check's Scan).
+func DecodeJob(it map[string]types.AttributeValue) (*jobs.Job, error) { return decodeJob(it) }
+
 func decodeJob(it item) (*jobs.Job, error) {
 	j := &jobs.Job{}
 	if err := decodeJobFast(it, j); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 )
 
 // Stack is where the API keeps its data, for Check.
@@ -27,23 +28,14 @@ type Stack struct {
 }
 
 // What Check reads of the items (a Scan: fine for a test tool, never on the
-// request path), by the store's attribute names.
+// request path): a job's index keys by the store's attribute names, and the
+// job itself as the store decodes it.
 type (
 	jobItem struct {
-		GSI2PK  string
-		GSI4PK  string
-		RefPK   string  `dynamodbav:"rsk"` // the ref index's partition, per status
-		Ref     string  `dynamodbav:"rf"`
-		RefOrd  int64   `dynamodbav:"ro"`
-		ID      int64   `dynamodbav:"id"`
-		Ordinal int64   `dynamodbav:"o"`
-		Project int64   `dynamodbav:"pr"`
-		Pipe    int64   `dynamodbav:"pl"`
-		Kind    string  `dynamodbav:"k"`
-		Status  string  `dynamodbav:"st"`
-		Name    string  `dynamodbav:"n"`
-		Retried bool    `dynamodbav:"rt"`
-		Erased  *string `dynamodbav:"ea"`
+		GSI2PK string
+		GSI4PK string
+		RefPK  string `dynamodbav:"rsk"` // the ref index's partition, per status
+		*jobs.Job `dynamodbav:"-"`
 	}
 	pipelineItem struct {
 		ID     int64            `dynamodbav:"id"`
@@ -98,7 +90,9 @@ func Check(ctx context.Context, st Stack) ([]string, error) {
 			switch {
 			case pkPrefix(raw, "J#"):
 				var j jobItem
-				err = attributevalue.UnmarshalMap(raw, &j)
+				if err = attributevalue.UnmarshalMap(raw, &j); err == nil {
+					j.Job, err = store.DecodeJob(raw)
+				}
 				all = append(all, j)
 			case pkPrefix(raw, "PL#"):
 				var pl pipelineItem
@@ -124,44 +118,41 @@ func Check(ctx context.Context, st Stack) ([]string, error) {
 	latest := map[string]int{}
 	counted := map[int64]map[string]int64{}
 	for _, j := range all {
-		kind := jobs.Kind(j.Kind)
-		if kind == "" {
-			kind = jobs.Build
-		}
+		kind := j.Kind
 		try := "L"
 		if j.Retried {
 			try = "R"
 		}
 		if kind == jobs.Build {
-			builds[j.Project] = append(builds[j.Project], j)
+			builds[j.ProjectID] = append(builds[j.ProjectID], j)
 		}
-		if kind == jobs.Build && !strings.HasSuffix(unsharded(j.GSI2PK), "#"+j.Status) {
+		if kind == jobs.Build && !strings.HasSuffix(unsharded(j.GSI2PK), "#"+string(j.Status)) {
 			bad = append(bad, fmt.Sprintf("job %d is %s but listed under %s", j.ID, j.Status, j.GSI2PK))
 		}
 		if kind == jobs.Build && j.Ref != "" {
-			byRef[refKey{j.Project, j.Ref}] = append(byRef[refKey{j.Project, j.Ref}], j)
-			if !strings.HasSuffix(unsharded(j.RefPK), "#"+j.Status) {
+			byRef[refKey{j.ProjectID, j.Ref}] = append(byRef[refKey{j.ProjectID, j.Ref}], j)
+			if !strings.HasSuffix(unsharded(j.RefPK), "#"+string(j.Status)) {
 				bad = append(bad, fmt.Sprintf("job %d is %s but its ref lists it under %q", j.ID, j.Status, j.RefPK))
 			}
 		}
-		if !strings.HasSuffix(j.GSI4PK, "#"+j.Status+"#"+try) {
+		if !strings.HasSuffix(j.GSI4PK, "#"+string(j.Status)+"#"+try) {
 			bad = append(bad, fmt.Sprintf("job %d is %s (%s) but its pipeline lists it under %s", j.ID, j.Status, try, j.GSI4PK))
 		}
 		if j.ID > counter.N {
 			bad = append(bad, fmt.Sprintf("job %d is above the id counter %d", j.ID, counter.N))
 		}
-		group := fmt.Sprintf("pipeline %d %s %q", j.Pipe, kind, j.Name)
+		group := fmt.Sprintf("pipeline %d %s %q", j.PipelineID, kind, j.Name)
 		latest[group] += 0 // every group, so that one without a latest try shows
 		if !j.Retried {
 			latest[group]++
 		}
-		if counted[j.Pipe] == nil {
-			counted[j.Pipe] = map[string]int64{}
+		if counted[j.PipelineID] == nil {
+			counted[j.PipelineID] = map[string]int64{}
 		}
-		counted[j.Pipe][jobs.CountKey(kind, jobs.Status(j.Status), j.Retried)]++
-		if j.Erased != nil {
+		counted[j.PipelineID][jobs.CountKey(kind, j.Status, j.Retried)]++
+		if j.ErasedAt != nil {
 			out, err := st.S3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(st.Bucket),
-				Prefix: aws.String(jobfiles.Prefix(j.Project, j.ID))})
+				Prefix: aws.String(jobfiles.Prefix(j.ProjectID, j.ID))})
 			if err != nil {
 				return nil, err
 			}
@@ -174,9 +165,9 @@ func Check(ctx context.Context, st Stack) ([]string, error) {
 	for k, builds := range byRef {
 		sort.Slice(builds, func(a, b int) bool { return builds[a].ID < builds[b].ID })
 		for i, j := range builds {
-			if j.RefOrd != int64(i+1) {
+			if j.RefOrdinal != int64(i+1) {
 				bad = append(bad, fmt.Sprintf("job %d is build %d of ref %q in project %d but has ref ordinal %d",
-					j.ID, i+1, k.ref, k.project, j.RefOrd))
+					j.ID, i+1, k.ref, k.project, j.RefOrdinal))
 			}
 		}
 		if n := refCounts[k]; n != int64(len(builds)) {
