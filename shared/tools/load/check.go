@@ -32,9 +32,9 @@ type Stack struct {
 // job itself as the store decodes it.
 type (
 	jobItem struct {
-		GSI2PK string
-		GSI4PK string
-		RefPK  string `dynamodbav:"rsk"` // the ref index's partition, per status
+		GSI2PK    string
+		GSI4PK    string
+		RefPK     string `dynamodbav:"rsk"` // the ref index's partition, per status
 		*jobs.Job `dynamodbav:"-"`
 	}
 	pipelineItem struct {
