@@ -156,8 +156,8 @@ func num(v float64, format string) string {
 // report writes the table of every request and the cost per million of
 // each list page at the template's memory size and at others.
 func report(w io.Writer, r results, cold map[string]string, memory map[string]int, m model, sizes []int) {
-	fmt.Fprintln(w, "| function | request | trips | calls | items | RU | handler µs/op | handler CPU µs/op | allocs/op | marshal CPU µs/op | CPU ÷ marshal | cold × hello |")
-	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| function | request | trips | calls | items | RU | handler µs/op | handler CPU µs/op | allocs/op | marshal CPU µs/op | CPU ÷ marshal | page cache hit CPU µs/op | cold × hello |")
+	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, q := range r.requests() {
 		store := "BenchmarkReadEndpoints/" + q.function + "/" + q.name
 		cpu := "BenchmarkHandlerCPU/" + q.function + "/" + q.name
@@ -166,11 +166,12 @@ func report(w io.Writer, r results, cold map[string]string, memory map[string]in
 		if c == "" {
 			c = "–"
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", q.function, q.name,
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", q.function, q.name,
 			num(r.median(store, "trips/op"), "%.2f"), num(r.median(store, "calls/op"), "%.2f"),
 			num(r.median(store, "items/op"), "%.0f"), num(r.median(store, "RU/op"), "%.2f"),
 			num(r.median(cpu+"/handler", "ns/op")/1e3, "%.0f"), num(handler/1e3, "%.0f"),
-			num(r.median(cpu+"/handler", "allocs/op"), "%.0f"), num(marshal/1e3, "%.0f"), num(handler/marshal, "%.2f×"), c)
+			num(r.median(cpu+"/handler", "allocs/op"), "%.0f"), num(marshal/1e3, "%.0f"), num(handler/marshal, "%.2f×"),
+			num(r.median(cpu+"/cached", "cpu-ns/op")/1e3, "%.0f"), c)
 	}
 	fmt.Fprintf(w, "\nCost per million requests (HTTP API $%.2f + Lambda requests $%.2f + arm64 duration + DynamoDB reads;\n",
 		m.p.httpAPI*1e6, m.p.lambdaRequest*1e6)
