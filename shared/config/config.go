@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -45,14 +46,16 @@ func DynamoDBClient(cfg aws.Config) *dynamodb.Client {
 	})
 }
 
-// warmConnection opens c's connection while the function finishes its
-// init and waits for its first event, so that the first request finds it
-// open instead of paying the dial and TLS handshake (and, against DynamoDB
-// Local, a slower first answer on a new connection). GET / needs neither a
-// signature nor a permission: DynamoDB answers it with a health line, and
-// the answer, whatever it is, leaves the connection in the client's pool.
-// A first request that comes before it is done opens its own.
-func warmConnection(c *dynamodb.Client) {
+// warmConnections opens n of c's connections while the function finishes
+// its init and waits for its first event, so that the first request finds
+// them open instead of paying the dial and TLS handshake (and, against
+// DynamoDB Local, a slower first answer on a new connection): two, as a
+// list page's first round trip makes two calls at once (the lookup's and
+// the page's Query). GET / needs neither a signature nor a permission:
+// DynamoDB answers it with a health line, and the answer, whatever it is,
+// leaves the connection in the client's pool. A request that comes first
+// opens its own.
+func warmConnections(c *dynamodb.Client, n int) {
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	defer cancel()
 	o := c.Options()
@@ -63,14 +66,30 @@ func warmConnection(c *dynamodb.Client) {
 	if err != nil {
 		return // the first request reports it
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep.URI.String(), nil)
+	// Each holds its answer until all have one: a connection is back in
+	// the pool, for the next to reuse, only once its body is closed.
+	var wg, answered sync.WaitGroup
+	answered.Add(n)
+	for range n {
+		wg.Go(func() {
+			res, err := get(ctx, o.HTTPClient, ep.URI.String())
+			answered.Done()
+			answered.Wait()
+			if err == nil {
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func get(ctx context.Context, c aws.HTTPClient, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return
+		return nil, err
 	}
-	if res, err := o.HTTPClient.Do(req); err == nil {
-		_, _ = io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-	}
+	return c.Do(req)
 }
 
 // Retry and time policy of the clients, for a function that serves one
@@ -154,7 +173,7 @@ func Load(ctx context.Context, with ...Option) (*api.Deps, error) {
 		return nil, err
 	}
 	db := DynamoDBClient(cfg)
-	go warmConnection(db)
+	go warmConnections(db, 2)
 	d := &api.Deps{
 		Store:  store.New(db, table),
 		Now:    now,
