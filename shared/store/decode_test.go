@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/render"
 )
 
 // fill sets every field of v (a pointer to a struct) to a value that is
@@ -218,4 +219,43 @@ func packArtifacts(as []jobs.Artifact) string {
 		str(a.FileFormat)
 	}
 	return b.String()
+}
+
+// A list index holds a job's keys and L only: a job decoded from that alone
+// renders exactly as the whole job, every field filled (a rendered field
+// kept apart from L would render empty from a list).
+func TestListIndexEntryRendersAsWhole(t *testing.T) {
+	var whole jobs.Job
+	fill(t, reflect.ValueOf(&whole).Elem(), 3)
+	whole.Status = jobs.Failed // which renders its failure_reason too
+	now := whole.CreatedAt.Add(time.Hour)
+	p := &jobs.Project{ID: whole.ProjectID, WebURL: "https://gitlab.example.com/g/p"}
+	rel := jobs.NewRelated()
+	for _, kind := range []jobs.Kind{jobs.Build, jobs.Bridge} {
+		whole.Kind = kind
+		it, err := jobItem(&whole, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entry := item{listedAttr: it[listedAttr], "PK": it["PK"], "SK": it["SK"]}
+		listed, err := decodeJob(entry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendEntity := render.AppendJob
+		if kind == jobs.Bridge {
+			appendEntity = render.AppendBridge
+		}
+		want, err := appendEntity(nil, &whole, p, rel, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendEntity(nil, listed, p, rel, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("%s from its list entry:\n%s\nwhole:\n%s", kind, got, want)
+		}
+	}
 }
