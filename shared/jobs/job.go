@@ -80,9 +80,10 @@ type Job struct {
 	HasTrace             bool            `db:"ht,omitempty"`
 	TraceSize            int64           `db:"tz,omitempty"` // bytes of the stored log
 	Variables            []Variable      `db:"var,omitempty"`
-	Extra                json.RawMessage `db:"x,omitempty"` // imported fields this API does not interpret, passed through
-	Ordinal              int64           `db:"o"`           // 1-based position among the project's builds, in id order
-	Version              int64           `db:"v"`           // bumped by every write; conditions use it
+	Extra                json.RawMessage `db:"x,omitempty"`  // imported fields this API does not interpret, passed through
+	WebURL               string          `db:"wu,omitempty"` // an imported web_url other than the project's URL + /-/jobs/<id>
+	Ordinal              int64           `db:"o"`            // 1-based position among the project's builds, in id order
+	Version              int64           `db:"v"`            // bumped by every write; conditions use it
 
 	// FilesPending marks an erased job whose S3 files may not all be deleted
 	// yet: erase marks the job first and deletes the files after.

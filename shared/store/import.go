@@ -7,12 +7,14 @@ package store
 // DynamoDB client's errors.
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
@@ -50,16 +53,6 @@ func (s *Store) PutToken(ctx context.Context, t *jobs.Token) error {
 // PutGroup writes a group.
 func (s *Store) PutGroup(ctx context.Context, g *jobs.Group) error {
 	return s.putDoc(ctx, groupKey(g.ID), g)
-}
-
-// PutPipeline writes a pipeline; the job counts of an existing one are kept.
-func (s *Store) PutPipeline(ctx context.Context, p *jobs.Pipeline) error {
-	it, err := marshal(p)
-	if err != nil {
-		return err
-	}
-	delete(it, "n")
-	return s.upsertKeeping(ctx, pipelineKey(p.ID), it, "n", &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}})
 }
 
 // PutRunner writes a runner.
@@ -142,144 +135,191 @@ func (s *Store) upsertKeeping(ctx context.Context, k item, it item, kept string,
 	return err
 }
 
-// ImportJobs writes the jobs that do not exist yet; existing ones are left
-// untouched, so importing twice changes nothing. New builds get the next
-// ordinals of their project, or the project's builds are renumbered when the
-// new ones do not all come after the existing ones. It returns how many jobs
-// were written; progress, if not nil, is told after each batch.
-func (s *Store) ImportJobs(ctx context.Context, js []*jobs.Job, progress func(done int)) (int, error) {
-	keys := make([]item, len(js))
-	for i, j := range js {
-		keys[i] = jobKey(j.ID)
-	}
-	existing, err := s.batchGet(ctx, keys)
-	if err != nil {
-		return 0, err
-	}
-	var fresh []*jobs.Job
-	for _, j := range js {
-		if _, ok := existing[keyString(jobKey(j.ID))]; !ok {
-			fresh = append(fresh, j)
-		}
-	}
-	byProject := map[int64][]*jobs.Job{}
-	var maxID int64
-	for _, j := range fresh {
-		if j.Kind != jobs.Bridge {
-			byProject[j.ProjectID] = append(byProject[j.ProjectID], j)
-		}
-		maxID = max(maxID, j.ID)
-	}
-	var rewrite []*jobs.Job // existing builds whose ordinals move
-	counts := map[int64]int64{}
-	for pid, builds := range byProject {
-		moved, total, err := s.assignOrdinals(ctx, pid, builds)
-		if err != nil {
-			return 0, err
-		}
-		rewrite = append(rewrite, moved...)
-		counts[pid] = total
-	}
-	items := make([]item, 0, len(fresh)+len(rewrite))
-	for _, j := range append(fresh, rewrite...) {
-		it, err := jobItem(j)
-		if err != nil {
-			return 0, err
-		}
-		items = append(items, it)
-	}
-	if err := s.writeAllProgress(ctx, items, progress); err != nil {
-		return 0, err
-	}
-	deltas := map[int64]map[string]int64{}
-	for _, j := range fresh {
-		if deltas[j.PipelineID] == nil {
-			deltas[j.PipelineID] = map[string]int64{}
-		}
-		for k, v := range countDelta(nil, j) {
-			deltas[j.PipelineID][k] += v
-		}
-	}
-	for pl, d := range deltas {
-		if err := s.addCounts(ctx, pl, d); err != nil {
-			return 0, err
-		}
-	}
-	for pid, n := range counts {
-		if _, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: aws.String(s.table), Key: projectKey(pid),
-			UpdateExpression:          aws.String("SET nb = :n"),
-			ConditionExpression:       aws.String("attribute_exists(PK)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(n)},
-		}); err != nil {
-			return 0, fmt.Errorf("count builds of project %d: %w", pid, err)
-		}
-	}
-	return len(fresh), s.raiseCounter(ctx, maxID)
+// Ordinals places a project's new builds in its ordinal index (the dense,
+// 1-based position of each build in id order, GSI1).
+type Ordinals struct {
+	// Base is the ordinal of the stored build just below IDs[0] (0: none);
+	// the builds below it keep theirs, untouched and unread.
+	Base int64
+	// IDs are the new builds and the stored ones above the lowest of them,
+	// ascending: IDs[i] gets ordinal Base+i+1.
+	IDs []int64
+	// Moved are the stored builds whose ordinal changes, with the new one and
+	// their version bumped, to be written again.
+	Moved []*jobs.Job
+	// Builds is the project's build count afterwards (nb).
+	Builds int64
 }
 
-// assignOrdinals numbers new builds of a project after its existing ones, or
-// renumbers all of them when a new build is older than an existing one. It
-// returns the existing builds whose ordinal changed and the new total.
-func (s *Store) assignOrdinals(ctx context.Context, pid int64, builds []*jobs.Job) ([]*jobs.Job, int64, error) {
-	slices.SortFunc(builds, func(a, b *jobs.Job) int { return cmp.Compare(a.ID, b.ID) })
-	old, err := s.allBuilds(ctx, pid)
-	if err != nil {
-		return nil, 0, err
+// Of is the ordinal of build id, 0 if it is not in o.
+func (o *Ordinals) Of(id int64) int64 {
+	if i, ok := slices.BinarySearch(o.IDs, id); ok {
+		return o.Base + int64(i) + 1
 	}
-	if len(old) == 0 || old[len(old)-1].ID < builds[0].ID {
-		for i, j := range builds {
-			j.Ordinal = int64(len(old) + i + 1)
-		}
-		return nil, int64(len(old) + len(builds)), nil
-	}
-	all := append(slices.Clone(old), builds...)
-	slices.SortFunc(all, func(a, b *jobs.Job) int { return cmp.Compare(a.ID, b.ID) })
-	var moved []*jobs.Job
-	isOld := map[*jobs.Job]bool{}
-	for _, j := range old {
-		isOld[j] = true
-	}
-	for i, j := range all {
-		if n := int64(i + 1); j.Ordinal != n {
-			j.Ordinal = n
-			if isOld[j] {
-				j.Version++
-				moved = append(moved, j)
-			}
-		}
-	}
-	return moved, int64(len(all)), nil
+	return 0
 }
 
-// allBuilds reads every build of a project, oldest first. Only import uses it.
-func (s *Store) allBuilds(ctx context.Context, pid int64) ([]*jobs.Job, error) {
+// PlanOrdinals is where the ordinals of builds are decided, for the import
+// of fresh, the ids of a project's builds that are not stored yet. It reads
+// the project's builds from the top of the index down to the first one
+// older than every fresh build: one item when all of them are newer (the
+// usual incremental import, whose ordinals continue from the top), else the
+// part of the history above the lowest fresh id, which is renumbered.
+func (s *Store) PlanOrdinals(ctx context.Context, pid int64, fresh []int64) (*Ordinals, error) {
+	fresh = slices.Clone(fresh)
+	slices.Sort(fresh)
+	o := &Ordinals{IDs: fresh}
+	if len(fresh) == 0 {
+		return o, nil
+	}
 	part := gsi(GSIProjectBuilds, projectBuildsPK(pid))
 	in := &dynamodb.QueryInput{
 		TableName: aws.String(s.table), IndexName: aws.String(part.index),
 		KeyConditionExpression:    aws.String("GSI1PK = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(part.pk)},
+		ScanIndexForward:          aws.Bool(false), Limit: aws.Int32(1),
 	}
-	var out []*jobs.Job
-	p := dynamodb.NewQueryPaginator(s.db, in)
-	for p.HasMorePages() {
-		res, err := p.NextPage(ctx)
+	var above []*jobs.Job // stored builds newer than fresh[0], newest first
+	for {
+		res, err := s.db.Query(ctx, in)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("builds of project %d: %w", pid, err)
 		}
 		for _, it := range res.Items {
 			j, err := decodeJob(it)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, j)
+			if j.ID < fresh[0] {
+				return o.place(above, j.Ordinal), nil
+			}
+			above = append(above, j)
+		}
+		if res.LastEvaluatedKey == nil {
+			return o.place(above, 0), nil
+		}
+		in.ExclusiveStartKey, in.Limit = res.LastEvaluatedKey, aws.Int32(1000)
+	}
+}
+
+// place numbers the fresh builds and the stored ones above them from base.
+func (o *Ordinals) place(above []*jobs.Job, base int64) *Ordinals {
+	o.Base = base
+	stored := map[int64]*jobs.Job{}
+	for _, j := range above {
+		stored[j.ID] = j
+		o.IDs = append(o.IDs, j.ID)
+	}
+	slices.Sort(o.IDs)
+	for i, id := range o.IDs {
+		if j := stored[id]; j != nil && j.Ordinal != base+int64(i)+1 {
+			j.Ordinal = base + int64(i) + 1
+			j.Version++
+			o.Moved = append(o.Moved, j)
+		}
+	}
+	o.Builds = base + int64(len(o.IDs))
+	return o
+}
+
+// SetBuilds sets the build count of an existing project (nb) after an
+// import placed its builds.
+func (s *Store) SetBuilds(ctx context.Context, pid, n int64) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: projectKey(pid),
+		UpdateExpression:          aws.String("SET nb = :n"),
+		ConditionExpression:       aws.String("attribute_exists(PK)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(n)},
+	})
+	if err != nil {
+		return fmt.Errorf("count builds of project %d: %w", pid, err)
+	}
+	return nil
+}
+
+// ExistingJobs says which of ids are stored, reading only their keys.
+func (s *Store) ExistingJobs(ctx context.Context, ids []int64) (map[int64]bool, error) {
+	keys := make([]item, len(ids))
+	for i, j := range ids {
+		keys[i] = jobKey(j)
+	}
+	found, err := s.readKeys(ctx, keys, "PK")
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]bool, len(found))
+	for _, it := range found {
+		if pk, ok := it["PK"].(*types.AttributeValueMemberS); ok {
+			n, _ := strconv.ParseInt(strings.TrimPrefix(pk.Value, "J#"), 10, 64)
+			out[n] = true
 		}
 	}
 	return out, nil
 }
 
-// raiseCounter moves the job id counter up to at least n.
-func (s *Store) raiseCounter(ctx context.Context, n int64) error {
+// StoredPipelines reads the counts and commits of those of ids that are
+// stored, which an import's pipeline items must carry on.
+func (s *Store) StoredPipelines(ctx context.Context, ids []int64) (map[int64]*jobs.Pipeline, error) {
+	keys := make([]item, len(ids))
+	for i, p := range ids {
+		keys[i] = pipelineKey(p)
+	}
+	found, err := s.readKeys(ctx, keys, "id, n, c")
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]*jobs.Pipeline, len(found))
+	for _, it := range found {
+		var p jobs.Pipeline
+		if err := unmarshal(it, &p); err != nil {
+			return nil, err
+		}
+		out[p.ID] = &p
+	}
+	return out, nil
+}
+
+// readKeys reads the projected attributes of keys with BatchGetItem, 100
+// keys a call, batchesInFlight calls at a time.
+func (s *Store) readKeys(ctx context.Context, keys []item, projection string) ([]item, error) {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(batchesInFlight)
+	var (
+		mu  sync.Mutex
+		out []item
+	)
+	for start := 0; start < len(keys); start += 100 {
+		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys[start:min(start+100, len(keys))],
+			ProjectionExpression: aws.String(projection), ConsistentRead: aws.Bool(true)}}
+		g.Go(func() error {
+			for attempt := 0; len(req) > 0; attempt++ {
+				res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+				if err != nil && transient(err) && attempt < 10 {
+					if err := backoff(ctx, attempt); err != nil {
+						return err
+					}
+					continue
+				}
+				if err != nil {
+					return fmt.Errorf("batch get: %w", err)
+				}
+				mu.Lock()
+				out = append(out, res.Responses[s.table]...)
+				mu.Unlock()
+				if req = res.UnprocessedKeys; len(req) > 0 {
+					if err := backoff(ctx, attempt); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+	}
+	return out, g.Wait()
+}
+
+// RaiseJobCounter moves the job id counter up to at least n.
+func (s *Store) RaiseJobCounter(ctx context.Context, n int64) error {
 	if n == 0 {
 		return nil
 	}
@@ -297,34 +337,83 @@ func (s *Store) raiseCounter(ctx context.Context, n int64) error {
 }
 
 func (s *Store) writeAll(ctx context.Context, items []item) error {
-	return s.writeAllProgress(ctx, items, nil)
+	w := s.NewWriter(ctx)
+	w.put(items...)
+	return w.Wait()
 }
 
-// writeAllProgress writes items with BatchWriteItem, 25 a call, four calls at
-// a time, retrying what DynamoDB leaves unprocessed.
-func (s *Store) writeAllProgress(ctx context.Context, items []item, progress func(int)) error {
+// batchesInFlight is how many BatchWriteItem or BatchGetItem calls an
+// import keeps going: enough to keep DynamoDB busy, few enough that
+// throttling backs them all off quickly.
+const batchesInFlight = 24
+
+// Writer writes items with BatchWriteItem, 25 a call, batchesInFlight calls
+// at a time, backing off when DynamoDB leaves items unprocessed (its answer
+// to throttling within a batch). Each item is a whole put: the import's
+// items are final when written, so a write repeated after a crash writes
+// the same item.
+type Writer struct {
+	s       *Store
+	ctx     context.Context
+	g       *errgroup.Group
+	pending []item
+}
+
+// NewWriter starts a writer; Wait flushes it.
+func (s *Store) NewWriter(ctx context.Context) *Writer {
 	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(4)
-	var (
-		mu   sync.Mutex
-		done int
-	)
-	for start := 0; start < len(items); start += 25 {
-		batch := items[start:min(start+25, len(items))]
-		g.Go(func() error {
-			if err := s.batchWrite(ctx, batch); err != nil {
-				return err
-			}
-			if progress != nil {
-				mu.Lock()
-				defer mu.Unlock()
-				done += len(batch)
-				progress(done)
-			}
-			return nil
-		})
+	g.SetLimit(batchesInFlight)
+	return &Writer{s: s, ctx: ctx, g: g}
+}
+
+// PutJobs queues the items of js.
+func (w *Writer) PutJobs(js ...*jobs.Job) error {
+	for _, j := range js {
+		it, err := jobItem(j)
+		if err != nil {
+			return err
+		}
+		w.put(it)
 	}
-	return g.Wait()
+	return nil
+}
+
+// PutPipelines queues pipelines, their counts (Counts) as given: an import
+// computes them.
+func (w *Writer) PutPipelines(ps ...*jobs.Pipeline) error {
+	for _, p := range ps {
+		if p.Counts == nil {
+			p.Counts = map[string]int64{}
+		}
+		it, err := marshal(p)
+		if err != nil {
+			return err
+		}
+		w.put(withKey(it, pipelineKey(p.ID)))
+	}
+	return nil
+}
+
+func (w *Writer) put(items ...item) {
+	w.pending = append(w.pending, items...)
+	for len(w.pending) >= 25 {
+		w.send(w.pending[:25])
+		w.pending = w.pending[25:]
+	}
+}
+
+func (w *Writer) send(batch []item) {
+	batch = slices.Clone(batch)
+	w.g.Go(func() error { return w.s.batchWrite(w.ctx, batch) })
+}
+
+// Wait sends what is queued and waits until everything is written.
+func (w *Writer) Wait() error {
+	if len(w.pending) > 0 {
+		w.send(w.pending)
+		w.pending = nil
+	}
+	return w.g.Wait()
 }
 
 func (s *Store) batchWrite(ctx context.Context, batch []item) error {
@@ -333,30 +422,52 @@ func (s *Store) batchWrite(ctx context.Context, batch []item) error {
 		reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: it}}
 	}
 	pending := map[string][]types.WriteRequest{s.table: reqs}
-	for len(pending[s.table]) > 0 {
+	for attempt := 0; len(pending[s.table]) > 0; attempt++ {
 		res, err := s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
+		if err != nil && transient(err) && attempt < 10 {
+			if err := backoff(ctx, attempt); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("batch write: %w", err)
 		}
-		pending = res.UnprocessedItems
+		if pending = res.UnprocessedItems; len(pending[s.table]) > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
-// addCounts applies delta to a pipeline's counts outside a transaction
-// (import only).
-func (s *Store) addCounts(ctx context.Context, pipelineID int64, delta map[string]int64) error {
-	u := s.countsUpdate(pipelineID, delta)
-	if u == nil {
+// transient errors are those an import outlasts by waiting: throttling
+// that the SDK's few attempts did not outlast, and calls that timed out (a
+// busy DynamoDB Local does).
+func transient(err error) bool {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded":
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// backoff waits before the attempt+1st try of what DynamoDB left
+// unprocessed: full jitter, 50 ms doubling up to 5 s. (Throttled and
+// failed calls are retried by the SDK's own retryer, config's.)
+func backoff(ctx context.Context, attempt int) error {
+	ceiling := 50 * time.Millisecond << min(attempt, 7)
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(min(ceiling, 5*time.Second)) + 1)))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
 		return nil
 	}
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
-		ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues,
-		ConditionExpression: u.ConditionExpression,
-	})
-	if err != nil {
-		return fmt.Errorf("count jobs of pipeline %d: %w", pipelineID, err)
-	}
-	return nil
 }
