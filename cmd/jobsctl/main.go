@@ -15,7 +15,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/config"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/progress"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
@@ -134,13 +137,23 @@ func importCommand(ctx context.Context, args []string) error {
 	})
 }
 
+const importAttempt = 30 * time.Second
+
 func load(ctx context.Context, run func(*world.Importer) (*world.Summary, error)) error {
 	deps, err := config.Load(ctx)
 	if err != nil {
 		return err
 	}
+	cl, err := config.LoadClients(ctx)
+	if err != nil {
+		return err
+	}
+	// An import's calls are full batches, many at a time, against a store
+	// that may be busy (DynamoDB Local is): an attempt gets far longer than a
+	// request's calls may take.
+	db := dynamodb.New(cl.DynamoDB.Options(), func(o *dynamodb.Options) { o.HTTPClient = config.HTTPClient(importAttempt) })
 	start := time.Now()
-	im := &world.Importer{Store: deps.Store, Files: deps.Files, Now: time.Now, Meter: progress.New(os.Stderr, progress.IsTerminal(os.Stderr))}
+	im := &world.Importer{Store: store.New(db, cl.Table), Files: deps.Files, Now: time.Now, Meter: progress.New(os.Stderr, progress.IsTerminal(os.Stderr))}
 	sum, err := run(im)
 	if err != nil {
 		return err

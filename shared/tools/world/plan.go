@@ -199,7 +199,7 @@ func (im *Importer) survey(ctx context.Context, src jobSource, dir fs.FS, d *sec
 
 // writeBatch is how many jobs the second pass decodes before it writes
 // them; one batch is written while the next is decoded.
-const writeBatch = 2000
+const writeBatch = 1000
 
 // batch is what one round of the second pass writes.
 type batch struct {
