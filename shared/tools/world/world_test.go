@@ -21,6 +21,8 @@ import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/render"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/load"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/progress"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
@@ -386,5 +388,135 @@ func TestImportKeepsWebURL(t *testing.T) {
 		if got := render.JobWebURL(f.Project, f.Job); got != want || (id == 8) != (f.Job.WebURL == "") {
 			t.Errorf("job %d: web_url %q (stored %q), want %q", id, got, f.Job.WebURL, want)
 		}
+	}
+}
+
+// hook is a progress writer that calls fn once, on the first line of
+// phase's end: the import is then between its plan and its writes.
+type hook struct {
+	phase string
+	fn    func()
+	done  bool
+}
+
+func (h *hook) Write(p []byte) (int, error) {
+	if !h.done && strings.HasPrefix(string(p), h.phase+" ") && strings.Contains(string(p), " in ") {
+		h.done = true
+		h.fn()
+	}
+	return len(p), nil
+}
+
+type jobOf struct {
+	ID, Pipeline int64
+	Status       string
+	Bridge       bool
+}
+
+func decodeJobOf(t *testing.T, raw json.RawMessage) jobOf {
+	t.Helper()
+	var d struct {
+		ID         int64              `json:"id"`
+		Status     string             `json:"status"`
+		Pipeline   struct{ ID int64 } `json:"pipeline"`
+		Downstream json.RawMessage    `json:"downstream_pipeline"`
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	return jobOf{d.ID, d.Pipeline.ID, d.Status, d.Downstream != nil}
+}
+
+// An import in two parts, the second's builds among the first's (they are
+// renumbered), into unsharded and sharded projects, while an action moves a
+// pipeline's counts between the second's plan and its writes, keeps what
+// must hold of the stored jobs (load.Check: ordinals 1..n per project and
+// ref in id order, the refs' counts, every pipeline's counts those of its
+// jobs, the id counter above every id): the import adds to counts and never
+// overwrites them. A build created afterwards takes an id above every
+// imported one and the project's next ordinal.
+func TestImportInPartsKeepsTheInvariants(t *testing.T) {
+	for _, shards := range []int{1, 4} {
+		t.Run(fmt.Sprintf("%d shards", shards), func(t *testing.T) {
+			ctx := context.Background()
+			env := testenv.New(t)
+			seed := func() *world.World {
+				w := demo.Seed(30)
+				for i := range w.Projects {
+					w.Projects[i].Shards = shards
+				}
+				return w
+			}
+			w := seed()
+			var first []json.RawMessage
+			later := map[int64]bool{} // pipelines with jobs in the second part
+			var maxID int64
+			for i, raw := range w.Jobs {
+				j := decodeJobOf(t, raw)
+				maxID = max(maxID, j.ID)
+				if i%3 == 0 {
+					later[j.Pipeline] = true
+				} else {
+					first = append(first, raw)
+				}
+			}
+			w.Jobs = first
+			if _, err := importer(env).Import(ctx, w); err != nil {
+				t.Fatal(err)
+			}
+			var cancel jobOf // a job of the first part that the action cancels
+			for _, raw := range first {
+				if j := decodeJobOf(t, raw); !j.Bridge && later[j.Pipeline] && (j.Status == "pending" || j.Status == "created") {
+					cancel = j
+					break
+				}
+			}
+			if cancel.ID == 0 {
+				t.Fatal("the demo has no pending or created build in a pipeline of the second part")
+			}
+			st := env.Deps.Store
+			act := func(id int64, a jobs.Action) *jobs.Job {
+				t.Helper()
+				f, err := st.Lookup(ctx, store.Lookup{JobID: id})
+				if err != nil || f.Job == nil {
+					t.Fatal(id, err)
+				}
+				if f, err = st.Lookup(ctx, store.Lookup{JobID: id, Project: store.ProjectRef{ID: f.Job.ProjectID}}); err != nil || f.Project == nil {
+					t.Fatal(id, err)
+				}
+				j, err := st.Apply(ctx, f.Project, f.Job, a)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return j
+			}
+			im := importer(env)
+			im.Meter = progress.New(&hook{phase: "place", fn: func() { act(cancel.ID, jobs.Cancel(false, clock())) }}, false)
+			if _, err := im.Import(ctx, seed()); err != nil {
+				t.Fatal(err)
+			}
+			stack := load.Stack{DynamoDB: env.DynamoDB, S3: env.S3, Table: env.Table, Bucket: env.Bucket}
+			if bad, err := load.Check(ctx, stack); err != nil || len(bad) > 0 {
+				t.Fatalf("after the import: %v %q", err, bad)
+			}
+			f, err := st.Lookup(ctx, store.Lookup{JobID: cancel.ID})
+			if err != nil || f.Job == nil || f.Job.Status != jobs.Canceled {
+				t.Fatalf("the canceled job is %+v (%v)", f.Job, err)
+			}
+			retried := act(cancel.ID, jobs.Retry(1, clock()))
+			p, err := st.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: retried.ProjectID}})
+			if err != nil || p.Project == nil {
+				t.Fatal(err)
+			}
+			if retried.ID <= maxID || retried.Ordinal != p.Project.Builds {
+				t.Errorf("the retry is job %d of ordinal %d: want an id above %d and ordinal %d", retried.ID, retried.Ordinal, maxID, p.Project.Builds)
+			}
+			if bad, err := load.Check(ctx, stack); err != nil || len(bad) > 0 {
+				t.Fatalf("after a retry: %v %q", err, bad)
+			}
+			for pid := range int64(3) {
+				denseOrdinals(t, env, pid+1)
+			}
+		})
 	}
 }
