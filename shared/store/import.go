@@ -646,10 +646,12 @@ func inBatches[T any](ctx context.Context, items []T, size, inFlight int, progre
 	return done, err
 }
 
-// batchesInFlight is how many BatchWriteItem or BatchGetItem calls an
-// import keeps going: enough to keep DynamoDB busy, few enough that
-// throttling backs them all off quickly.
-const batchesInFlight = 24
+// batchesInFlight is how many BatchWriteItem or BatchGetItem calls a
+// Writer or an existence check keeps going (an import runs two Writers):
+// DynamoDB Local, whose SQLite store serializes writes, imported fastest
+// at two to four (BENCHMARKS.md), and few calls back off quickly when
+// DynamoDB throttles.
+const batchesInFlight = 4
 
 // Writer writes items with BatchWriteItem, 25 a call, batchesInFlight calls
 // at a time, backing off when DynamoDB leaves items unprocessed (its answer

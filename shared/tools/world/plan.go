@@ -208,8 +208,8 @@ func mix(x uint64) uint64 {
 // a batch a job's item is queued as soon as its files are up.
 const (
 	writeBatch   = 1000
-	batchesAhead = 3
-	filesInBatch = 16 // S3 puts of one batch in flight
+	batchesAhead = 2
+	filesInBatch = 8 // S3 puts of one batch in flight: the puts of a batch outpace its writes
 )
 
 // batch is what one round of the second pass writes.
