@@ -501,8 +501,10 @@ func (s *Store) ImportPipeline(ctx context.Context, p *jobs.Pipeline, delta map[
 	values[":run"] = str(run)
 	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: pipelineKey(p.ID),
-		UpdateExpression:         aws.String("SET " + strings.Join(sets, ", ") + " " + *add.UpdateExpression),
-		ConditionExpression:      aws.String(*add.ConditionExpression + " AND (attribute_not_exists(ir) OR ir <> :run)"),
+		UpdateExpression: aws.String("SET " + strings.Join(sets, ", ") + " " + *add.UpdateExpression),
+		// Not countsUpdate's condition: a pipeline without counts fails the
+		// ADD with an error, never passes for one counted already.
+		ConditionExpression:      aws.String("attribute_not_exists(ir) OR ir <> :run"),
 		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 	})
 	if errors.As(err, &failed) {

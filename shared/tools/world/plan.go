@@ -207,7 +207,7 @@ func mix(x uint64) uint64 {
 // next: one batch's log uploads overlap another's item writes, and within
 // a batch a job's item is queued as soon as its files are up.
 const (
-	writeBatch   = 1000
+	writeBatch   = 250
 	batchesAhead = 2
 	filesInBatch = 8 // S3 puts of one batch in flight: the puts of a batch outpace its writes
 )
