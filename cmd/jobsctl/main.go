@@ -16,21 +16,27 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/config"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/config/s3config"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/progress"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
 
 const usage = `usage:
   jobsctl create-table        create the table (from the one schema definition)
-  jobsctl import FILE|-       import a world document, idempotently
+  jobsctl import [-checkpoint F] FILE|-
+                              import a world document, idempotently, resuming after a crash
   jobsctl reshard PROJECT SHARDS
                               move a project's builds to SHARDS write shards of its build
                               indexes (1 to 32; lists miss unmoved builds while it runs)
-  jobsctl seed [-jobs N] [-o FILE]
-                              import the demo world (or write it to FILE) and print its tokens
+  jobsctl seed [-jobs N] [-o FILE [-bulk]]
+                              import the demo world (or write it to FILE) and print its tokens;
+                              -bulk writes one project of N jobs as generated, for measuring imports
   jobsctl trace [--follow] [-url URL] [-token T | -job-token T] [-interval 3s] PROJECT JOB
                               print a job's log; with --follow, print what it gains until the job
                               finishes (If-None-Match and Range polls; whole logs where ranges are not served)
@@ -56,26 +62,7 @@ func run(ctx context.Context, cmd string, args []string) error {
 		}
 		return deps.Store.CreateTable(ctx)
 	case "import":
-		if len(args) != 1 {
-			return fmt.Errorf("import needs a FILE or -")
-		}
-		var in io.Reader = os.Stdin
-		dir := "." // artifacts_archive paths of a document on standard input are relative to here
-		if args[0] != "-" {
-			dir = filepath.Dir(args[0])
-			f, err := os.Open(args[0])
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			in = f
-		}
-		var w world.World
-		if err := json.NewDecoder(in).Decode(&w); err != nil {
-			return fmt.Errorf("read world: %w", err)
-		}
-		w.Dir = os.DirFS(dir)
-		return load(ctx, &w)
+		return importCommand(ctx, args)
 	case "trace":
 		return traceCommand(ctx, args)
 	case "reshard":
@@ -84,8 +71,15 @@ func run(ctx context.Context, cmd string, args []string) error {
 		fs := flag.NewFlagSet("seed", flag.ContinueOnError)
 		n := fs.Int("jobs", 1500, "jobs per demo project")
 		out := fs.String("o", "", "write the world document to this file instead of importing it")
+		bulk := fs.Bool("bulk", false, "with -o: one project of -jobs jobs, written as generated (flat memory), no archives")
 		if err := fs.Parse(args); err != nil {
 			return err
+		}
+		if *bulk {
+			if *out == "" {
+				return fmt.Errorf("seed -bulk needs -o FILE")
+			}
+			return writeBulk(*out, *n)
 		}
 		w := demo.Seed(*n)
 		if *out != "" {
@@ -98,7 +92,7 @@ func run(ctx context.Context, cmd string, args []string) error {
 			}
 			return writeFiles(filepath.Dir(*out), w.Dir)
 		}
-		if err := load(ctx, w); err != nil {
+		if err := load(ctx, func(im *world.Importer) (*world.Summary, error) { return im.Import(ctx, w) }); err != nil {
 			return err
 		}
 		for _, t := range demo.Tokens() {
@@ -136,20 +130,84 @@ func reshard(ctx context.Context, args []string) error {
 	return nil
 }
 
-func load(ctx context.Context, w *world.World) error {
+// importCommand reads a document from a file, or from standard input,
+// which is spooled to a temporary file first: the importer reads the
+// document twice and finds its sections in any order.
+func importCommand(ctx context.Context, args []string) error {
+	fl := flag.NewFlagSet("import", flag.ContinueOnError)
+	checkpoint := fl.String("checkpoint", "", "where to record progress, to resume after a crash (default FILE.checkpoint; none for - unless given)")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() != 1 {
+		return fmt.Errorf("import needs a FILE or -")
+	}
+	name, dir := fl.Arg(0), "." // artifacts_archive paths of a document on standard input are relative to here
+	var f *os.File
+	if name == "-" {
+		tmp, err := os.CreateTemp("", "jobsctl-import-*.json")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name())
+		defer tmp.Close()
+		if _, err := io.Copy(tmp, os.Stdin); err != nil {
+			return fmt.Errorf("spool standard input: %w", err)
+		}
+		f = tmp
+	} else {
+		var err error
+		if f, err = os.Open(name); err != nil {
+			return err
+		}
+		defer f.Close()
+		dir = filepath.Dir(name)
+		if *checkpoint == "" {
+			*checkpoint = name + ".checkpoint"
+		}
+	}
+	return load(ctx, func(im *world.Importer) (*world.Summary, error) {
+		im.Checkpoint = *checkpoint
+		return im.ImportFile(ctx, f, os.DirFS(dir))
+	})
+}
+
+const importAttempt = 30 * time.Second
+
+func load(ctx context.Context, run func(*world.Importer) (*world.Summary, error)) error {
 	deps, err := config.Load(ctx, s3config.Files)
 	if err != nil {
 		return err
 	}
+	cfg, err := config.AWS(ctx)
+	if err != nil {
+		return err
+	}
+	// An import's calls are full batches, many at a time, against a store
+	// that may be busy (DynamoDB Local is): an attempt gets far longer than a
+	// request's calls may take.
+	db := dynamodb.New(config.DynamoDBClient(cfg).Options(), func(o *dynamodb.Options) { o.HTTPClient = config.HTTPClient(importAttempt) })
 	start := time.Now()
-	im := &world.Importer{Store: deps.Store, Files: deps.Files.(*jobfiles.Store), Now: time.Now, Progress: world.PrintProgress(os.Stderr)}
-	sum, err := im.Import(ctx, w)
+	im := &world.Importer{Store: store.New(db, deps.Store.Table()), Files: deps.Files.(*jobfiles.Store), Now: time.Now, Meter: progress.New(os.Stderr, progress.IsTerminal(os.Stderr))}
+	sum, err := run(im)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "imported %d users, %d tokens, %d projects, %d pipelines, %d traces, %d jobs (%d new) in %s\n",
 		sum.Users, sum.Tokens, sum.Projects, sum.Pipelines, sum.Traces, sum.Jobs, sum.NewJobs, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+func writeBulk(path string, n int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := demo.Bulk(f, n); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // writeFiles writes the files of fsys (the archives a demo document names)

@@ -30,6 +30,7 @@ import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/gateway"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/localaws"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/progress"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/rie"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/sam"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
@@ -177,7 +178,7 @@ func seedOnce(ctx context.Context, deps *api.Deps, jobsPerProject int) error {
 		return nil
 	}
 	fmt.Fprintf(os.Stderr, "loading the demo world (%d jobs per project) ...\n", jobsPerProject)
-	im := &world.Importer{Store: deps.Store, Files: deps.Files.(*jobfiles.Store), Now: time.Now, Progress: world.PrintProgress(os.Stderr)}
+	im := &world.Importer{Store: deps.Store, Files: deps.Files.(*jobfiles.Store), Now: time.Now, Meter: progress.New(os.Stderr, progress.IsTerminal(os.Stderr))}
 	_, err = im.Import(ctx, demo.Seed(jobsPerProject))
 	return err
 }

@@ -81,6 +81,7 @@ type Job struct {
 	TraceSize            int64           `db:"tz,omitempty"` // bytes of the stored log
 	Variables            []Variable      `db:"var,omitempty"`
 	Extra                json.RawMessage `db:"x,omitempty"`  // imported fields this API does not interpret, passed through
+	WebURL               string          `db:"wu,omitempty"` // an imported web_url other than the project's URL + /-/jobs/<id>
 	Ordinal              int64           `db:"o"`            // 1-based position among the project's builds, in id order
 	RefOrdinal           int64           `db:"ro,omitempty"` // the same among the builds of its ref (0: a bridge, or no ref)
 	Version              int64           `db:"v"`            // bumped by every write; conditions use it

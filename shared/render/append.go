@@ -151,7 +151,7 @@ func appendBasic(dst []byte, j *jobs.Job, p *jobs.Project, rel *jobs.Related, no
 		dst = appendString(dst, reason)
 	}
 	dst = append(dst, `,"web_url":`...)
-	dst = appendString(dst, p.WebURL+"/-/jobs/"+strconv.FormatInt(j.ID, 10))
+	dst = appendString(dst, JobWebURL(p, j))
 	dst = append(dst, `,"project":{"ci_job_token_scope_enabled":`...)
 	dst = strconv.AppendBool(dst, p.JobTokenScopeEnabled)
 	return append(dst, '}'), nil

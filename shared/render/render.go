@@ -78,6 +78,14 @@ func raw(doc json.RawMessage) json.RawMessage {
 	return doc
 }
 
+// JobWebURL is a job's page: as imported, or the project's URL and the job's path.
+func JobWebURL(p *jobs.Project, j *jobs.Job) string {
+	if j.WebURL != "" {
+		return j.WebURL
+	}
+	return p.WebURL + "/-/jobs/" + strconv.FormatInt(j.ID, 10)
+}
+
 func basic(j *jobs.Job, p *jobs.Project, rel *jobs.Related, now time.Time) JobBasic {
 	b := JobBasic{
 		ID: j.ID, Status: j.Status, Stage: j.Stage, Name: j.Name, Ref: j.Ref, Tag: j.Tag,
@@ -85,7 +93,7 @@ func basic(j *jobs.Job, p *jobs.Project, rel *jobs.Related, now time.Time) JobBa
 		CreatedAt: Time(&j.CreatedAt), StartedAt: Time(j.StartedAt), FinishedAt: Time(j.FinishedAt),
 		ErasedAt: Time(j.ErasedAt),
 		User:     null, Commit: null, Pipeline: null,
-		WebURL:  p.WebURL + "/-/jobs/" + strconv.FormatInt(j.ID, 10),
+		WebURL:  JobWebURL(p, j),
 		Project: projectRef{CIJobTokenScopeEnabled: p.JobTokenScopeEnabled},
 	}
 	b.Duration, b.QueuedDuration = j.Durations(now)

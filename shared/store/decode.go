@@ -156,6 +156,8 @@ func decodeJobFast(it item, j *jobs.Job) error {
 			j.Variables, err = avVariables(av)
 		case "x":
 			j.Extra, err = avBytes(av)
+		case "wu":
+			j.WebURL, err = avString(av)
 		case "o":
 			j.Ordinal, err = avInt(av)
 		case "ro":

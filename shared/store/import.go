@@ -11,8 +11,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net"
 	"slices"
-	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
@@ -50,16 +54,6 @@ func (s *Store) PutToken(ctx context.Context, t *jobs.Token) error {
 // PutGroup writes a group.
 func (s *Store) PutGroup(ctx context.Context, g *jobs.Group) error {
 	return s.putDoc(ctx, groupKey(g.ID), g)
-}
-
-// PutPipeline writes a pipeline; the job counts of an existing one are kept.
-func (s *Store) PutPipeline(ctx context.Context, p *jobs.Pipeline) error {
-	it, err := marshal(p)
-	if err != nil {
-		return err
-	}
-	delete(it, "n")
-	return s.upsertKeeping(ctx, pipelineKey(p.ID), it, "n", &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}})
 }
 
 // PutRunner writes a runner.
@@ -148,19 +142,9 @@ func (s *Store) setShards(ctx context.Context, pid int64, shards int) error {
 // upsertKeeping writes the attributes of it under k, keeping the attribute
 // kept of an existing item (a counter) or setting it to initial.
 func (s *Store) upsertKeeping(ctx context.Context, k item, it item, kept string, initial types.AttributeValue) error {
-	names := map[string]string{"#kept": kept}
-	values := map[string]types.AttributeValue{":initial": initial}
-	sets := []string{"#kept = if_not_exists(#kept, :initial)"}
-	attrs := make([]string, 0, len(it))
-	for a := range it {
-		attrs = append(attrs, a)
-	}
-	sort.Strings(attrs)
-	for i, a := range attrs {
-		n, v := fmt.Sprintf("#a%d", i), fmt.Sprintf(":a%d", i)
-		names[n], values[v] = a, it[a]
-		sets = append(sets, n+" = "+v)
-	}
+	sets, names, values := setsOf(it)
+	names["#kept"], values[":initial"] = kept, initial
+	sets = append(sets, "#kept = if_not_exists(#kept, :initial)")
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: k,
 		UpdateExpression:         aws.String("SET " + strings.Join(sets, ", ")),
@@ -169,187 +153,441 @@ func (s *Store) upsertKeeping(ctx context.Context, k item, it item, kept string,
 	return err
 }
 
-// ImportJobs writes the jobs that do not exist yet; existing ones are left
-// untouched, so importing twice changes nothing. New builds get the next
-// ordinals of their project, or the project's builds are renumbered when the
-// new ones do not all come after the existing ones. It returns how many jobs
-// were written; progress, if not nil, is told after each batch.
-func (s *Store) ImportJobs(ctx context.Context, js []*jobs.Job, progress func(done int)) (int, error) {
-	keys := make([]item, len(js))
-	for i, j := range js {
-		keys[i] = jobKey(j.ID)
+// setsOf is an update's SET clauses of the attributes of it, in order,
+// with their names and values.
+func setsOf(it item) ([]string, map[string]string, map[string]types.AttributeValue) {
+	names := map[string]string{}
+	values := map[string]types.AttributeValue{}
+	attrs := slices.Sorted(maps.Keys(it))
+	sets := make([]string, len(attrs))
+	for i, a := range attrs {
+		n, v := fmt.Sprintf("#a%d", i), fmt.Sprintf(":a%d", i)
+		names[n], values[v] = a, it[a]
+		sets[i] = n + " = " + v
 	}
-	existing, err := s.batchGet(ctx, keys)
-	if err != nil {
-		return 0, err
-	}
-	var fresh []*jobs.Job
-	for _, j := range js {
-		if _, ok := existing[keyString(jobKey(j.ID))]; !ok {
-			fresh = append(fresh, j)
-		}
-	}
-	byProject := map[int64][]*jobs.Job{}
-	var maxID int64
-	for _, j := range fresh {
-		if j.Kind != jobs.Bridge {
-			byProject[j.ProjectID] = append(byProject[j.ProjectID], j)
-		}
-		maxID = max(maxID, j.ID)
-	}
-	shards, err := s.shardCounts(ctx, byProject)
-	if err != nil {
-		return 0, err
-	}
-	var rewrite []*jobs.Job // existing builds whose ordinals move
-	counts := map[int64]int64{}
-	var refCounts []item // each ref's build count, where it moved
-	for pid, builds := range byProject {
-		moved, total, refs, err := s.assignOrdinals(ctx, pid, shards[pid], builds)
-		if err != nil {
-			return 0, err
-		}
-		rewrite = append(rewrite, moved...)
-		counts[pid] = total
-		for ref, n := range refs {
-			refCounts = append(refCounts, withKey(item{"n": num(n)}, refCountKey(pid, ref)))
-		}
-	}
-	items := make([]item, 0, len(fresh)+len(rewrite))
-	for _, j := range append(fresh, rewrite...) {
-		it, err := jobItem(j, max(shards[j.ProjectID], 1))
-		if err != nil {
-			return 0, err
-		}
-		items = append(items, it)
-	}
-	defer s.ForgetPages()
-	if err := s.writeAllProgress(ctx, items, progress); err != nil {
-		return 0, err
-	}
-	if err := s.writeAll(ctx, refCounts); err != nil {
-		return 0, err
-	}
-	deltas := map[int64]map[string]int64{}
-	for _, j := range fresh {
-		if deltas[j.PipelineID] == nil {
-			deltas[j.PipelineID] = map[string]int64{}
-		}
-		for k, v := range countDelta(nil, j) {
-			deltas[j.PipelineID][k] += v
-		}
-	}
-	for pl, d := range deltas {
-		if err := s.addCounts(ctx, pl, d); err != nil {
-			return 0, err
-		}
-	}
-	if err := s.raiseCounter(ctx, maxID); err != nil {
-		return 0, err
-	}
-	for pid, n := range counts {
-		// The project's leased ids (ie) may hold imported ones: its next
-		// build leases new ids, above the counter and so above every
-		// imported id; mx is then only a floor.
-		builds := byProject[pid]
-		if _, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: aws.String(s.table), Key: projectKey(pid),
-			UpdateExpression:          aws.String("SET nb = :n, mx = :mx REMOVE ie"),
-			ConditionExpression:       aws.String("attribute_exists(PK)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(n), ":mx": num(builds[len(builds)-1].ID)},
-		}); err != nil {
-			return 0, fmt.Errorf("count builds of project %d: %w", pid, err)
-		}
-	}
-	return len(fresh), nil
+	return sets, names, values
 }
 
-// shardCounts reads the shard count of each project of byProject (0 for
-// a project not stored).
-func (s *Store) shardCounts(ctx context.Context, byProject map[int64][]*jobs.Job) (map[int64]int, error) {
-	keys := make([]item, 0, len(byProject))
-	for pid := range byProject {
-		keys = append(keys, projectKey(pid))
+// Build is a build an import is about to write, as its ordinals need it.
+type Build struct {
+	ID  int64
+	Ref string // its pipeline's ref ("" for none)
+}
+
+// Ordinals places a project's new builds in its ordinal indexes: the dense,
+// 1-based position of each build in id order among the project's builds
+// (GSI1) and among its ref's builds (GSI7). Fields are exported for an
+// import's checkpoint.
+type Ordinals struct {
+	Shards int // the project's build index shards, as read
+	// IDs are the new builds, ascending; Ordinal[i] and RefOrdinal[i] are
+	// those of IDs[i].
+	IDs, Ordinal, RefOrdinal []int64
+	// Moved are the stored builds whose ordinals change: those above the
+	// lowest new build, when a new one is older than a stored one.
+	Moved []Placement
+	// Builds is the project's build count (nb) as read and afterwards;
+	// MaxID its highest build id afterwards (mx).
+	OldBuilds, Builds, MaxID int64
+	// Refs are the build counts of the refs whose builds change.
+	Refs map[string]RefCount
+}
+
+// Placement is where a stored build moves.
+type Placement struct{ ID, Ordinal, RefOrdinal int64 }
+
+// RefCount is a ref's build count as read and afterwards.
+type RefCount struct{ Old, New int64 }
+
+// Of is the ordinal and ref ordinal of new build id, zeros if it is not one.
+func (o *Ordinals) Of(id int64) (ordinal, refOrdinal int64) {
+	if i, ok := slices.BinarySearch(o.IDs, id); ok {
+		return o.Ordinal[i], o.RefOrdinal[i]
+	}
+	return 0, 0
+}
+
+// PlanOrdinals decides the ordinals of fresh, builds of project pid that
+// are not stored yet. It reads the project, each of its index shards from
+// the top down to the first build older than every fresh one (one item a
+// shard when all of them are newer, the usual incremental import, whose
+// ordinals continue from there), and, only when some stored builds are
+// newer than a fresh one, those builds whole from the table, since they are
+// renumbered. Index entries give only keys: nothing else of them is read.
+func (s *Store) PlanOrdinals(ctx context.Context, pid int64, fresh []Build) (*Ordinals, error) {
+	got, err := s.batchGet(ctx, []item{projectKey(pid)})
+	if err != nil {
+		return nil, err
+	}
+	it, ok := got[keyString(projectKey(pid))]
+	if !ok {
+		return nil, fmt.Errorf("project %d: %w", pid, ErrNotFound)
+	}
+	var p jobs.Project
+	if err := unmarshal(it, &p); err != nil {
+		return nil, err
+	}
+	o := &Ordinals{Shards: shardsOf(&p), OldBuilds: p.Builds, Builds: p.Builds, MaxID: p.MaxBuildID,
+		Refs: map[string]RefCount{}}
+	if len(fresh) == 0 {
+		return o, nil
+	}
+	slices.SortFunc(fresh, func(a, b Build) int { return cmp.Compare(a.ID, b.ID) })
+	base, above, err := s.buildsAbove(ctx, pid, o.Shards, fresh[0].ID)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]item, len(above))
+	for i, id := range above {
+		keys[i] = jobKey(id)
+	}
+	stored, err := s.batchGet(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	type entry struct {
+		Build
+		stored *jobs.Job
+	}
+	all := make([]entry, 0, len(fresh)+len(above))
+	for _, b := range fresh {
+		if !indexedRef(b.Ref) {
+			b.Ref = ""
+		}
+		all = append(all, entry{Build: b})
+	}
+	for _, it := range stored {
+		j, err := decodeJob(it)
+		if err != nil {
+			return nil, err
+		}
+		e := entry{Build{ID: j.ID}, j}
+		if hasRef(j) {
+			e.Ref = j.Ref
+		}
+		all = append(all, e)
+	}
+	slices.SortFunc(all, func(a, b entry) int { return cmp.Compare(a.ID, b.ID) })
+	var names []string
+	for _, e := range all {
+		if e.Ref != "" {
+			names = append(names, e.Ref)
+		}
+	}
+	refs, err := s.refCounts(ctx, pid, names)
+	if err != nil {
+		return nil, err
+	}
+	// A ref's builds below the lowest fresh one keep their ref ordinals:
+	// they are its count less its stored builds from there on.
+	last := maps.Clone(refs)
+	for _, e := range all {
+		if e.stored != nil && e.Ref != "" {
+			last[e.Ref]--
+		}
+	}
+	for i, e := range all {
+		ord, refOrd := base+int64(i)+1, int64(0)
+		if e.Ref != "" {
+			refOrd = max(last[e.Ref], 0) + 1
+			last[e.Ref] = refOrd
+		}
+		o.MaxID = max(o.MaxID, e.ID)
+		if e.stored == nil {
+			o.IDs = append(o.IDs, e.ID)
+			o.Ordinal = append(o.Ordinal, ord)
+			o.RefOrdinal = append(o.RefOrdinal, refOrd)
+		} else if e.stored.Ordinal != ord || e.stored.RefOrdinal != refOrd {
+			o.Moved = append(o.Moved, Placement{e.ID, ord, refOrd})
+		}
+	}
+	for ref, n := range refs {
+		o.Refs[ref] = RefCount{Old: n, New: last[ref]}
+	}
+	o.Builds = base + int64(len(all))
+	return o, nil
+}
+
+// buildsAbove reads each shard of a project's ordinal index from the top
+// down to its first build below id low (keys only): the ordinal of the
+// highest build below low (0: none) and the ids of the builds above it.
+func (s *Store) buildsAbove(ctx context.Context, pid int64, shards int, low int64) (int64, []int64, error) {
+	var (
+		base  int64
+		above []int64
+	)
+	for k := range shards {
+		in := &dynamodb.QueryInput{
+			TableName: aws.String(s.table), IndexName: aws.String(GSIProjectBuilds),
+			KeyConditionExpression:    aws.String("GSI1PK = :pk"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(projectBuildsPK(pid, shards, k))},
+			ProjectionExpression:      aws.String("PK, GSI1SK"),
+			ScanIndexForward:          aws.Bool(false), Limit: aws.Int32(1),
+		}
+	pages:
+		for {
+			res, err := s.db.Query(ctx, in)
+			if err != nil {
+				return 0, nil, fmt.Errorf("builds of project %d: %w", pid, err)
+			}
+			for _, it := range res.Items {
+				id, ord := keyNumber(it["PK"], "J#"), keyNumber(it["GSI1SK"], "")
+				if id < low {
+					base = max(base, ord)
+					break pages
+				}
+				above = append(above, id)
+			}
+			if res.LastEvaluatedKey == nil {
+				break
+			}
+			// Read on in growing pages: a deep renumbering reads few calls,
+			// a shallow one few items past what it needs.
+			in.ExclusiveStartKey, in.Limit = res.LastEvaluatedKey, aws.Int32(min(2**in.Limit, 1000))
+		}
+	}
+	return base, above, nil
+}
+
+// keyNumber is the number in a key attribute: a number, or a string that
+// starts with prefix (0 if it is neither).
+func keyNumber(v types.AttributeValue, prefix string) int64 {
+	var s string
+	switch v := v.(type) {
+	case *types.AttributeValueMemberN:
+		s = v.Value
+	case *types.AttributeValueMemberS:
+		s = strings.TrimPrefix(v.Value, prefix)
+	}
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
+// refCounts reads the build counts of refs of project pid (n of P#<p>
+// RF#<ref>; 0 for a ref without one).
+func (s *Store) refCounts(ctx context.Context, pid int64, refs []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	var keys []item
+	for _, ref := range refs {
+		if _, ok := out[ref]; !ok {
+			out[ref] = 0
+			keys = append(keys, refCountKey(pid, ref))
+		}
 	}
 	got, err := s.batchGet(ctx, keys)
 	if err != nil {
 		return nil, err
 	}
-	out := map[int64]int{}
-	for _, it := range got {
-		var p jobs.Project
-		if err := unmarshal(it, &p); err != nil {
-			return nil, err
+	for ref := range out {
+		if it, ok := got[keyString(refCountKey(pid, ref))]; ok {
+			var c counterItem
+			if err := unmarshal(it, &c); err != nil {
+				return nil, err
+			}
+			out[ref] = c.N
 		}
-		out[p.ID] = shardsOf(&p)
 	}
 	return out, nil
 }
 
-// assignOrdinals numbers new builds of a project after its existing ones, or
-// renumbers all of them when a new build is older than an existing one,
-// and likewise among the builds of each ref (an existing build without its
-// ref ordinal, imported before there were any, gets one then). It returns the
-// existing builds whose ordinals changed, the new total and each ref's new
-// total, for the refs of new or changed builds.
-func (s *Store) assignOrdinals(ctx context.Context, pid int64, shards int, builds []*jobs.Job) ([]*jobs.Job, int64, map[string]int64, error) {
-	slices.SortFunc(builds, func(a, b *jobs.Job) int { return cmp.Compare(a.ID, b.ID) })
-	old, err := s.allBuilds(ctx, pid, shards)
+// RenumberBuilds moves the stored builds of o.Moved to their new ordinals,
+// each read fresh and written on its version (see moveBuilds); one already
+// there (a resumed import's) is left as it is.
+func (s *Store) RenumberBuilds(ctx context.Context, o *Ordinals) error {
+	to := make(map[int64]Placement, len(o.Moved))
+	keys := make([]item, len(o.Moved))
+	for i, m := range o.Moved {
+		to[m.ID], keys[i] = m, jobKey(m.ID)
+	}
+	_, err := inBatches(ctx, keys, 100, 16, nil, func(ctx context.Context, keys []item) (int, error) {
+		return s.moveBuilds(ctx, keys, o.Shards, func(j *jobs.Job) bool {
+			m := to[j.ID]
+			if j.Ordinal == m.Ordinal && j.RefOrdinal == m.RefOrdinal {
+				return false
+			}
+			j.Ordinal, j.RefOrdinal = m.Ordinal, m.RefOrdinal
+			return true
+		})
+	})
+	return err
+}
+
+// CountBuilds sets a project's build count, highest build id and its refs'
+// build counts as o planned, once its builds are written. Each is one
+// conditional write on the count as o read it (or already as planned: a
+// resumed import's), so a build created meanwhile, which took an ordinal
+// the import gave too, fails the import instead of being overwritten. The
+// project's leased ids (ie) are dropped: its next build leases new ones,
+// above the counter and so above every imported id.
+func (s *Store) CountBuilds(ctx context.Context, pid int64, o *Ordinals) error {
+	if len(o.IDs) == 0 {
+		return nil
+	}
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: projectKey(pid),
+		UpdateExpression:          aws.String("SET nb = :new, mx = :mx REMOVE ie"),
+		ConditionExpression:       aws.String("nb = :old OR nb = :new"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":new": num(o.Builds), ":old": num(o.OldBuilds), ":mx": num(o.MaxID)},
+	})
+	if err := builtMeanwhile(err, pid, "project"); err != nil {
+		return err
+	}
+	refs := slices.Sorted(maps.Keys(o.Refs))
+	_, err = inBatches(ctx, refs, 1, 16, nil, func(ctx context.Context, refs []string) (int, error) {
+		c := o.Refs[refs[0]]
+		cond := "n = :old OR n = :new"
+		if c.Old == 0 {
+			cond = "attribute_not_exists(n) OR n = :old OR n = :new"
+		}
+		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(s.table), Key: refCountKey(pid, refs[0]),
+			UpdateExpression:          aws.String("SET n = :new"),
+			ConditionExpression:       aws.String(cond),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":new": num(c.New), ":old": num(c.Old)},
+		})
+		return 1, builtMeanwhile(err, pid, "ref "+refs[0])
+	})
+	return err
+}
+
+func builtMeanwhile(err error, pid int64, what string) error {
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		return fmt.Errorf("project %d: %s gained builds during the import, whose ordinals it gave too: import again: %w", pid, what, ErrConflict)
+	}
+	return err
+}
+
+// ImportPipeline writes pipeline p's document and adds delta, the job
+// counts of the jobs an import writes, to its counts: one UpdateItem that
+// sets only what the import owns and adds to the counts (actions change
+// only those), so a concurrent action's change is kept. A new pipeline is
+// created with delta as its counts; on a stored one delta is added. mark
+// names the jobs delta counts (the import's hash of their ids): the write
+// records it (ir) and is made on the condition that it is not recorded
+// yet, so that an import resumed after a crash adds them once, and a later
+// import, of other jobs, adds its own.
+func (s *Store) ImportPipeline(ctx context.Context, p *jobs.Pipeline, delta map[string]int64, mark uint64) error {
+	it, err := marshal(p)
 	if err != nil {
-		return nil, 0, nil, err
+		return err
 	}
-	all := append(slices.Clone(old), builds...)
-	if len(old) > 0 && old[len(old)-1].ID > builds[0].ID {
-		slices.SortFunc(all, func(a, b *jobs.Job) int { return cmp.Compare(a.ID, b.ID) })
+	delete(it, "n")
+	if len(delta) == 0 {
+		return s.upsertKeeping(ctx, pipelineKey(p.ID), it, "n", &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}})
 	}
-	isOld := map[*jobs.Job]bool{}
-	for _, j := range old {
-		isOld[j] = true
+	run := strconv.FormatUint(mark, 16)
+	it["ir"] = str(run)
+	sets, names, values := setsOf(it)
+	counts := make(map[string]types.AttributeValue, len(delta))
+	for k, n := range delta {
+		counts[k] = num(n)
 	}
-	var moved []*jobs.Job
-	perRef := map[string]int64{} // builds of each ref so far
-	touched := map[string]bool{} // refs of new or renumbered builds
-	for i, j := range all {
-		n, rn := int64(i+1), int64(0)
-		if hasRef(j) {
-			perRef[j.Ref]++
-			rn = perRef[j.Ref]
-		}
-		if j.Ordinal == n && j.RefOrdinal == rn {
-			continue
-		}
-		j.Ordinal, j.RefOrdinal = n, rn
-		if isOld[j] {
-			j.Version++
-			moved = append(moved, j)
-		}
-		if hasRef(j) {
-			touched[j.Ref] = true
-		}
+	values[":counts"] = &types.AttributeValueMemberM{Value: counts}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: pipelineKey(p.ID),
+		UpdateExpression:         aws.String("SET " + strings.Join(append(sets, "n = :counts"), ", ")),
+		ConditionExpression:      aws.String("attribute_not_exists(PK)"),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	})
+	var failed *types.ConditionalCheckFailedException
+	if !errors.As(err, &failed) {
+		return err
 	}
-	refs := make(map[string]int64, len(touched))
-	for ref := range touched {
-		refs[ref] = perRef[ref]
+	add := s.countsUpdate(p.ID, delta)
+	delete(values, ":counts")
+	maps.Copy(names, add.ExpressionAttributeNames)
+	maps.Copy(values, add.ExpressionAttributeValues)
+	values[":run"] = str(run)
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: pipelineKey(p.ID),
+		UpdateExpression: aws.String("SET " + strings.Join(sets, ", ") + " " + *add.UpdateExpression),
+		// Not countsUpdate's condition: a pipeline without counts fails the
+		// ADD with an error, never passes for one counted already.
+		ConditionExpression:      aws.String("attribute_not_exists(ir) OR ir <> :run"),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	})
+	if errors.As(err, &failed) {
+		return nil // this import added its counts before it was interrupted
 	}
-	return moved, int64(len(all)), refs, nil
+	if err != nil {
+		return fmt.Errorf("count jobs of pipeline %d: %w", p.ID, err)
+	}
+	return nil
 }
 
-// allBuilds reads every build of a project in shards shards, oldest first.
-// Only import uses it.
-func (s *Store) allBuilds(ctx context.Context, pid int64, shards int) ([]*jobs.Job, error) {
-	var out []*jobs.Job
-	for k := range max(shards, 1) {
-		part, err := s.queryAll(ctx, gsi(GSIProjectBuilds, projectBuildsPK(pid, shards, k)))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, part...)
+// ExistingJobs says which of ids are stored, reading only their keys.
+func (s *Store) ExistingJobs(ctx context.Context, ids []int64) (map[int64]bool, error) {
+	keys := make([]item, len(ids))
+	for i, j := range ids {
+		keys[i] = jobKey(j)
 	}
-	slices.SortFunc(out, func(a, b *jobs.Job) int { return cmp.Compare(a.Ordinal, b.Ordinal) })
-	return s.wholeJobs(ctx, out) // moved builds are written whole
+	found, err := s.readKeys(ctx, keys, "PK")
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]bool, len(found))
+	for _, it := range found {
+		out[keyNumber(it["PK"], "J#")] = true
+	}
+	return out, nil
 }
 
-// queryAll reads every job of one index partition (import and Reshard).
+// readKeys reads the projected attributes of keys with BatchGetItem, 100
+// keys a call, batchesInFlight calls at a time, outlasting throttling.
+func (s *Store) readKeys(ctx context.Context, keys []item, projection string) ([]item, error) {
+	var (
+		mu  sync.Mutex
+		out []item
+	)
+	_, err := inBatches(ctx, keys, 100, batchesInFlight, nil, func(ctx context.Context, keys []item) (int, error) {
+		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys,
+			ProjectionExpression: aws.String(projection), ConsistentRead: aws.Bool(true)}}
+		for attempt := 0; len(req) > 0; attempt++ {
+			res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			if err != nil && transient(err) && attempt < 10 {
+				if err := backoff(ctx, attempt); err != nil {
+					return 0, err
+				}
+				continue
+			}
+			if err != nil {
+				return 0, fmt.Errorf("batch get: %w", err)
+			}
+			mu.Lock()
+			out = append(out, res.Responses[s.table]...)
+			mu.Unlock()
+			if req = res.UnprocessedKeys; len(req) > 0 {
+				if err := backoff(ctx, attempt); err != nil {
+					return 0, err
+				}
+			}
+		}
+		return len(keys), nil
+	})
+	return out, err
+}
+
+// RaiseJobCounter moves the job id counter up to at least n, so that ids
+// leased from then on lie above every imported one.
+func (s *Store) RaiseJobCounter(ctx context.Context, n int64) error {
+	if n == 0 {
+		return nil
+	}
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: counterKey(),
+		UpdateExpression:          aws.String("SET n = :n"),
+		ConditionExpression:       aws.String("attribute_not_exists(n) OR n < :n"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(n)},
+	})
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		return nil
+	}
+	return err
+}
+
+// queryAll reads every job of one index partition (Reshard).
 func (s *Store) queryAll(ctx context.Context, part partition) ([]*jobs.Job, error) {
 	in := &dynamodb.QueryInput{
 		TableName: aws.String(s.table), IndexName: aws.String(part.index),
@@ -375,38 +613,12 @@ func (s *Store) queryAll(ctx context.Context, part partition) ([]*jobs.Job, erro
 	return out, nil
 }
 
-// raiseCounter moves the job id counter up to at least n.
-func (s *Store) raiseCounter(ctx context.Context, n int64) error {
-	if n == 0 {
-		return nil
-	}
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: counterKey(),
-		UpdateExpression:          aws.String("SET n = :n"),
-		ConditionExpression:       aws.String("attribute_not_exists(n) OR n < :n"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(n)},
-	})
-	var failed *types.ConditionalCheckFailedException
-	if errors.As(err, &failed) {
-		return nil
-	}
-	return err
-}
-
 func (s *Store) writeAll(ctx context.Context, items []item) error {
-	return s.writeAllProgress(ctx, items, nil)
-}
-
-// writeAllProgress writes items with BatchWriteItem, 25 a call, four calls at
-// a time, retrying what DynamoDB leaves unprocessed.
-func (s *Store) writeAllProgress(ctx context.Context, items []item, progress func(int)) error {
-	_, err := inBatches(ctx, items, 25, 4, progress, func(ctx context.Context, batch []item) (int, error) {
-		if err := s.batchWrite(ctx, batch); err != nil {
-			return 0, err
-		}
-		return len(batch), nil
-	})
-	return err
+	w := s.NewWriter(ctx)
+	for _, it := range items {
+		w.put(it)
+	}
+	return w.Wait()
 }
 
 // inBatches runs do on items in batches of size, at most inFlight at a
@@ -436,36 +648,131 @@ func inBatches[T any](ctx context.Context, items []T, size, inFlight int, progre
 	return done, err
 }
 
+// batchesInFlight is how many BatchWriteItem or BatchGetItem calls a
+// Writer or an existence check keeps going (an import runs two Writers):
+// DynamoDB Local, whose SQLite store serializes writes, imported fastest
+// at two to four (BENCHMARKS.md), and few calls back off quickly when
+// DynamoDB throttles.
+const batchesInFlight = 4
+
+// Writer writes items with BatchWriteItem, 25 a call, batchesInFlight calls
+// at a time, backing off when DynamoDB leaves items unprocessed (its answer
+// to throttling within a batch); several goroutines may queue items. Each
+// item is a whole put: an import's items are final when written, so a
+// write repeated after a crash writes the same item.
+type Writer struct {
+	s       *Store
+	ctx     context.Context
+	g       *errgroup.Group
+	mu      sync.Mutex
+	pending []item
+}
+
+// NewWriter starts a writer; Wait flushes it.
+func (s *Store) NewWriter(ctx context.Context) *Writer {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(batchesInFlight)
+	return &Writer{s: s, ctx: ctx, g: g}
+}
+
+// PutJob queues job j of a project with shards build index shards.
+func (w *Writer) PutJob(j *jobs.Job, shards int) error {
+	it, err := jobItem(j, shards)
+	if err != nil {
+		return err
+	}
+	w.put(it)
+	return nil
+}
+
+// PutToken queues a token (see Store.PutToken).
+func (w *Writer) PutToken(t *jobs.Token) error {
+	it, err := marshal(t)
+	if err != nil {
+		return err
+	}
+	w.put(withKey(it, tokenKey(t.Hash)))
+	return nil
+}
+
+func (w *Writer) put(it item) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.pending = append(w.pending, it); len(w.pending) == 25 {
+		w.send()
+	}
+}
+
+// send starts writing what is pending; w.mu is held (a caller waits there
+// while batchesInFlight calls are under way).
+func (w *Writer) send() {
+	batch := w.pending
+	w.pending = nil
+	w.g.Go(func() error { return w.s.batchWrite(w.ctx, batch) })
+}
+
+// Wait writes what is queued and waits until everything is written.
+func (w *Writer) Wait() error {
+	w.mu.Lock()
+	if len(w.pending) > 0 {
+		w.send()
+	}
+	w.mu.Unlock()
+	return w.g.Wait()
+}
+
 func (s *Store) batchWrite(ctx context.Context, batch []item) error {
 	reqs := make([]types.WriteRequest, len(batch))
 	for i, it := range batch {
 		reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: it}}
 	}
 	pending := map[string][]types.WriteRequest{s.table: reqs}
-	for len(pending[s.table]) > 0 {
+	for attempt := 0; len(pending[s.table]) > 0; attempt++ {
 		res, err := s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
+		if err != nil && transient(err) && attempt < 10 {
+			if err := backoff(ctx, attempt); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("batch write: %w", err)
 		}
-		pending = res.UnprocessedItems
+		if pending = res.UnprocessedItems; len(pending[s.table]) > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
-// addCounts applies delta to a pipeline's counts outside a transaction
-// (import only).
-func (s *Store) addCounts(ctx context.Context, pipelineID int64, delta map[string]int64) error {
-	u := s.countsUpdate(pipelineID, delta)
-	if u == nil {
+// transient errors are those an import outlasts by waiting: throttling
+// that the SDK's few attempts did not outlast, and calls that timed out (a
+// busy DynamoDB Local does).
+func transient(err error) bool {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded":
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// backoff waits before the attempt+1st try of what DynamoDB left
+// unprocessed: full jitter, 50 ms doubling up to 5 s. (Throttled and
+// failed calls are retried by the SDK's own retryer, config's.)
+func backoff(ctx context.Context, attempt int) error {
+	ceiling := 50 * time.Millisecond << min(attempt, 7)
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(min(ceiling, 5*time.Second)) + 1)))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
 		return nil
 	}
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
-		ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues,
-		ConditionExpression: u.ConditionExpression,
-	})
-	if err != nil {
-		return fmt.Errorf("count jobs of pipeline %d: %w", pipelineID, err)
-	}
-	return nil
 }

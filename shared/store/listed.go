@@ -21,7 +21,7 @@ const listedAttr = "L"
 // listedNames are the attributes L replaces: written into L, not apart.
 // Items written before L keep them and decode as they did.
 var listedNames = []string{"id", "pr", "pl", "k", "st", "sg", "n", "rf", "tg", "cv", "af", "ca", "qa", "sa", "fa",
-	"ea", "du", "qd", "u", "ru", "rm", "fr", "ar", "arf", "ax", "arc", "tl", "dp", "x"}
+	"ea", "du", "qd", "u", "ru", "rm", "fr", "ar", "arf", "ax", "arc", "tl", "dp", "x", "wu"}
 
 // listedVersion is L's first byte: a reader refuses a layout it does not
 // know instead of misreading it.
@@ -70,13 +70,13 @@ func packListed(j *jobs.Job) []byte {
 	set(fExtra, len(j.Extra) > 0)
 	set(fArtifactsFile, j.ArtifactsFile != nil)
 
-	b := make([]byte, 0, 160+len(j.Name)+len(j.Ref)+len(j.RunnerManager)+len(j.Extra))
+	b := make([]byte, 0, 160+len(j.Name)+len(j.Ref)+len(j.WebURL)+len(j.RunnerManager)+len(j.Extra))
 	b = append(b, listedVersion)
 	b = binary.AppendUvarint(b, flags)
 	for _, n := range []int64{j.ID, j.ProjectID, j.PipelineID, j.UserID, j.RunnerID, j.DownstreamPipelineID, j.Ordinal, j.RefOrdinal} {
 		b = binary.AppendVarint(b, n)
 	}
-	for _, s := range []string{string(j.Kind), string(j.Status), j.Stage, j.Name, j.Ref, j.FailureReason} {
+	for _, s := range []string{string(j.Kind), string(j.Status), j.Stage, j.Name, j.Ref, j.FailureReason, j.WebURL} {
 		b = appendStr(b, s)
 	}
 	b = appendTime(b, j.CreatedAt)
@@ -238,7 +238,7 @@ func unpackListed(b []byte, j *jobs.Job) error {
 		*n = r.varint()
 	}
 	j.Kind, j.Status = jobs.Kind(r.str()), jobs.Status(r.str())
-	j.Stage, j.Name, j.Ref, j.FailureReason = r.str(), r.str(), r.str(), r.str()
+	j.Stage, j.Name, j.Ref, j.FailureReason, j.WebURL = r.str(), r.str(), r.str(), r.str(), r.str()
 	j.Tag, j.AllowFailure, j.Archived = has(fTag), has(fAllowFailure), has(fArchived)
 	j.CreatedAt = r.time()
 	// The optional times and numbers share one allocation.

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 )
 
 // reshardSettle is how long Reshard waits between setting the new count and
@@ -66,7 +68,7 @@ func (s *Store) Reshard(ctx context.Context, pid int64, shards int, progress fun
 		}
 	}
 	return inBatches(ctx, misplaced, 100, 16, progress, func(ctx context.Context, keys []item) (int, error) {
-		return s.moveBuilds(ctx, keys, shards)
+		return s.moveBuilds(ctx, keys, shards, func(*jobs.Job) bool { return true })
 	})
 }
 
@@ -80,10 +82,11 @@ func everyBuildsPK(pid int64) []string {
 	return out
 }
 
-// moveBuilds rewrites the builds of keys, read fresh, under shards' keys,
-// each on its version; one that changed meanwhile is read and moved again.
-// It returns how many it moved.
-func (s *Store) moveBuilds(ctx context.Context, keys []item, shards int) (int, error) {
+// moveBuilds rewrites the builds of keys, read fresh and changed by place
+// (false: leave it as it is), under shards' keys, each on its version; one
+// that changed meanwhile is read and moved again. It returns how many it
+// moved.
+func (s *Store) moveBuilds(ctx context.Context, keys []item, shards int, place func(*jobs.Job) bool) (int, error) {
 	moved := 0
 	for attempt := 1; len(keys) > 0; attempt++ {
 		if attempt > maxAttempts {
@@ -102,6 +105,9 @@ func (s *Store) moveBuilds(ctx context.Context, keys []item, shards int) (int, e
 			j, err := decodeJob(it)
 			if err != nil {
 				return moved, err
+			}
+			if !place(j) {
+				continue
 			}
 			old := j.Version
 			j.Version++

@@ -4,8 +4,11 @@
 package demo
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -62,8 +65,76 @@ var seedEpoch = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 // jobs in each of its three projects: all 13 statuses, retried and manual
 // jobs, bridges with downstream pipelines, ANSI-coloured traces, artifacts.
 func Seed(jobsPerProject int) *world.World {
+	w := &world.World{}
+	g := newSeeder(w, func(raw json.RawMessage) { w.Jobs = append(w.Jobs, raw) })
+	// The backend's history starts first, so that the README's job 42 is one of its builds.
+	for range 5 {
+		g.counts[ProjectBackend] += g.pipeline(ProjectBackend)
+	}
+	g.fill(jobsPerProject, ProjectBackend, ProjectFrontend, ProjectWebsite)
+	addArchives(w)
+	return w
+}
+
+// Bulk writes a demo document of one project (demo/backend) with about n
+// jobs to out as it generates them, without archives: memory stays flat
+// whatever n, for measuring imports. Its jobs come before its pipelines,
+// which the importer must handle.
+func Bulk(out io.Writer, n int) error {
+	w := &world.World{}
+	bw := bufio.NewWriterSize(out, 1<<20)
+	first := true
+	var err error
+	g := newSeeder(w, func(raw json.RawMessage) {
+		if err != nil {
+			return
+		}
+		if first {
+			err = writeSections(bw, w, `"jobs":[`)
+			first = false
+		} else {
+			err = bw.WriteByte(',')
+		}
+		if err == nil {
+			_, err = bw.Write(raw)
+		}
+	})
+	g.fill(n, ProjectBackend)
+	if err != nil {
+		return err
+	}
+	pipelines, err := json.Marshal(w.Pipelines)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(bw, "],\n\"pipelines\":%s}\n", pipelines); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// writeSections writes the document's opening and its small sections,
+// then open.
+func writeSections(bw *bufio.Writer, w *world.World, open string) error {
+	head := *w
+	head.Pipelines, head.Jobs = nil, nil
+	b, err := json.Marshal(head)
+	if err != nil {
+		return err
+	}
+	// The empty pipelines and jobs go: jobs follow, pipelines come last.
+	b = bytes.Replace(b, []byte(`"pipelines":null,`), nil, 1)
+	b, ok := bytes.CutSuffix(b, []byte(`,"jobs":null}`))
+	if !ok {
+		return fmt.Errorf("demo: document ends unexpectedly: %.80s", b[max(0, len(b)-80):])
+	}
+	_, err = fmt.Fprintf(bw, "%s,\n%s", b, open)
+	return err
+}
+
+func newSeeder(w *world.World, emit func(json.RawMessage)) *seeder {
 	r := rand.New(rand.NewPCG(1, 2))
-	w := &world.World{InstanceURL: instance}
+	w.InstanceURL = instance
 	type person struct {
 		id                    int64
 		username, name, token string
@@ -125,25 +196,27 @@ func Seed(jobsPerProject int) *world.World {
 			"paused": false, "is_shared": false, "runner_type": "project_type", "name": "gitlab-runner",
 			"online": true, "created_at": "2025-02-02T10:00:00.000Z", "status": "online", "job_execution_status": "active"}),
 	}
-	g := &seeder{r: r, w: w, runners: runners, people: []int64{1, 2, 3}, users: docs}
-	g.nextPipeline = 1000
-	g.next = 1
-	paths := map[int64]string{ProjectBackend: "demo/backend", ProjectFrontend: "demo/platform/frontend", ProjectWebsite: "demo/website"}
-	// Interleave the projects so job ids are spread over them as on a real instance.
-	counts := map[int64]int{}
-	// The backend's history starts first, so that the README's job 42 is one of its builds.
-	for range 5 {
-		counts[ProjectBackend] += g.pipeline(ProjectBackend, paths[ProjectBackend])
-	}
-	for len(counts) < 3 || counts[ProjectBackend] < jobsPerProject || counts[ProjectFrontend] < jobsPerProject || counts[ProjectWebsite] < jobsPerProject {
-		for _, pid := range []int64{ProjectBackend, ProjectFrontend, ProjectWebsite} {
-			if counts[pid] < jobsPerProject || counts[pid] == 0 {
-				counts[pid] += g.pipeline(pid, paths[pid])
+	return &seeder{r: r, w: w, runners: runners, people: []int64{1, 2, 3}, users: docs, emit: emit,
+		next: 1, nextPipeline: 1000, counts: map[int64]int{}}
+}
+
+var paths = map[int64]string{ProjectBackend: "demo/backend", ProjectFrontend: "demo/platform/frontend", ProjectWebsite: "demo/website"}
+
+// fill adds pipelines to the projects, interleaved so that job ids are
+// spread over them as on a real instance, until each has n jobs.
+func (g *seeder) fill(n int, projects ...int64) {
+	for {
+		more := false
+		for _, pid := range projects {
+			if g.counts[pid] < n || g.counts[pid] == 0 {
+				g.counts[pid] += g.pipeline(pid)
+				more = true
 			}
 		}
+		if !more {
+			return
+		}
 	}
-	addArchives(w)
-	return w
 }
 
 type seeder struct {
@@ -152,9 +225,11 @@ type seeder struct {
 	runners      []json.RawMessage
 	people       []int64
 	users        map[int64]json.RawMessage // User entities, as jobs embed them
+	emit         func(json.RawMessage)     // takes each job as it is made
 	next         int64                     // next job id
 	nextPipeline int64
 	iid          map[int64]int
+	counts       map[int64]int // jobs made per project
 }
 
 var stages = []struct {
@@ -168,7 +243,8 @@ var stages = []struct {
 
 // pipeline adds one pipeline of a project with its jobs and returns how
 // many jobs it added.
-func (g *seeder) pipeline(pid int64, path string) int {
+func (g *seeder) pipeline(pid int64) int {
+	path := paths[pid]
 	if g.iid == nil {
 		g.iid = map[int64]int{}
 	}
@@ -280,7 +356,7 @@ func (g *seeder) job(pid int64, path string, plID int64, pipeline, commit map[st
 	if id == RunningJobID+1 && status.Completed() {
 		j["token"] = JobTokenFinished
 	}
-	g.w.Jobs = append(g.w.Jobs, mustJSON(j))
+	g.emit(mustJSON(j))
 }
 
 func (g *seeder) bridge(pid int64, path string, plID int64, pipeline, commit map[string]any, ref string, user int64, created time.Time) {
@@ -293,7 +369,7 @@ func (g *seeder) bridge(pid int64, path string, plID int64, pipeline, commit map
 		"updated_at": ts(created.Add(9 * time.Minute)),
 		"web_url":    fmt.Sprintf("%s/demo/platform/frontend/-/pipelines/%d", instance, down)}
 	started, finished := created.Add(5*time.Minute), created.Add(9*time.Minute)
-	g.w.Jobs = append(g.w.Jobs, mustJSON(map[string]any{"id": id, "status": "success", "stage": "deploy",
+	g.emit(mustJSON(map[string]any{"id": id, "status": "success", "stage": "deploy",
 		"name": "trigger-frontend", "ref": ref, "tag": false, "coverage": nil, "allow_failure": false,
 		"created_at": ts(created), "started_at": ts(started), "finished_at": ts(finished), "erased_at": nil,
 		"duration": finished.Sub(started).Seconds(), "queued_duration": nil, "user": g.users[user],

@@ -12,10 +12,12 @@ import (
 // (branch and tag apart for locks, alike for by-ref), never a running or
 // failed one, and a child pipeline's builds as their parent's.
 func TestMarkLocks(t *testing.T) {
-	pipelines := map[int64]*jobs.Pipeline{}
+	l := newLocks()
 	add := func(id int64, ref, status, source string) {
-		pipelines[id] = &jobs.Pipeline{ID: id, ProjectID: 1,
-			Doc: json.RawMessage(fmt.Sprintf(`{"id":%d,"ref":%q,"status":%q,"source":%q}`, id, ref, status, source))}
+		if err := l.pipeline(&jobs.Pipeline{ID: id, ProjectID: 1,
+			Doc: json.RawMessage(fmt.Sprintf(`{"id":%d,"ref":%q,"status":%q,"source":%q}`, id, ref, status, source))}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	add(10, "main", "success", "push")
 	add(11, "main", "success", "push")
@@ -29,8 +31,11 @@ func TestMarkLocks(t *testing.T) {
 	bridge := &importedJob{job: &jobs.Job{ID: 5, ProjectID: 1, PipelineID: 11, Kind: jobs.Bridge, DownstreamPipelineID: 13}}
 	js := []*importedJob{build(1, 10, false), build(2, 11, false), build(3, 12, false), bridge, build(4, 13, false),
 		build(6, 20, false), build(7, 21, true)}
-	if err := markLocks(js, pipelines); err != nil {
-		t.Fatal(err)
+	for _, ij := range js {
+		l.see(ij.job)
+	}
+	for _, ij := range js {
+		l.mark(ij.job)
 	}
 	want := map[int64][2]bool{ // id -> locked, latest for its ref name
 		1: {false, false}, 2: {true, true}, 3: {false, false}, 4: {true, true}, 6: {true, false}, 7: {true, true},

@@ -1,7 +1,6 @@
 package world
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -65,102 +64,88 @@ func isNull(raw json.RawMessage) bool {
 	return len(raw) == 0 || string(raw) == "null"
 }
 
-// decodeJobs turns imported jobs into domain jobs, registering the users,
-// runners and pipelines (with commits) that they embed.
-func (im *Importer) decodeJobs(ctx context.Context, raws []json.RawMessage, projects map[int64]*jobs.Project,
-	pipelines map[int64]*jobs.Pipeline, users map[int64]bool) ([]*importedJob, error) {
-	runners := map[int64]bool{}
-	now := im.Now()
-	out := make([]*importedJob, 0, len(raws))
-	for _, raw := range raws {
-		var d jobDoc
-		if err := json.Unmarshal(raw, &d); err != nil {
-			return nil, fmt.Errorf("job: %w", err)
-		}
-		j, err := d.toJob(now)
-		if err != nil {
-			return nil, fmt.Errorf("job %d: %w", d.ID, err)
-		}
-		if j.Extra, err = withoutKeys(raw, decodedKeys...); err != nil {
-			return nil, err
-		}
-		if string(j.Extra) == "{}" {
-			j.Extra = nil
-		}
-		if j.PipelineID, err = registerPipeline(pipelines, d.Pipeline); err != nil {
-			return nil, fmt.Errorf("job %d: %w", d.ID, err)
-		}
-		if p := pipelines[j.PipelineID]; p != nil {
-			if !isNull(d.Commit) && p.Commit == nil {
-				p.Commit = compact(d.Commit)
-			}
-			if j.ProjectID == 0 {
-				j.ProjectID = p.ProjectID
-			}
-		}
-		if j.DownstreamPipelineID, err = registerPipeline(pipelines, d.DownstreamPipeline); err != nil {
-			return nil, fmt.Errorf("job %d: downstream %w", d.ID, err)
-		}
-		if j.ProjectID == 0 || j.PipelineID == 0 {
-			return nil, fmt.Errorf("job %d: needs a project_id and a pipeline", d.ID)
-		}
-		if _, ok := projects[j.ProjectID]; !ok {
-			return nil, fmt.Errorf("job %d: project %d is not in the document", d.ID, j.ProjectID)
-		}
-		if !isNull(d.User) {
-			u, err := decodeUser(d.User)
-			if err != nil {
-				return nil, fmt.Errorf("job %d: %w", d.ID, err)
-			}
-			j.UserID = u.ID
-			if !users[u.ID] {
-				users[u.ID] = true
-				if err := im.Store.PutUser(ctx, u); err != nil {
-					return nil, err
-				}
-			}
-		}
-		if !isNull(d.Runner) {
-			if j.RunnerID, err = im.putRunnerOnce(ctx, d.Runner, runners); err != nil {
-				return nil, err
-			}
-		}
-		if d.ArtifactsArchive != "" && j.ArtifactsFile == nil {
-			return nil, fmt.Errorf("job %d: an artifacts_archive needs the artifacts_file it is", d.ID)
-		}
-		out = append(out, &importedJob{job: j, trace: d.Trace, token: d.Token, archive: d.ArtifactsArchive})
-	}
-	return out, nil
+// embedded is what an imported job carries besides itself, stored once and
+// shared: its pipeline (with the commit), a bridge's downstream pipeline,
+// its user and runner.
+type embedded struct {
+	pipeline, downstream *jobs.Pipeline
+	commit               json.RawMessage
+	user                 *jobs.User
+	runner               json.RawMessage
 }
 
-// registerPipeline notes a pipeline embedded in a job, unless the document
-// lists it already, and returns its id (0 for null).
-func registerPipeline(pipelines map[int64]*jobs.Pipeline, raw json.RawMessage) (int64, error) {
-	if isNull(raw) {
-		return 0, nil
+// decodeJob turns an imported job into a domain job, checking it against
+// the document's projects; listed are the pipelines the document lists,
+// which win over the copies jobs embed.
+func decodeJob(raw json.RawMessage, now time.Time, projects map[int64]*jobs.Project,
+	listed map[int64]*jobs.Pipeline) (*importedJob, *embedded, error) {
+	var d jobDoc
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return nil, nil, fmt.Errorf("job: %w", err)
 	}
-	p, err := decodePipeline(raw)
+	j, err := d.toJob(now)
 	if err != nil {
-		return 0, err
+		return nil, nil, fmt.Errorf("job %d: %w", d.ID, err)
 	}
-	if _, ok := pipelines[p.ID]; !ok {
-		pipelines[p.ID] = p
+	if j.Extra, err = withoutKeys(raw, decodedKeys...); err != nil {
+		return nil, nil, err
 	}
-	return p.ID, nil
-}
-
-func (im *Importer) putRunnerOnce(ctx context.Context, raw json.RawMessage, seen map[int64]bool) (int64, error) {
-	var r struct {
-		ID int64 `json:"id"`
+	if string(j.Extra) == "{}" {
+		j.Extra = nil
 	}
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return 0, err
+	e := &embedded{}
+	if !isNull(d.Pipeline) {
+		if e.pipeline, err = decodePipeline(d.Pipeline); err != nil {
+			return nil, nil, fmt.Errorf("job %d: %w", d.ID, err)
+		}
+		j.PipelineID = e.pipeline.ID
+		if !isNull(d.Commit) {
+			e.commit = compact(d.Commit)
+		}
+		p := e.pipeline
+		if l := listed[p.ID]; l != nil {
+			p = l
+		}
+		if j.ProjectID == 0 {
+			j.ProjectID = p.ProjectID
+		}
 	}
-	if seen[r.ID] {
-		return r.ID, nil
+	if !isNull(d.DownstreamPipeline) {
+		if e.downstream, err = decodePipeline(d.DownstreamPipeline); err != nil {
+			return nil, nil, fmt.Errorf("job %d: downstream %w", d.ID, err)
+		}
+		j.DownstreamPipelineID = e.downstream.ID
 	}
-	seen[r.ID] = true
-	return im.putRunner(ctx, raw)
+	if j.ProjectID == 0 || j.PipelineID == 0 {
+		return nil, nil, fmt.Errorf("job %d: needs a project_id and a pipeline", d.ID)
+	}
+	project, ok := projects[j.ProjectID]
+	if !ok {
+		return nil, nil, fmt.Errorf("job %d: project %d is not in the document", d.ID, j.ProjectID)
+	}
+	// web_url is kept as given; only the one GitLab would show is left to rendering.
+	if d.WebURL != "" && d.WebURL != render.JobWebURL(project, j) {
+		j.WebURL = d.WebURL
+	}
+	if !isNull(d.User) {
+		if e.user, err = decodeUser(d.User); err != nil {
+			return nil, nil, fmt.Errorf("job %d: %w", d.ID, err)
+		}
+		j.UserID = e.user.ID
+	}
+	if !isNull(d.Runner) {
+		var r struct {
+			ID int64 `json:"id"`
+		}
+		if err := json.Unmarshal(d.Runner, &r); err != nil {
+			return nil, nil, fmt.Errorf("job %d: runner: %w", d.ID, err)
+		}
+		j.RunnerID, e.runner = r.ID, d.Runner
+	}
+	if d.ArtifactsArchive != "" && j.ArtifactsFile == nil {
+		return nil, nil, fmt.Errorf("job %d: an artifacts_archive needs the artifacts_file it is", d.ID)
+	}
+	return &importedJob{job: j, trace: d.Trace, token: d.Token, archive: d.ArtifactsArchive}, e, nil
 }
 
 // toJob converts the scalar fields. Durations are kept as given once they

@@ -10,17 +10,16 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/progress"
 )
 
 // World is the import document.
@@ -84,17 +83,21 @@ type Project struct {
 	Shards int `json:"shards,omitempty"`
 }
 
-// Summary counts what an import wrote.
+// Summary counts what an import wrote (a resumed import: since it resumed).
 type Summary struct {
 	Users, Tokens, Projects, Pipelines, Jobs, NewJobs, Traces, Archives int
 }
 
 // Importer writes worlds into a store and a bucket.
 type Importer struct {
-	Store    *store.Store
-	Files    *jobfiles.Store
-	Now      func() time.Time
-	Progress func(done, total int) // told as jobs are written; may be nil
+	Store *store.Store
+	Files *jobfiles.Store
+	Now   func() time.Time
+	Meter *progress.Meter // shows each phase; nil shows nothing
+	// Checkpoint, if set, is the file where ImportFile records how far it
+	// got (and Checkpoint+".next"), so that a run after a crash continues
+	// there; it is removed once the import is done.
+	Checkpoint string
 }
 
 // HashToken is how token secrets are stored: SHA-256, hex.
@@ -103,12 +106,104 @@ func HashToken(secret string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Import writes w. Importing the same document twice changes nothing: jobs
-// that exist are left as they are, everything else is rewritten as it was.
+// Import writes w, held in memory. Importing the same document twice
+// changes nothing: jobs that exist are left as they are, everything else
+// is rewritten as it was.
 func (im *Importer) Import(ctx context.Context, w *World) (*Summary, error) {
-	sum := &Summary{}
+	return im.run(ctx, w, sliceSource(w.Jobs), w.Dir, "")
+}
+
+// ImportFile imports the document in f, reading its jobs one at a time
+// (memory stays flat whatever the document's size), its sections in any
+// order; dir is where its artifacts_archive paths are.
+func (im *Importer) ImportFile(ctx context.Context, f *os.File, dir fs.FS) (*Summary, error) {
+	w, src, sum, err := readDocument(f, im.meter())
+	if err != nil {
+		return nil, err
+	}
+	return im.run(ctx, w, src, dir, sum)
+}
+
+func (im *Importer) meter() *progress.Meter {
+	if im.Meter == nil {
+		return progress.Discard()
+	}
+	return im.Meter
+}
+
+// run imports a document: its sections, then its jobs in two passes. The
+// first (check) decodes every job to check it, writes the users and
+// runners they embed, asks which jobs are stored already and plans every
+// value that depends on the whole document: which jobs are new, their
+// ordinals, what they add to their pipelines' counts, and locks. The
+// second (write) decodes them again and writes each new job whole and each
+// pipeline's document and counts (one update, see store.ImportPipeline),
+// in batches; a checkpoint keeps the plan and how far the writes got.
+func (im *Importer) run(ctx context.Context, w *World, src jobSource, dir fs.FS, doc string) (*Summary, error) {
+	sum := &Summary{Jobs: src.len()}
+	d, err := im.putSections(ctx, w, sum)
+	if err != nil {
+		return nil, err
+	}
+	cp := im.checkpoint(doc)
+	pl, from, err := cp.load()
+	if err != nil {
+		return nil, err
+	}
+	if pl == nil {
+		if pl, err = im.survey(ctx, src, dir, d); err != nil {
+			return nil, err
+		}
+		if err := cp.savePlan(pl); err != nil {
+			return nil, err
+		}
+	}
+	sum.NewJobs = len(pl.Fresh)
+	defer im.Store.ForgetPages()
+	// Ids leased from here on lie above every imported one, before any is
+	// written.
+	if err := im.Store.RaiseJobCounter(ctx, pl.MaxID); err != nil {
+		return nil, err
+	}
+	for _, o := range pl.Ordinals {
+		if err := im.Store.RenumberBuilds(ctx, o); err != nil {
+			return nil, err
+		}
+	}
+	if err := im.write(ctx, src, from, dir, d, pl, cp, sum); err != nil {
+		return nil, err
+	}
+	phase := im.meter().Phase("finish", "items", 0)
+	defer phase.Done()
+	for id, pp := range pl.Pipelines {
+		if pp.at() < 0 && d.listed[id] != nil {
+			if err := im.Store.ImportPipeline(ctx, d.listed[id], pp.Delta, pp.Mark); err != nil {
+				return nil, err
+			}
+			sum.Pipelines++
+			phase.Add(1)
+		}
+	}
+	for pid, o := range pl.Ordinals {
+		if err := im.Store.CountBuilds(ctx, pid, o); err != nil {
+			return nil, err
+		}
+		phase.Add(1)
+	}
+	return sum, cp.remove()
+}
+
+// sections are the document's small parts, held during the import.
+type sections struct {
+	projects map[int64]*jobs.Project
+	listed   map[int64]*jobs.Pipeline // the pipelines the document lists: they win over the copies jobs embed
+	users    map[int64]bool           // users written; jobs' embedded copies must not overwrite them
+}
+
+// putSections writes everything but the jobs and pipelines.
+func (im *Importer) putSections(ctx context.Context, w *World, sum *Summary) (*sections, error) {
+	d := &sections{projects: map[int64]*jobs.Project{}, listed: map[int64]*jobs.Pipeline{}, users: map[int64]bool{}}
 	instance := strings.TrimSuffix(w.InstanceURL, "/")
-	users := map[int64]bool{} // users written; jobs' embedded copies must not overwrite them
 	for _, raw := range w.Users {
 		u, err := decodeUser(raw)
 		if err != nil {
@@ -117,7 +212,7 @@ func (im *Importer) Import(ctx context.Context, w *World) (*Summary, error) {
 		if err := im.Store.PutUser(ctx, u); err != nil {
 			return nil, err
 		}
-		users[u.ID] = true
+		d.users[u.ID] = true
 		sum.Users++
 	}
 	for _, g := range w.Groups {
@@ -129,7 +224,6 @@ func (im *Importer) Import(ctx context.Context, w *World) (*Summary, error) {
 			return nil, err
 		}
 	}
-	projects := map[int64]*jobs.Project{}
 	for i := range w.Projects {
 		p, members, err := decodeProject(&w.Projects[i], instance)
 		if err != nil {
@@ -138,7 +232,7 @@ func (im *Importer) Import(ctx context.Context, w *World) (*Summary, error) {
 		if err := im.Store.PutProject(ctx, p, members); err != nil {
 			return nil, err
 		}
-		projects[p.ID] = p
+		d.projects[p.ID] = p
 		sum.Projects++
 	}
 	for _, t := range w.Tokens {
@@ -165,77 +259,14 @@ func (im *Importer) Import(ctx context.Context, w *World) (*Summary, error) {
 			return nil, err
 		}
 	}
-	pipelines := map[int64]*jobs.Pipeline{}
 	for _, raw := range w.Pipelines {
 		p, err := decodePipeline(raw)
 		if err != nil {
 			return nil, err
 		}
-		pipelines[p.ID] = p
+		d.listed[p.ID] = p
 	}
-	js, err := im.decodeJobs(ctx, w.Jobs, projects, pipelines, users)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range pipelines {
-		if err := im.Store.PutPipeline(ctx, p); err != nil {
-			return nil, err
-		}
-		sum.Pipelines++
-	}
-	if err := markLocks(js, pipelines); err != nil {
-		return nil, err
-	}
-	if sum.Traces, err = im.putTraces(ctx, js); err != nil {
-		return nil, err
-	}
-	if sum.Archives, err = im.putArchives(ctx, w.Dir, js); err != nil {
-		return nil, err
-	}
-	for _, ij := range js {
-		if ij.token == "" {
-			continue
-		}
-		p := projects[ij.job.ProjectID]
-		tok := &jobs.Token{Hash: HashToken(ij.token), UserID: ij.job.UserID, JobID: ij.job.ID, ProjectID: ij.job.ProjectID}
-		if p != nil {
-			tok.ProjectPath = p.Path
-		}
-		if err := im.Store.PutToken(ctx, tok); err != nil {
-			return nil, err
-		}
-		sum.Tokens++
-	}
-	all := make([]*jobs.Job, len(js))
-	for i, ij := range js {
-		all[i] = ij.job
-	}
-	var progress func(int)
-	if im.Progress != nil {
-		progress = func(done int) { im.Progress(done, len(all)) }
-	}
-	if sum.NewJobs, err = im.Store.ImportJobs(ctx, all, progress); err != nil {
-		return nil, err
-	}
-	sum.Jobs = len(all)
-	return sum, nil
-}
-
-// putTraces stores the logs of jobs, eight at a time.
-func (im *Importer) putTraces(ctx context.Context, js []*importedJob) (int, error) {
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	n := 0
-	for _, ij := range js {
-		if ij.trace == nil {
-			continue
-		}
-		n++
-		g.Go(func() error {
-			return im.Files.Put(ctx, jobfiles.TraceKey(ij.job.ProjectID, ij.job.ID), []byte(*ij.trace), "text/plain")
-		})
-	}
-	return n, g.Wait()
+	return d, nil
 }
 
 func decodeUser(raw json.RawMessage) (*jobs.User, error) {
@@ -380,15 +411,4 @@ func parseDate(s string) (time.Time, error) {
 	}
 	t, err := time.Parse("2006-01-02", s)
 	return t.UTC(), err
-}
-
-// PrintProgress reports import progress on w, about every tenth of the way.
-func PrintProgress(w io.Writer) func(done, total int) {
-	last := -1
-	return func(done, total int) {
-		if step := done * 10 / max(total, 1); step != last || done == total {
-			last = step
-			fmt.Fprintf(w, "  %d/%d jobs\n", done, total)
-		}
-	}
 }

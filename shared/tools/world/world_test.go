@@ -7,19 +7,22 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"sort"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/render"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/load"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/progress"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
@@ -32,26 +35,6 @@ func importer(env *testenv.Env) *world.Importer {
 	return &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: clock}
 }
 
-// dump is every item of the table, as sorted JSON lines: Scan is fine here,
-// in a test, to see the whole table.
-func dump(t *testing.T, env *testenv.Env) []string {
-	t.Helper()
-	var out []string
-	p := dynamodb.NewScanPaginator(env.DynamoDB, &dynamodb.ScanInput{TableName: aws.String(env.Table)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, it := range page.Items {
-			b, _ := json.Marshal(it)
-			out = append(out, string(b))
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
 func TestImportTwiceChangesNothing(t *testing.T) {
 	env := testenv.New(t)
 	w := demo.Seed(30)
@@ -62,7 +45,7 @@ func TestImportTwiceChangesNothing(t *testing.T) {
 	if sum.NewJobs != len(w.Jobs) || sum.Traces == 0 {
 		t.Fatalf("first import: %+v", sum)
 	}
-	before := dump(t, env)
+	before := env.Dump(t)
 	sum, err = importer(env).Import(context.Background(), demo.Seed(30))
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +53,7 @@ func TestImportTwiceChangesNothing(t *testing.T) {
 	if sum.NewJobs != 0 {
 		t.Errorf("second import wrote %d jobs", sum.NewJobs)
 	}
-	after := dump(t, env)
+	after := env.Dump(t)
 	if strings.Join(before, "\n") != strings.Join(after, "\n") {
 		t.Errorf("second import changed the table: %d items before, %d after", len(before), len(after))
 	}
@@ -102,11 +85,42 @@ func TestImportOutOfOrderRenumbers(t *testing.T) {
 	}
 	w2 := demo.Seed(30)
 	w2.Jobs = late
+	env.Counter.Reset()
 	if _, err := importer(env).Import(context.Background(), w2); err != nil {
 		t.Fatal(err)
 	}
+	// The second import read only the builds above its lowest one, and
+	// the one below, of each project.
+	want := 0
+	for pid, low := range lowest(t, late) {
+		below := false
+		for _, raw := range keep {
+			switch b := build(t, raw); {
+			case b.bridge || b.project != pid:
+			case b.id > low:
+				want++
+			default:
+				below = true
+			}
+		}
+		if below {
+			want++
+		}
+	}
+	if got := env.Counter.Scanned(); got != want {
+		t.Errorf("the second import read %d builds, want %d", got, want)
+	}
+	for pid := range int64(3) {
+		denseOrdinals(t, env, pid+1)
+	}
+}
+
+// denseOrdinals checks that a project's builds list in id order with
+// ordinals from its count down to 1, so that offset pages stay exact.
+func denseOrdinals(t *testing.T, env *testenv.Env, pid int64) {
+	t.Helper()
 	st := env.Deps.Store
-	f, err := st.Lookup(context.Background(), store.Lookup{Project: store.ProjectRef{ID: 1}})
+	f, err := st.Lookup(context.Background(), store.Lookup{Project: store.ProjectRef{ID: pid}})
 	if err != nil || f.Project == nil {
 		t.Fatal(err)
 	}
@@ -115,7 +129,7 @@ func TestImportOutOfOrderRenumbers(t *testing.T) {
 		t.Fatal(err)
 	}
 	if int64(len(page.Jobs)) != f.Project.Builds {
-		t.Fatalf("%d builds listed, project counts %d", len(page.Jobs), f.Project.Builds)
+		t.Fatalf("project %d: %d builds listed, project counts %d", pid, len(page.Jobs), f.Project.Builds)
 	}
 	for i, j := range page.Jobs {
 		if want := f.Project.Builds - int64(i); j.Ordinal != want {
@@ -247,5 +261,262 @@ func TestImportArchivesAndLocks(t *testing.T) {
 	}
 	if archives < 5 || restricted == 0 || len(locked) < 6 {
 		t.Errorf("%d archives, %d with an access setting, locked pipelines %v", archives, restricted, locked)
+	}
+}
+
+type buildOf struct {
+	id, project int64
+	bridge      bool
+}
+
+func build(t *testing.T, raw json.RawMessage) buildOf {
+	var d struct {
+		ID         int64           `json:"id"`
+		ProjectID  int64           `json:"project_id"`
+		Downstream json.RawMessage `json:"downstream_pipeline"`
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	return buildOf{d.ID, d.ProjectID, d.Downstream != nil}
+}
+
+// lowest is the lowest build id of each project among js.
+func lowest(t *testing.T, js []json.RawMessage) map[int64]int64 {
+	out := map[int64]int64{}
+	for _, raw := range js {
+		if b := build(t, raw); !b.bridge && (out[b.project] == 0 || b.id < out[b.project]) {
+			out[b.project] = b.id
+		}
+	}
+	return out
+}
+
+// An import of newer builds reads one build of each project's history,
+// its newest, whose ordinal the new builds continue from.
+func TestImportNewerBuildsReadOnlyTheTop(t *testing.T) {
+	env := testenv.New(t)
+	w := demo.Seed(30)
+	n := len(w.Jobs) * 2 / 3
+	late := w.Jobs[n:]
+	w.Jobs = w.Jobs[:n]
+	if _, err := importer(env).Import(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	w2 := demo.Seed(30)
+	w2.Jobs = late
+	env.Counter.Reset()
+	sum, err := importer(env).Import(context.Background(), w2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if projects := len(lowest(t, late)); env.Counter.Scanned() != projects || sum.NewJobs != len(late) {
+		t.Errorf("read %d builds for %d projects, wrote %d of %d jobs", env.Counter.Scanned(), projects, sum.NewJobs, len(late))
+	}
+	for pid := range int64(3) {
+		denseOrdinals(t, env, pid+1)
+	}
+}
+
+// A document file is read whatever its keys' order, jobs first included,
+// and gives the same table as the document held in memory.
+func TestImportFileAnyKeyOrder(t *testing.T) {
+	w := demo.Seed(30)
+	sections, err := json.Marshal(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(sections, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	b.WriteString(`{"jobs":` + string(doc["jobs"]))
+	for k, v := range doc {
+		if k != "jobs" {
+			fmt.Fprintf(&b, ",\n %q: %s", k, v)
+		}
+	}
+	b.WriteString(`, "unknown": [1, {"a": 2}]}` + "\n")
+	path := filepath.Join(t.TempDir(), "world.json")
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fromFile, inMemory := testenv.New(t), testenv.New(t)
+	sum, err := importer(fromFile).ImportFile(context.Background(), f, w.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.NewJobs != len(w.Jobs) {
+		t.Errorf("%d of %d jobs written", sum.NewJobs, len(w.Jobs))
+	}
+	if _, err := importer(inMemory).Import(context.Background(), demo.Seed(30)); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := fromFile.Dump(t), inMemory.Dump(t); strings.Join(a, "\n") != strings.Join(b, "\n") {
+		t.Errorf("the file's import differs: %d items, %d in memory", len(a), len(b))
+	}
+}
+
+// A job's web_url comes back as imported: GitLab's documentation example
+// (another host than the instance's) is not rewritten; one that is the
+// project's URL and the job's path is left to rendering, not stored.
+func TestImportKeepsWebURL(t *testing.T) {
+	env := testenv.New(t)
+	w := demo.Seed(1)
+	const given = "https://example.com/foo/bar/-/jobs/7"
+	w.Jobs = []json.RawMessage{
+		json.RawMessage(`{"id":7,"status":"success","created_at":"2015-12-24T15:51:21.880Z","project_id":1,` +
+			`"pipeline":{"id":6,"project_id":1,"ref":"main","sha":"0ff3ae198f8601a285adcf5c0fff204ee6fba5fd","status":"pending"},` +
+			`"web_url":"` + given + `"}`),
+		json.RawMessage(`{"id":8,"status":"success","created_at":"2015-12-24T15:51:21.880Z","project_id":1,` +
+			`"pipeline":{"id":6,"project_id":1},"web_url":"https://gitlab.example.com/demo/backend/-/jobs/8"}`),
+	}
+	if _, err := importer(env).Import(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[int64]string{7: given, 8: "https://gitlab.example.com/demo/backend/-/jobs/8"} {
+		f, err := env.Deps.Store.Lookup(context.Background(), store.Lookup{JobID: id, Project: store.ProjectRef{ID: 1}})
+		if err != nil || f.Job == nil || f.Project == nil {
+			t.Fatal(id, err)
+		}
+		if got := render.JobWebURL(f.Project, f.Job); got != want || (id == 8) != (f.Job.WebURL == "") {
+			t.Errorf("job %d: web_url %q (stored %q), want %q", id, got, f.Job.WebURL, want)
+		}
+	}
+}
+
+// hook is a progress writer that calls fn once, on the first line of
+// phase's end: the import is then between its plan and its writes.
+type hook struct {
+	phase string
+	fn    func()
+	done  bool
+}
+
+func (h *hook) Write(p []byte) (int, error) {
+	if !h.done && strings.HasPrefix(string(p), h.phase+" ") && strings.Contains(string(p), " in ") {
+		h.done = true
+		h.fn()
+	}
+	return len(p), nil
+}
+
+type jobOf struct {
+	ID, Pipeline int64
+	Status       string
+	Bridge       bool
+}
+
+func decodeJobOf(t *testing.T, raw json.RawMessage) jobOf {
+	t.Helper()
+	var d struct {
+		ID         int64              `json:"id"`
+		Status     string             `json:"status"`
+		Pipeline   struct{ ID int64 } `json:"pipeline"`
+		Downstream json.RawMessage    `json:"downstream_pipeline"`
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	return jobOf{d.ID, d.Pipeline.ID, d.Status, d.Downstream != nil}
+}
+
+// An import in two parts, the second's builds among the first's (they are
+// renumbered), into unsharded and sharded projects, while an action moves a
+// pipeline's counts between the second's plan and its writes, keeps what
+// must hold of the stored jobs (load.Check: ordinals 1..n per project and
+// ref in id order, the refs' counts, every pipeline's counts those of its
+// jobs, the id counter above every id): the import adds to counts and never
+// overwrites them. A build created afterwards takes an id above every
+// imported one and the project's next ordinal.
+func TestImportInPartsKeepsTheInvariants(t *testing.T) {
+	for _, shards := range []int{1, 4} {
+		t.Run(fmt.Sprintf("%d shards", shards), func(t *testing.T) {
+			ctx := context.Background()
+			env := testenv.New(t)
+			seed := func() *world.World {
+				w := demo.Seed(30)
+				for i := range w.Projects {
+					w.Projects[i].Shards = shards
+				}
+				return w
+			}
+			w := seed()
+			var first []json.RawMessage
+			later := map[int64]bool{} // pipelines with jobs in the second part
+			var maxID int64
+			for i, raw := range w.Jobs {
+				j := decodeJobOf(t, raw)
+				maxID = max(maxID, j.ID)
+				if i%3 == 0 {
+					later[j.Pipeline] = true
+				} else {
+					first = append(first, raw)
+				}
+			}
+			w.Jobs = first
+			if _, err := importer(env).Import(ctx, w); err != nil {
+				t.Fatal(err)
+			}
+			var cancel jobOf // a job of the first part that the action cancels
+			for _, raw := range first {
+				if j := decodeJobOf(t, raw); !j.Bridge && later[j.Pipeline] && (j.Status == "pending" || j.Status == "created") {
+					cancel = j
+					break
+				}
+			}
+			if cancel.ID == 0 {
+				t.Fatal("the demo has no pending or created build in a pipeline of the second part")
+			}
+			st := env.Deps.Store
+			act := func(id int64, a jobs.Action) *jobs.Job {
+				t.Helper()
+				f, err := st.Lookup(ctx, store.Lookup{JobID: id})
+				if err != nil || f.Job == nil {
+					t.Fatal(id, err)
+				}
+				if f, err = st.Lookup(ctx, store.Lookup{JobID: id, Project: store.ProjectRef{ID: f.Job.ProjectID}}); err != nil || f.Project == nil {
+					t.Fatal(id, err)
+				}
+				j, err := st.Apply(ctx, f.Project, f.Job, a)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return j
+			}
+			im := importer(env)
+			im.Meter = progress.New(&hook{phase: "place", fn: func() { act(cancel.ID, jobs.Cancel(false, clock())) }}, false)
+			if _, err := im.Import(ctx, seed()); err != nil {
+				t.Fatal(err)
+			}
+			stack := load.Stack{DynamoDB: env.DynamoDB, S3: env.S3, Table: env.Table, Bucket: env.Bucket}
+			if bad, err := load.Check(ctx, stack); err != nil || len(bad) > 0 {
+				t.Fatalf("after the import: %v %q", err, bad)
+			}
+			f, err := st.Lookup(ctx, store.Lookup{JobID: cancel.ID})
+			if err != nil || f.Job == nil || f.Job.Status != jobs.Canceled {
+				t.Fatalf("the canceled job is %+v (%v)", f.Job, err)
+			}
+			retried := act(cancel.ID, jobs.Retry(1, clock()))
+			p, err := st.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: retried.ProjectID}})
+			if err != nil || p.Project == nil {
+				t.Fatal(err)
+			}
+			if retried.ID <= maxID || retried.Ordinal != p.Project.Builds {
+				t.Errorf("the retry is job %d of ordinal %d: want an id above %d and ordinal %d", retried.ID, retried.Ordinal, maxID, p.Project.Builds)
+			}
+			if bad, err := load.Check(ctx, stack); err != nil || len(bad) > 0 {
+				t.Fatalf("after a retry: %v %q", err, bad)
+			}
+			for pid := range int64(3) {
+				denseOrdinals(t, env, pid+1)
+			}
+		})
 	}
 }
