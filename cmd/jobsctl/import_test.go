@@ -94,7 +94,7 @@ func TestImportResumesAfterKill(t *testing.T) {
 	if out, err := importInto(whole).CombinedOutput(); err != nil {
 		t.Fatalf("uninterrupted import: %v\n%s", err, out)
 	}
-	// A pending job's queued_at (qa) is the import's clock less its queued_duration: the two imports ran apart.
+	// A pending job's queued_at (in L) is the import's clock less its queued_duration: the two imports ran apart.
 	got, want := withoutQueuedAt(killed.Dump(t)), withoutQueuedAt(whole.Dump(t))
 	for i := range min(len(got), len(want)) {
 		if got[i] != want[i] {
@@ -109,7 +109,7 @@ func TestImportResumesAfterKill(t *testing.T) {
 	}
 }
 
-var queuedAt = regexp.MustCompile(`"qa":\{"Value":"[^"]*"\},`)
+var queuedAt = regexp.MustCompile(`"QueuedAt":"[^"]*",`)
 
 func withoutQueuedAt(items []string) []string {
 	for i, it := range items {

@@ -195,7 +195,20 @@ func (e *Env) Dump(t testing.TB) []string {
 			t.Fatal(err)
 		}
 		for _, it := range page.Items {
-			b, err := json.Marshal(it)
+			// A job's L is shown decoded, its fields by name, so that
+			// tests can read and filter them.
+			shown := make(map[string]any, len(it))
+			for name, v := range it {
+				shown[name] = v
+			}
+			if _, ok := it["L"]; ok {
+				j, err := store.DecodeJob(it)
+				if err != nil {
+					t.Fatal(err)
+				}
+				shown["L"] = j
+			}
+			b, err := json.Marshal(shown)
 			if err != nil {
 				t.Fatal(err)
 			}
