@@ -767,12 +767,5 @@ func transient(err error) bool {
 // failed calls are retried by the SDK's own retryer, config's.)
 func backoff(ctx context.Context, attempt int) error {
 	ceiling := 50 * time.Millisecond << min(attempt, 7)
-	t := time.NewTimer(time.Duration(rand.Int64N(int64(min(ceiling, 5*time.Second)) + 1)))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return pause(ctx, time.Duration(rand.Int64N(int64(min(ceiling, 5*time.Second))+1)))
 }
