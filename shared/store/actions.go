@@ -190,6 +190,14 @@ func pause(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// backoff waits before the attempt+1st try of what DynamoDB left
+// unprocessed: full jitter, 50 ms doubling up to 5 s. (Throttled and
+// failed calls are retried by the SDK's own retryer, config's.)
+func backoff(ctx context.Context, attempt int) error {
+	ceiling := 50 * time.Millisecond << min(attempt, 7)
+	return pause(ctx, time.Duration(rand.Int64N(int64(min(ceiling, 5*time.Second))+1)))
+}
+
 type counterItem struct {
 	N int64 `db:"n"`
 }

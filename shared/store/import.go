@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"net"
 	"slices"
 	"strconv"
@@ -534,17 +533,18 @@ func (s *Store) ExistingJobs(ctx context.Context, ids []int64) (map[int64]bool, 
 }
 
 // readKeys reads the projected attributes of keys with BatchGetItem, 100
-// keys a call, batchesInFlight calls at a time, outlasting throttling.
+// keys a call, batchesInFlight calls at a time, outlasting throttling: a
+// call that fails for it is made again whole (its keys read twice at most
+// add duplicates, which callers collect by key).
 func (s *Store) readKeys(ctx context.Context, keys []item, projection string) ([]item, error) {
 	var (
 		mu  sync.Mutex
 		out []item
 	)
 	_, err := inBatches(ctx, keys, 100, batchesInFlight, nil, func(ctx context.Context, keys []item) (int, error) {
-		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys,
-			ProjectionExpression: aws.String(projection), ConsistentRead: aws.Bool(true)}}
-		for attempt := 0; len(req) > 0; attempt++ {
-			res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+		for attempt := 0; ; attempt++ {
+			got, err := s.batchGetKeys(ctx, types.KeysAndAttributes{Keys: keys,
+				ProjectionExpression: aws.String(projection), ConsistentRead: aws.Bool(true)})
 			if err != nil && transient(err) && attempt < 10 {
 				if err := backoff(ctx, attempt); err != nil {
 					return 0, err
@@ -552,18 +552,13 @@ func (s *Store) readKeys(ctx context.Context, keys []item, projection string) ([
 				continue
 			}
 			if err != nil {
-				return 0, fmt.Errorf("batch get: %w", err)
+				return 0, err
 			}
 			mu.Lock()
-			out = append(out, res.Responses[s.table]...)
+			out = append(out, got...)
 			mu.Unlock()
-			if req = res.UnprocessedKeys; len(req) > 0 {
-				if err := backoff(ctx, attempt); err != nil {
-					return 0, err
-				}
-			}
+			return len(keys), nil
 		}
-		return len(keys), nil
 	})
 	return out, err
 }
@@ -760,12 +755,4 @@ func transient(err error) bool {
 	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// backoff waits before the attempt+1st try of what DynamoDB left
-// unprocessed: full jitter, 50 ms doubling up to 5 s. (Throttled and
-// failed calls are retried by the SDK's own retryer, config's.)
-func backoff(ctx context.Context, attempt int) error {
-	ceiling := 50 * time.Millisecond << min(attempt, 7)
-	return pause(ctx, time.Duration(rand.Int64N(int64(min(ceiling, 5*time.Second))+1)))
 }

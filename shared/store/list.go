@@ -36,7 +36,7 @@ type Range struct {
 	RefBuilds int64
 	// Whole reads every attribute of the page's jobs, for those who act
 	// on them; else a page's jobs hold only what a list renders
-	// (listedAttributes).
+	// (listedAttr).
 	Whole bool
 }
 
@@ -240,13 +240,9 @@ func (s *Store) wholeJobs(ctx context.Context, js []*jobs.Job) ([]*jobs.Job, err
 	return out, nil
 }
 
-// listedAttributes are the job attributes a list page reads: L (see
-// listedAttr), which holds the ordinals the cursors need too. The list
-// indexes project exactly these (TableSchema).
-const listedAttributes = listedAttr
-
 // queryDesc reads up to want items of one partition, sort keys <= upTo
-// (unbounded when 0), newest first, listedAttributes of each.
+// (unbounded when 0), newest first: of each only L, all its list index holds
+// besides the keys.
 func (s *Store) queryDesc(ctx context.Context, part partition, upTo int64, want int) ([]*jobs.Job, error) {
 	in := &dynamodb.QueryInput{
 		TableName:                aws.String(s.table),
@@ -257,7 +253,7 @@ func (s *Store) queryDesc(ctx context.Context, part partition, upTo int64, want 
 			":pk": str(part.pk),
 		},
 		ScanIndexForward:       aws.Bool(false),
-		ProjectionExpression:   aws.String(listedAttributes),
+		ProjectionExpression:   aws.String(listedAttr),
 		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
 	}
 	if upTo > 0 {

@@ -46,8 +46,6 @@
 package store
 
 import (
-	"strings"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -66,7 +64,7 @@ const (
 )
 
 // The list indexes (listed) project only what a list page reads
-// (listedAttributes): read units are the index entries' bytes, and a whole
+// (listedAttr): read units are the index entries' bytes, and a whole
 // job with every other index's keys is twice what a page renders. What
 // needs whole jobs reads them from the table by key (wholeJobs). The
 // by-ref artifact indexes serve downloads, which need the whole job.
@@ -85,9 +83,6 @@ var gsiKeys = []struct {
 	{GSIRefBuilds, "rk", "ro", true},
 	{GSIRefBuildsByStatus, "rsk", "GSI2SK", true},
 }
-
-// ListedProjection is what a list index projects besides the keys.
-var ListedProjection = strings.Split(listedAttributes, ",")
 
 // TableSchema is the one definition of the table; template.yaml declares the
 // same (a test compares them) and local tools create the table from it.
@@ -131,5 +126,5 @@ func projection(listed bool) *types.Projection {
 	if !listed {
 		return &types.Projection{ProjectionType: types.ProjectionTypeAll}
 	}
-	return &types.Projection{ProjectionType: types.ProjectionTypeInclude, NonKeyAttributes: ListedProjection}
+	return &types.Projection{ProjectionType: types.ProjectionTypeInclude, NonKeyAttributes: []string{listedAttr}}
 }

@@ -286,21 +286,39 @@ func (s *Store) batchRead(ctx context.Context, keys []item, consistent bool) (ma
 		}
 	}
 	for start := 0; start < len(unique); start += 100 {
-		req := map[string]types.KeysAndAttributes{s.table: {
-			Keys: unique[start:min(start+100, len(unique))], ConsistentRead: aws.Bool(consistent)}}
-		for len(req) > 0 && len(req[s.table].Keys) > 0 {
-			res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
-				RequestItems:           req,
-				ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
-			})
-			if err != nil {
-				return nil, fmt.Errorf("batch get: %w", err)
-			}
-			for _, it := range res.Responses[s.table] {
-				out[keyString(it)] = it
-			}
-			req = res.UnprocessedKeys
+		got, err := s.batchGetKeys(ctx, types.KeysAndAttributes{
+			Keys: unique[start:min(start+100, len(unique))], ConsistentRead: aws.Bool(consistent)})
+		if err != nil {
+			return nil, err
 		}
+		for _, it := range got {
+			out[keyString(it)] = it
+		}
+	}
+	return out, nil
+}
+
+// batchGetKeys reads up to 100 keys in one BatchGetItem, and again what
+// DynamoDB leaves unprocessed (it does when the table or an item is
+// throttled), after a backoff, until the context ends.
+func (s *Store) batchGetKeys(ctx context.Context, keys types.KeysAndAttributes) ([]item, error) {
+	var out []item
+	req := map[string]types.KeysAndAttributes{s.table: keys}
+	for attempt := 0; len(req[s.table].Keys) > 0; attempt++ {
+		if attempt > 0 {
+			if err := backoff(ctx, attempt-1); err != nil {
+				return nil, err
+			}
+		}
+		res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+			RequestItems:           req,
+			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("batch get: %w", err)
+		}
+		out = append(out, res.Responses[s.table]...)
+		req = res.UnprocessedKeys
 	}
 	return out, nil
 }
