@@ -124,7 +124,7 @@ func (s *Store) partition(ctx context.Context, pk, prefix string) ([]item, error
 	}
 	var out []item
 	for {
-		res, err := s.db.Query(ctx, in)
+		res, err := s.query(ctx, in)
 		if err != nil {
 			return nil, fmt.Errorf("query %s: %w", pk, err)
 		}

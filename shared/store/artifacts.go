@@ -20,7 +20,7 @@ import (
 //
 // Errors: ErrNotFound when there is none; else the DynamoDB client's.
 func (s *Store) LatestRefBuild(ctx context.Context, projectID int64, ref, name string) (*jobs.Job, error) {
-	res, err := s.db.Query(ctx, &dynamodb.QueryInput{
+	res, err := s.query(ctx, &dynamodb.QueryInput{
 		TableName: aws.String(s.table), IndexName: aws.String(GSIRefArtifacts),
 		KeyConditionExpression:    aws.String("GSI5PK = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(refArtifactsPK(projectID, ref, name))},
@@ -44,7 +44,7 @@ func (s *Store) LatestRefBuild(ctx context.Context, projectID int64, ref, name s
 //
 // Errors: ErrNotFound when there is none; else the DynamoDB client's.
 func (s *Store) SearchRefBuild(ctx context.Context, projectID int64, ref, name string) (*jobs.Job, error) {
-	res, err := s.db.Query(ctx, &dynamodb.QueryInput{
+	res, err := s.query(ctx, &dynamodb.QueryInput{
 		TableName: aws.String(s.table), IndexName: aws.String(GSIRefArtifactsSearch),
 		KeyConditionExpression:    aws.String("GSI6PK = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(refArtifactsPK(projectID, ref, name))},

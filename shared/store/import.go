@@ -325,7 +325,7 @@ func (s *Store) buildsAbove(ctx context.Context, pid int64, shards int, low int6
 		}
 	pages:
 		for {
-			res, err := s.db.Query(ctx, in)
+			res, err := s.query(ctx, in)
 			if err != nil {
 				return 0, nil, fmt.Errorf("builds of project %d: %w", pid, err)
 			}

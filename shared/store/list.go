@@ -266,7 +266,7 @@ func (s *Store) queryDesc(ctx context.Context, part partition, upTo int64, want 
 		// DynamoDB returns at most 1 MB a call anyway; asking for more
 		// than a thousand at once only risks overflowing the int32.
 		in.Limit = aws.Int32(int32(min(want-len(out), 1000)))
-		res, err := s.db.Query(ctx, in)
+		res, err := s.query(ctx, in)
 		if err != nil {
 			return nil, fmt.Errorf("query %s: %w", part.index, err)
 		}

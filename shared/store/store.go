@@ -313,7 +313,7 @@ func (s *Store) batchGetKeys(ctx context.Context, keys types.KeysAndAttributes) 
 		res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
 			RequestItems:           req,
 			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
-		})
+		}, typedBatchGet)
 		if err != nil {
 			return nil, fmt.Errorf("batch get: %w", err)
 		}
