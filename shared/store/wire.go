@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go"
@@ -58,9 +60,11 @@ func (d *typedDeserializer) HandleDeserialize(ctx context.Context, in middleware
 		return d.sdk.HandleDeserialize(ctx, in, answered{out, md})
 	}
 	defer func() { smithyhttp.CloseResponseBody(ctx, res, false, err) }()
-	body, err := io.ReadAll(res.Body)
+	buf := bodies.Get().(*[]byte)
+	defer bodies.Put(buf)
+	*buf, err = readBody(res.ContentLength, res.Body, (*buf)[:0])
 	if err == nil {
-		out.Result, err = d.decode(body)
+		out.Result, err = d.decode(*buf)
 	}
 	if err != nil {
 		// The SDK's own error for a body that does not decode, which its
@@ -68,6 +72,20 @@ func (d *typedDeserializer) HandleDeserialize(ctx context.Context, in middleware
 		err = &smithy.DeserializationError{Err: fmt.Errorf("failed to decode response body, %w", err)}
 	}
 	return out, md, err
+}
+
+// bodies are the buffers answers are read into: nothing decoded keeps a
+// reference into one (strings and binaries are copied out).
+var bodies = sync.Pool{New: func() any { return new([]byte) }}
+
+// readBody appends the body, of n bytes when n >= 0, to buf.
+func readBody(n int64, r io.Reader, buf []byte) ([]byte, error) {
+	if n < 0 || n > 16<<20 {
+		return io.ReadAll(r)
+	}
+	buf = slices.Grow(buf, int(n))[:n]
+	_, err := io.ReadFull(r, buf)
+	return buf, err
 }
 
 // answered hands the SDK's deserializer the answer already received.
