@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/hex"
 	"reflect"
 	"strconv"
 	"strings"
@@ -152,6 +153,30 @@ func TestListedEdges(t *testing.T) {
 		if err := unpackListed(append(b, 0), &got); err == nil {
 			t.Error("a trailing byte decoded")
 		}
+	}
+}
+
+// Every word of L's dictionary, and strings next to one, come back as
+// written; an L of version 1, written before the words, still decodes.
+func TestListedWords(t *testing.T) {
+	var near []string
+	for _, w := range listedWords {
+		near = append(near, w, w+" ", strings.ToUpper(w))
+	}
+	j := jobs.Job{Kind: "success", Status: "job.log", Stage: "", Name: "main", Ref: "main ", TagList: near,
+		Artifacts: []jobs.Artifact{{FileType: "zip", Filename: strings.Repeat("x", len(listedWords)+200), FileFormat: "raw"}}}
+	b := packListed(&j)
+	var got jobs.Job
+	if err := unpackListed(b, &got); err != nil || !reflect.DeepEqual(got, j) {
+		t.Errorf("%+v came back as %+v, %v", j, got, err)
+	}
+	// Written by version 1's packListed (commit b137cbf) for this job.
+	v1, _ := hex.DecodeString("0100020000000000000006627269646765066d616e75616c04746573740178000000b7a8c30d959aef3a0106646f636b657201057472616365076a6f622e6c6f670000")
+	want := jobs.Job{ID: 1, Kind: jobs.Bridge, Status: jobs.Manual, CreatedAt: time.Date(1969, 7, 20, 20, 17, 40, 123456789, time.UTC),
+		Name: "x", Stage: "test", TagList: []string{"docker"}, Artifacts: []jobs.Artifact{{FileType: "trace", Filename: "job.log"}}}
+	got = jobs.Job{}
+	if err := unpackListed(v1, &got); err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("version 1 came back as %+v, %v", got, err)
 	}
 }
 
