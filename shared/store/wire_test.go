@@ -75,25 +75,39 @@ func randomValue(r *rand.Rand, depth int) types.AttributeValue {
 	}
 }
 
+// putRandomItems puts n items of random attributes under PK "WIRE", those
+// that stored says, and returns the keys of all n.
+func putRandomItems(t *testing.T, env *testenv.Env, seed uint64, n int, stored func(int) bool) []map[string]types.AttributeValue {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	var keys []map[string]types.AttributeValue
+	for i := range n {
+		key := map[string]types.AttributeValue{
+			"PK": &types.AttributeValueMemberS{Value: "WIRE"},
+			"SK": &types.AttributeValueMemberS{Value: fmt.Sprintf("%03d", i)},
+		}
+		keys = append(keys, key)
+		if !stored(i) {
+			continue
+		}
+		it := maps.Clone(key)
+		for a := range 1 + r.IntN(6) {
+			it["a"+strconv.Itoa(a)] = randomValue(r, 3)
+		}
+		if _, err := env.DynamoDB.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(env.Table), Item: it}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return keys
+}
+
 // A Query decoded by typedQuery is the Query the SDK decodes, to the last
 // field: items of every attribute type, the last evaluated key, counts
 // and consumed capacity (per index too), on pages and on the last one.
 func TestTypedQueryDecodesAsTheSDK(t *testing.T) {
 	env := testenv.New(t)
 	ctx := context.Background()
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := range 40 {
-		it := map[string]types.AttributeValue{
-			"PK": &types.AttributeValueMemberS{Value: "WIRE"},
-			"SK": &types.AttributeValueMemberS{Value: fmt.Sprintf("%03d", i)},
-		}
-		for a := range 1 + r.IntN(6) {
-			it["a"+strconv.Itoa(a)] = randomValue(r, 3)
-		}
-		if _, err := env.DynamoDB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(env.Table), Item: it}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	putRandomItems(t, env, 1, 40, func(int) bool { return true })
 	for _, c := range []struct {
 		name  string
 		limit int32
@@ -149,25 +163,7 @@ func TestTypedQueryDecodesAsTheSDK(t *testing.T) {
 func TestTypedBatchGetDecodesAsTheSDK(t *testing.T) {
 	env := testenv.New(t)
 	ctx := context.Background()
-	r := rand.New(rand.NewPCG(3, 4))
-	var keys []map[string]types.AttributeValue
-	for i := range 30 {
-		key := map[string]types.AttributeValue{
-			"PK": &types.AttributeValueMemberS{Value: "WIRE"},
-			"SK": &types.AttributeValueMemberS{Value: fmt.Sprintf("%03d", i)},
-		}
-		keys = append(keys, key)
-		if i%5 == 4 {
-			continue // missing
-		}
-		it := maps.Clone(key)
-		for a := range 1 + r.IntN(6) {
-			it["a"+strconv.Itoa(a)] = randomValue(r, 3)
-		}
-		if _, err := env.DynamoDB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(env.Table), Item: it}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	keys := putRandomItems(t, env, 3, 30, func(i int) bool { return i%5 != 4 }) // every fifth missing
 	for _, c := range []struct {
 		name string
 		ka   types.KeysAndAttributes

@@ -190,23 +190,7 @@ func (d *wireDecoder) expect(c byte) error {
 // object reads {"key": value, ...}, calling member at each value, which
 // must read it. A null object is no members.
 func (d *wireDecoder) object(member func(key []byte) error) error {
-	c, err := d.next()
-	if err != nil {
-		return err
-	}
-	if c == 'n' {
-		return d.literal("null")
-	}
-	if err := d.expect('{'); err != nil {
-		return err
-	}
-	if c, err := d.next(); err != nil {
-		return err
-	} else if c == '}' {
-		d.i++
-		return nil
-	}
-	for {
+	return d.sequence('{', '}', func() error {
 		key, err := d.rawString()
 		if err != nil {
 			return err
@@ -214,28 +198,16 @@ func (d *wireDecoder) object(member func(key []byte) error) error {
 		if err := d.expect(':'); err != nil {
 			return err
 		}
-		if err := member(key); err != nil {
-			return err
-		}
-		c, err := d.next()
-		if err != nil {
-			return err
-		}
-		d.i++
-		switch c {
-		case ',':
-		case '}':
-			return nil
-		default:
-			d.i--
-			return d.fail("want , or }")
-		}
-	}
+		return member(key)
+	})
 }
 
 // array reads [value, ...], calling elem at each value, which must read
 // it. A null array is no elements.
-func (d *wireDecoder) array(elem func() error) error {
+func (d *wireDecoder) array(elem func() error) error { return d.sequence('[', ']', elem) }
+
+// sequence reads open, elements separated by commas, close; or null.
+func (d *wireDecoder) sequence(open, close byte, elem func() error) error {
 	c, err := d.next()
 	if err != nil {
 		return err
@@ -243,12 +215,12 @@ func (d *wireDecoder) array(elem func() error) error {
 	if c == 'n' {
 		return d.literal("null")
 	}
-	if err := d.expect('['); err != nil {
+	if err := d.expect(open); err != nil {
 		return err
 	}
 	if c, err := d.next(); err != nil {
 		return err
-	} else if c == ']' {
+	} else if c == close {
 		d.i++
 		return nil
 	}
@@ -260,14 +232,14 @@ func (d *wireDecoder) array(elem func() error) error {
 		if err != nil {
 			return err
 		}
-		d.i++
 		switch c {
 		case ',':
-		case ']':
+			d.i++
+		case close:
+			d.i++
 			return nil
 		default:
-			d.i--
-			return d.fail("want , or ]")
+			return d.fail(fmt.Sprintf("want , or %c", close))
 		}
 	}
 }
