@@ -56,6 +56,7 @@ func BenchmarkListProjectJobs(b *testing.B) {
 		{"keyset/first", "/api/v4/projects/1/jobs?pagination=keyset&per_page=100"},
 		{"keyset/row4000", deep},
 		{"scoped/two-statuses", "/api/v4/projects/1/jobs?scope[]=success&scope[]=failed&per_page=100"},
+		{"scoped/four-statuses/page13", "/api/v4/projects/1/jobs?scope[]=success&scope[]=failed&scope[]=canceled&scope[]=skipped&per_page=100&page=13"},
 		{"ref/page1", ref},
 		{"ref/page20", ref + "&page=20"},
 		{"ref/keyset/row2000", refDeep},

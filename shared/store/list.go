@@ -170,31 +170,37 @@ func (s *Store) run(ctx context.Context, sp *Speculation, pl plan) (*Page, error
 	return s.cachedPage(ctx, pl)
 }
 
-// page reads each partition of pl newest first, pl.perPart() rows each,
-// and merges them by id.
+// page reads each partition of pl newest first, merged by id: pl.perPart()
+// rows each in one round trip when that is a Query's worth (every page
+// but the deep filtered ones), else in step (mergeDesc).
 func (s *Store) page(ctx context.Context, pl plan) (*Page, error) {
 	parts, skip, limit, want := pl.parts, pl.skip, pl.limit, pl.perPart()
-	results := make([][]*jobs.Job, len(parts))
-	errs := make([]error, len(parts))
-	if len(parts) == 1 {
+	var all []*jobs.Job
+	var err error
+	switch {
+	case len(parts) == 1:
 		// No goroutine to wait for: a speculative Query starts at once.
-		results[0], errs[0] = s.queryDesc(ctx, parts[0], pl.upTo, want)
-	} else {
+		all, err = s.queryDesc(ctx, parts[0], pl.upTo, want)
+	case want > queryRows:
+		all, err = s.mergeDesc(ctx, parts, pl.upTo, want)
+	default:
+		results := make([][]*jobs.Job, len(parts))
+		errs := make([]error, len(parts))
 		var wg sync.WaitGroup
 		for i, part := range parts {
 			wg.Go(func() { results[i], errs[i] = s.queryDesc(ctx, part, pl.upTo, want) })
 		}
 		wg.Wait()
-	}
-	var all []*jobs.Job
-	for i := range parts {
-		if errs[i] != nil {
-			return nil, errs[i]
+		for i := range parts {
+			if errs[i] != nil {
+				return nil, errs[i]
+			}
+			all = append(all, results[i]...)
 		}
-		all = append(all, results[i]...)
+		slices.SortFunc(all, newestFirst)
 	}
-	if len(parts) > 1 {
-		slices.SortFunc(all, func(a, b *jobs.Job) int { return cmp.Compare(b.ID, a.ID) })
+	if err != nil {
+		return nil, err
 	}
 	pg := &Page{}
 	if len(all) <= skip {
@@ -214,6 +220,8 @@ func (s *Store) page(ctx context.Context, pl plan) (*Page, error) {
 	}
 	return pg, nil
 }
+
+func newestFirst(a, b *jobs.Job) int { return cmp.Compare(b.ID, a.ID) }
 
 // wholeJobs reads js whole from the table, in their order: the list
 // indexes hold only what a page renders. A job deleted since it was listed
@@ -240,10 +248,37 @@ func (s *Store) wholeJobs(ctx context.Context, js []*jobs.Job) ([]*jobs.Job, err
 	return out, nil
 }
 
+// queryRows is the most rows one Query is asked for: DynamoDB returns at
+// most 1 MB a call anyway, and asking for more than a thousand at once
+// only risks overflowing the int32. (A variable only so that tests can
+// make deep pages of a small world: SetQueryRows.)
+var queryRows = 1000
+
 // queryDesc reads up to want items of one partition, sort keys <= upTo
 // (unbounded when 0), newest first: of each only L, all its list index holds
 // besides the keys.
 func (s *Store) queryDesc(ctx context.Context, part partition, upTo int64, want int) ([]*jobs.Job, error) {
+	c := s.cursor(part, upTo)
+	var out []*jobs.Job
+	for len(out) < want && !c.done {
+		js, err := c.next(ctx, want-len(out))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, js...)
+	}
+	return out, nil
+}
+
+// cursor reads one partition newest first, a Query at a time.
+type cursor struct {
+	s    *Store
+	part partition
+	in   *dynamodb.QueryInput
+	done bool // no rows left
+}
+
+func (s *Store) cursor(part partition, upTo int64) *cursor {
 	in := &dynamodb.QueryInput{
 		TableName:                aws.String(s.table),
 		IndexName:                aws.String(part.index),
@@ -261,26 +296,26 @@ func (s *Store) queryDesc(ctx context.Context, part partition, upTo int64, want 
 		in.ExpressionAttributeNames["#sk"] = part.skAttr
 		in.ExpressionAttributeValues[":sk"] = num(upTo)
 	}
-	var out []*jobs.Job
-	for len(out) < want {
-		// DynamoDB returns at most 1 MB a call anyway; asking for more
-		// than a thousand at once only risks overflowing the int32.
-		in.Limit = aws.Int32(int32(min(want-len(out), 1000)))
-		res, err := s.query(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("query %s: %w", part.index, err)
-		}
-		for _, it := range res.Items {
-			j, err := decodeJob(it)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, j)
-		}
-		if res.LastEvaluatedKey == nil {
-			break
-		}
-		in.ExclusiveStartKey = res.LastEvaluatedKey
+	return &cursor{s: s, part: part, in: in}
+}
+
+// next reads the next at most n rows (one Query; fewer when DynamoDB's
+// 1 MB a call ends it first).
+func (c *cursor) next(ctx context.Context, n int) ([]*jobs.Job, error) {
+	c.in.Limit = aws.Int32(int32(min(n, queryRows)))
+	res, err := c.s.query(ctx, c.in)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", c.part.index, err)
 	}
+	out := make([]*jobs.Job, 0, len(res.Items))
+	for _, it := range res.Items {
+		j, err := decodeJob(it)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	c.done = res.LastEvaluatedKey == nil
+	c.in.ExclusiveStartKey = res.LastEvaluatedKey
 	return out, nil
 }
