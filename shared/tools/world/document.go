@@ -65,7 +65,7 @@ func (s sliceSource) each(from position, fn func(int, json.RawMessage, position)
 // fileSource is an array (of what: "job", "pipeline") of a document file,
 // which starts at byte start (its '['); it is read from there, or from a
 // position, with a decoder of its own, flat in memory whatever the
-// document's size. The raw element fn is given is its until fn returns.
+// document's size. The raw element fn is given is reused once fn returns.
 type fileSource struct {
 	what  string
 	f     *os.File
@@ -113,7 +113,7 @@ func (s *fileSource) each(from position, fn func(int, json.RawMessage, position)
 // read through without keeping them; sum is its SHA-256, which names it in
 // a checkpoint.
 type document struct {
-	*World
+	world           *World
 	jobs, pipelines *fileSource
 	sum             string
 }
@@ -129,12 +129,12 @@ func readDocument(f *os.File, meter *progress.Meter) (*document, error) {
 	sum := sha256.New()
 	in := io.TeeReader(&counting{r: f, phase: phase}, sum)
 	dec := json.NewDecoder(in)
-	d := &document{World: &World{}}
+	d := &document{world: &World{}}
 	arrays := map[string]**fileSource{"jobs": &d.jobs, "pipelines": &d.pipelines}
 	for k, a := range arrays {
 		*a = &fileSource{what: strings.TrimSuffix(k, "s"), f: f, size: st.Size(), start: -1}
 	}
-	w := d.World
+	w := d.world
 	sections := map[string]any{"instance_url": &w.InstanceURL, "users": &w.Users, "tokens": &w.Tokens,
 		"groups": &w.Groups, "projects": &w.Projects, "runners": &w.Runners, "agents": &w.Agents}
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {

@@ -121,7 +121,7 @@ func (im *Importer) ImportFile(ctx context.Context, f *os.File, dir fs.FS) (*Sum
 	if err != nil {
 		return nil, err
 	}
-	return im.run(ctx, d.World, d.jobs, d.pipelines, dir, d.sum)
+	return im.run(ctx, d.world, d.jobs, d.pipelines, dir, d.sum)
 }
 
 func (im *Importer) meter() *progress.Meter {
