@@ -35,7 +35,7 @@ func TestImportResumesAfterKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	const jobs = 3000
-	if err := demo.Bulk(f, jobs); err != nil {
+	if err := demo.Bulk(f, jobs, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {

@@ -34,9 +34,10 @@ const usage = `usage:
   jobsctl reshard PROJECT SHARDS
                               move a project's builds to SHARDS write shards of its build
                               indexes (1 to 32; lists miss unmoved builds while it runs)
-  jobsctl seed [-jobs N] [-o FILE [-bulk]]
+  jobsctl seed [-jobs N] [-o FILE [-bulk [-pipeline-jobs M]]]
                               import the demo world (or write it to FILE) and print its tokens;
                               -bulk writes one project of N jobs as generated, for measuring imports
+                              (-pipeline-jobs: at most M jobs per pipeline, for many pipelines)
   jobsctl trace [--follow] [-url URL] [-token T | -job-token T] [-interval 3s] PROJECT JOB
                               print a job's log; with --follow, print what it gains until the job
                               finishes (If-None-Match and Range polls; whole logs where ranges are not served)
@@ -72,6 +73,7 @@ func run(ctx context.Context, cmd string, args []string) error {
 		n := fs.Int("jobs", 1500, "jobs per demo project")
 		out := fs.String("o", "", "write the world document to this file instead of importing it")
 		bulk := fs.Bool("bulk", false, "with -o: one project of -jobs jobs, written as generated (flat memory), no archives")
+		pipelineJobs := fs.Int("pipeline-jobs", 0, "with -bulk: at most this many jobs per pipeline (0: 9 to 12)")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
@@ -79,7 +81,7 @@ func run(ctx context.Context, cmd string, args []string) error {
 			if *out == "" {
 				return fmt.Errorf("seed -bulk needs -o FILE")
 			}
-			return writeBulk(*out, *n)
+			return writeBulk(*out, *n, *pipelineJobs)
 		}
 		w := demo.Seed(*n)
 		if *out != "" {
@@ -198,12 +200,12 @@ func load(ctx context.Context, run func(*world.Importer) (*world.Summary, error)
 	return nil
 }
 
-func writeBulk(path string, n int) error {
+func writeBulk(path string, n, pipelineJobs int) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	if err := demo.Bulk(f, n); err != nil {
+	if err := demo.Bulk(f, n, pipelineJobs); err != nil {
 		f.Close()
 		return err
 	}

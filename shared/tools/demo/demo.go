@@ -79,8 +79,10 @@ func Seed(jobsPerProject int) *world.World {
 // Bulk writes a demo document of one project (demo/backend) with about n
 // jobs to out as it generates them, without archives: memory stays flat
 // whatever n, for measuring imports. Its jobs come before its pipelines,
-// which the importer must handle.
-func Bulk(out io.Writer, n int) error {
+// which the importer must handle. pipelineJobs, if above 0, caps the jobs
+// of a pipeline (9 to 12 otherwise), so that a document can list many
+// pipelines.
+func Bulk(out io.Writer, n, pipelineJobs int) error {
 	w := &world.World{}
 	bw := bufio.NewWriterSize(out, 1<<20)
 	first := true
@@ -99,6 +101,7 @@ func Bulk(out io.Writer, n int) error {
 			_, err = bw.Write(raw)
 		}
 	})
+	g.pipelineJobs = pipelineJobs
 	g.fill(n, ProjectBackend)
 	if err != nil {
 		return err
@@ -230,6 +233,7 @@ type seeder struct {
 	nextPipeline int64
 	iid          map[int64]int
 	counts       map[int64]int // jobs made per project
+	pipelineJobs int           // jobs of a pipeline at most; 0: all its stages'
 }
 
 var stages = []struct {
@@ -266,11 +270,15 @@ func (g *seeder) pipeline(pid int64) int {
 		"trailers": map[string]any{}, "extended_trailers": map[string]any{},
 		"web_url": fmt.Sprintf("%s/%s/-/commit/%s", instance, path, sha)}
 	n := 0
+	room := func(k int) bool { return g.pipelineJobs == 0 || n+k <= g.pipelineJobs } // for k more jobs
 	for _, st := range stages {
 		for _, name := range st.names {
+			if !room(1) {
+				break
+			}
 			status := g.status(g.next)
 			retried := false
-			if status == jobs.Failed && g.r.IntN(3) == 0 {
+			if status == jobs.Failed && g.r.IntN(3) == 0 && room(2) {
 				// A failed try that was retried: the retry follows it.
 				g.job(pid, path, plID, pipeline, commit, st.stage, name, ref, jobs.Failed, true, user, created)
 				n++
@@ -279,7 +287,7 @@ func (g *seeder) pipeline(pid int64) int {
 			n++
 		}
 	}
-	if g.r.IntN(4) == 0 {
+	if g.r.IntN(4) == 0 && room(1) {
 		g.bridge(pid, path, plID, pipeline, commit, ref, user, created)
 		n++
 	}

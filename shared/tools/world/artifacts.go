@@ -26,6 +26,7 @@ type locks struct {
 	Parent       map[int64]int64   // child pipeline -> the pipeline of the bridge that made it
 	NewestByRef  map[refKey]int64
 	NewestByName map[refKey]int64
+	refs         map[string]string // each ref once, however many pipelines name it
 }
 
 type refKey struct {
@@ -34,36 +35,46 @@ type refKey struct {
 	Tag     bool
 }
 
+// lockDoc is what locks read of a pipeline's document, in a few bytes: one
+// is held for every pipeline.
 type lockDoc struct {
-	Status, Ref, Source string
-	Project             int64
+	Ref     string
+	Project int64
+	Success bool // its status
+	Child   bool // of source parent_pipeline
+	// Dangling: of a source that Project#ci_pipelines leaves out.
+	Dangling bool
 }
 
 func newLocks() *locks {
 	return &locks{Docs: map[int64]lockDoc{}, Parent: map[int64]int64{}, NewestByRef: map[refKey]int64{},
-		NewestByName: map[refKey]int64{}}
+		NewestByName: map[refKey]int64{}, refs: map[string]string{}}
 }
 
 // pipeline notes a pipeline of the document.
 func (l *locks) pipeline(p *jobs.Pipeline) error {
-	var d lockDoc
+	var d struct{ Status, Ref, Source string }
 	if err := json.Unmarshal(p.Doc, &d); err != nil {
 		return fmt.Errorf("pipeline %d: %w", p.ID, err)
 	}
-	d.Project = p.ProjectID
-	l.Docs[p.ID] = d
+	ref, ok := l.refs[d.Ref]
+	if !ok {
+		ref, l.refs[d.Ref] = d.Ref, d.Ref
+	}
+	l.Docs[p.ID] = lockDoc{Ref: ref, Project: p.ProjectID, Success: d.Status == string(jobs.Success),
+		Child: d.Source == "parent_pipeline", Dangling: dangling[d.Source]}
 	return nil
 }
 
 // see notes a job of the document, its pipelines noted.
 func (l *locks) see(j *jobs.Job) {
 	if c := j.DownstreamPipelineID; j.IsBridge() && c != 0 {
-		if d, ok := l.Docs[c]; ok && d.Source == "parent_pipeline" && d.Project == j.ProjectID {
+		if d, ok := l.Docs[c]; ok && d.Child && d.Project == j.ProjectID {
 			l.Parent[c] = j.PipelineID
 		}
 	}
 	d, ok := l.Docs[j.PipelineID]
-	if !ok || d.Status != string(jobs.Success) || d.Ref == "" || dangling[d.Source] {
+	if !ok || !d.Success || d.Ref == "" || d.Dangling {
 		return
 	}
 	byRef, byName := refKey{j.ProjectID, d.Ref, j.Tag}, refKey{j.ProjectID, d.Ref, false}
@@ -84,7 +95,7 @@ func (l *locks) mark(j *jobs.Job) {
 	d := l.Docs[pl]
 	j.Locked = l.NewestByRef[refKey{j.ProjectID, d.Ref, j.Tag}] == pl
 	j.LatestForRef = l.NewestByName[refKey{j.ProjectID, d.Ref, false}] == pl
-	if d.Status == string(jobs.Success) && !dangling[d.Source] && d.Ref != "" {
+	if d.Success && !d.Dangling && d.Ref != "" {
 		j.RefPipelineID = pl
 	}
 }

@@ -17,7 +17,7 @@ import (
 // A nil checkpoint records nothing.
 type checkpoint struct {
 	path string
-	doc  string // the document's SHA-256 and the table: a checkpoint of another is refused
+	doc  string // the document's SHA-256, the table and planFormat: a checkpoint of another is refused
 }
 
 type savedPlan struct {
@@ -29,8 +29,12 @@ func (im *Importer) checkpoint(doc string) *checkpoint {
 	if im.Checkpoint == "" || doc == "" {
 		return nil
 	}
-	return &checkpoint{path: im.Checkpoint, doc: doc + " " + im.Store.Table()}
+	return &checkpoint{path: im.Checkpoint, doc: doc + " " + im.Store.Table() + " " + planFormat}
 }
+
+// planFormat names the plan's encoding: a checkpoint of an importer that
+// planned differently is refused, never misread.
+const planFormat = "plan/2"
 
 // load returns the recorded plan and position, or no plan when there is no
 // checkpoint yet.
@@ -51,7 +55,7 @@ func (c *checkpoint) load() (*plan, position, error) {
 		return nil, position{}, fmt.Errorf("checkpoint %s: %w", c.path, err)
 	}
 	if sp.Doc != c.doc {
-		return nil, position{}, fmt.Errorf("checkpoint %s is of another document or table: remove it to start over", c.path)
+		return nil, position{}, fmt.Errorf("checkpoint %s is of another document, table or importer: remove it to start over", c.path)
 	}
 	var next position
 	b, err := os.ReadFile(c.path + ".next")

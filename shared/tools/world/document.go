@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,20 +13,40 @@ import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/progress"
 )
 
-// A document's jobs are read one at a time, twice (see Importer.run), from
-// a jobSource: the World's own slice, or the document's file.
-type jobSource interface {
-	// each calls fn with every job from position from on, and the position
-	// after it.
+// A document's jobs and pipelines are arrays read one element at a time
+// (see Importer.run), from a source: the World's own slice, or the
+// document's file.
+type source interface {
+	// each calls fn with every element from position from on, and the
+	// position after it.
 	each(from position, fn func(i int, raw json.RawMessage, next position) error) error
 	len() int
 }
 
-// position is where a job starts in its source: its index and, in a file,
-// the byte offset just after the job before it.
+// position is where an element starts in its source: its index and, in a
+// file, the byte offset just after the element before it.
 type position struct {
 	Index  int
 	Offset int64
+}
+
+// errFound ends an each that looks for one element.
+var errFound = errors.New("found")
+
+// element reads the one element of src at position at.
+func element(src source, at position) (json.RawMessage, error) {
+	var out json.RawMessage
+	err := src.each(at, func(_ int, raw json.RawMessage, _ position) error {
+		out = raw
+		return errFound
+	})
+	if err == nil {
+		return nil, fmt.Errorf("no element %d", at.Index)
+	}
+	if !errors.Is(err, errFound) {
+		return nil, err
+	}
+	return out, nil
 }
 
 type sliceSource []json.RawMessage
@@ -41,10 +62,12 @@ func (s sliceSource) each(from position, fn func(int, json.RawMessage, position)
 	return nil
 }
 
-// fileSource is the jobs array of a document file, which starts at byte
-// start (its '['); it is read from there, or from a position, with a
-// decoder of its own, flat in memory whatever the document's size.
+// fileSource is an array (of what: "job", "pipeline") of a document file,
+// which starts at byte start (its '['); it is read from there, or from a
+// position, with a decoder of its own, flat in memory whatever the
+// document's size. The raw element fn is given is reused once fn returns.
 type fileSource struct {
+	what  string
 	f     *os.File
 	size  int64
 	start int64
@@ -65,17 +88,17 @@ func (s *fileSource) each(from position, fn func(int, json.RawMessage, position)
 	}
 	dec := json.NewDecoder(io.MultiReader(strings.NewReader(prefix), io.NewSectionReader(s.f, off, s.size-off)))
 	if _, err := dec.Token(); err != nil {
-		return fmt.Errorf("jobs: %w", err)
+		return fmt.Errorf("%ss: %w", s.what, err)
 	}
 	var raw json.RawMessage
 	if from.Index > 0 {
 		if err := dec.Decode(&raw); err != nil {
-			return fmt.Errorf("jobs: %w", err)
+			return fmt.Errorf("%ss: %w", s.what, err)
 		}
 	}
 	for i := from.Index; dec.More(); i++ {
 		if err := dec.Decode(&raw); err != nil {
-			return fmt.Errorf("job %d of the document: %w", i, err)
+			return fmt.Errorf("%s %d of the document: %w", s.what, i, err)
 		}
 		next := position{Index: i + 1, Offset: off + dec.InputOffset() - int64(len(prefix))}
 		if err := fn(i, raw, next); err != nil {
@@ -85,37 +108,47 @@ func (s *fileSource) each(from position, fn func(int, json.RawMessage, position)
 	return nil
 }
 
-// readDocument reads a document's sections, whatever their order, into a
-// World without jobs, and finds its jobs array, which it reads through
-// without keeping it. It also returns the document's SHA-256, which names
-// it in a checkpoint.
-func readDocument(f *os.File, meter *progress.Meter) (*World, *fileSource, string, error) {
+// document is a document file's small sections, read whole into a World
+// without jobs and pipelines, and its jobs and pipelines arrays, found and
+// read through without keeping them; sum is its SHA-256, which names it in
+// a checkpoint.
+type document struct {
+	world           *World
+	jobs, pipelines *fileSource
+	sum             string
+}
+
+// readDocument reads a document file, its sections in any order.
+func readDocument(f *os.File, meter *progress.Meter) (*document, error) {
 	st, err := f.Stat()
 	if err != nil {
-		return nil, nil, "", err
+		return nil, err
 	}
 	phase := meter.Phase("read", "bytes", st.Size())
 	defer phase.Done()
 	sum := sha256.New()
 	in := io.TeeReader(&counting{r: f, phase: phase}, sum)
 	dec := json.NewDecoder(in)
-	w := &World{}
-	src := &fileSource{f: f, size: st.Size(), start: -1}
+	d := &document{world: &World{}}
+	arrays := map[string]**fileSource{"jobs": &d.jobs, "pipelines": &d.pipelines}
+	for k, a := range arrays {
+		*a = &fileSource{what: strings.TrimSuffix(k, "s"), f: f, size: st.Size(), start: -1}
+	}
+	w := d.world
 	sections := map[string]any{"instance_url": &w.InstanceURL, "users": &w.Users, "tokens": &w.Tokens,
-		"groups": &w.Groups, "projects": &w.Projects, "pipelines": &w.Pipelines, "runners": &w.Runners,
-		"agents": &w.Agents}
+		"groups": &w.Groups, "projects": &w.Projects, "runners": &w.Runners, "agents": &w.Agents}
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil, nil, "", fmt.Errorf("read world: want a JSON object")
+		return nil, fmt.Errorf("read world: want a JSON object")
 	}
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
-			return nil, nil, "", fmt.Errorf("read world: %w", err)
+			return nil, fmt.Errorf("read world: %w", err)
 		}
 		k, _ := t.(string)
-		if k == "jobs" {
-			if err := src.scan(dec); err != nil {
-				return nil, nil, "", err
+		if a, ok := arrays[k]; ok {
+			if err := (*a).scan(dec); err != nil {
+				return nil, err
 			}
 			continue
 		}
@@ -124,32 +157,34 @@ func readDocument(f *os.File, meter *progress.Meter) (*World, *fileSource, strin
 			v = new(json.RawMessage) // unknown keys are skipped, as before
 		}
 		if err := dec.Decode(v); err != nil {
-			return nil, nil, "", fmt.Errorf("read world: %s: %w", k, err)
+			return nil, fmt.Errorf("read world: %s: %w", k, err)
 		}
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, nil, "", fmt.Errorf("read world: %w", err)
+		return nil, fmt.Errorf("read world: %w", err)
 	}
 	if _, err := io.Copy(io.Discard, in); err != nil { // the rest, for the sum
-		return nil, nil, "", err
+		return nil, err
 	}
-	return w, src, hex.EncodeToString(sum.Sum(nil)), nil
+	d.sum = hex.EncodeToString(sum.Sum(nil))
+	return d, nil
 }
 
-// scan notes where the jobs array starts and counts its jobs.
+// scan notes where the array starts and counts its elements.
 func (s *fileSource) scan(dec *json.Decoder) error {
 	t, err := dec.Token()
 	if t == nil && err == nil { // "jobs": null
+		s.start, s.n = -1, 0
 		return nil
 	}
 	if err != nil || t != json.Delim('[') {
-		return fmt.Errorf("read world: jobs: want an array")
+		return fmt.Errorf("read world: %ss: want an array", s.what)
 	}
 	s.start = dec.InputOffset() - 1
 	var raw json.RawMessage
 	for s.n = 0; dec.More(); s.n++ {
 		if err := dec.Decode(&raw); err != nil {
-			return fmt.Errorf("read world: job %d: %w", s.n, err)
+			return fmt.Errorf("read world: %s %d: %w", s.what, s.n, err)
 		}
 	}
 	_, err = dec.Token()

@@ -75,10 +75,11 @@ type embedded struct {
 }
 
 // decodeJob turns an imported job into a domain job, checking it against
-// the document's projects; listed are the pipelines the document lists,
-// which win over the copies jobs embed.
+// the document's projects; listed is the project of a pipeline the
+// document lists (ok false if it does not), which wins over the copies
+// jobs embed.
 func decodeJob(raw json.RawMessage, now time.Time, projects map[int64]*jobs.Project,
-	listed map[int64]*jobs.Pipeline) (*importedJob, *embedded, error) {
+	listed func(pipeline int64) (project int64, ok bool)) (*importedJob, *embedded, error) {
 	var d jobDoc
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return nil, nil, fmt.Errorf("job: %w", err)
@@ -102,12 +103,11 @@ func decodeJob(raw json.RawMessage, now time.Time, projects map[int64]*jobs.Proj
 		if !isNull(d.Commit) {
 			e.commit = compact(d.Commit)
 		}
-		p := e.pipeline
-		if l := listed[p.ID]; l != nil {
-			p = l
-		}
 		if j.ProjectID == 0 {
-			j.ProjectID = p.ProjectID
+			j.ProjectID = e.pipeline.ProjectID
+			if pid, ok := listed(e.pipeline.ID); ok {
+				j.ProjectID = pid
+			}
 		}
 	}
 	if !isNull(d.DownstreamPipeline) {

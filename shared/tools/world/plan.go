@@ -26,15 +26,96 @@ type plan struct {
 	MaxID     int64 // the highest fresh id, for the job id counter
 }
 
-// pipelinePlan is when and with what a pipeline item is written.
+// pipelinePlan is when and with what a pipeline item is written: a few
+// words, not its document, as a plan holds one for every pipeline.
 type pipelinePlan struct {
-	First  int              // the job that first embeds it; -1 for a listed pipeline
-	Commit int              // the first of its jobs with a commit, -1 if none
-	Delta  map[string]int64 // the job counts of its fresh jobs, which the import adds to its counts
-	// Mark names the fresh jobs of Delta (see store.ImportPipeline: a
+	First  int // the job that first embeds it; -1 for a listed pipeline
+	Commit int // the first of its jobs with a commit, -1 if none
+	// Listed is where the document lists it (Index -1: it does not): that
+	// document wins over the copies jobs embed, and is read again there to
+	// be written. Project is its listed project_id, which its jobs without
+	// one take.
+	Listed  position
+	Project int64
+	Counts  tally // the job counts of its fresh jobs, which the import adds to its counts
+	// Mark names the fresh jobs of Counts (see store.ImportPipeline: a
 	// resumed import adds them once): a sum of their ids' hashes, so the
 	// same whatever order they were checked in.
 	Mark uint64
+}
+
+func (pp *pipelinePlan) listed() bool { return pp.Listed.Index >= 0 }
+
+// listedProject is the project of pipeline id as the document lists it.
+func (pl *plan) listedProject(id int64) (int64, bool) {
+	if pp := pl.Pipelines[id]; pp != nil && pp.listed() {
+		return pp.Project, true
+	}
+	return 0, false
+}
+
+// listedPipeline reads a listed pipeline's document again.
+func listedPipeline(pipes source, pp *pipelinePlan) (*jobs.Pipeline, error) {
+	raw, err := element(pipes, pp.Listed)
+	if err != nil {
+		return nil, err
+	}
+	return decodePipeline(raw)
+}
+
+// tally is a pipeline's planned job counts: each count key's index in
+// countKeys and its count, in the order first counted (a pipeline has few
+// of the 52 keys, and a map of strings is several times the size).
+type tally []keyCount
+
+type keyCount struct {
+	Key uint8
+	N   uint32
+}
+
+// countKeys are the jobs.CountKey of every kind, status and try, at
+// countIndex.
+var countKeys = func() []string {
+	var keys []string
+	for _, k := range []jobs.Kind{jobs.Build, jobs.Bridge} {
+		for _, st := range jobs.Statuses {
+			keys = append(keys, jobs.CountKey(k, st, false), jobs.CountKey(k, st, true))
+		}
+	}
+	return keys
+}()
+
+func countIndex(j *jobs.Job) uint8 {
+	i := 2 * slices.Index(jobs.Statuses, j.Status)
+	if j.IsBridge() {
+		i += 2 * len(jobs.Statuses)
+	}
+	if j.Retried {
+		i++
+	}
+	return uint8(i)
+}
+
+func (t *tally) add(key uint8) {
+	for i := range *t {
+		if (*t)[i].Key == key {
+			(*t)[i].N++
+			return
+		}
+	}
+	*t = append(*t, keyCount{Key: key, N: 1})
+}
+
+// delta is the tally as store.ImportPipeline takes it.
+func (t tally) delta() map[string]int64 {
+	if len(t) == 0 {
+		return nil
+	}
+	m := make(map[string]int64, len(t))
+	for _, c := range t {
+		m[countKeys[c.Key]] = int64(c.N)
+	}
+	return m
 }
 
 // at is the job whose batch writes the pipeline (once its document and
@@ -63,27 +144,26 @@ func (pl *plan) fresh(id int64) bool {
 // checkBatch is how many jobs one existence check asks about.
 const checkBatch = 2000
 
-// survey is the first pass: it decodes and checks every job, writes the
-// users and runners jobs embed, and plans the second pass.
-func (im *Importer) survey(ctx context.Context, src jobSource, dir fs.FS, d *sections) (*plan, error) {
+// survey is the first pass: it decodes and checks every listed pipeline
+// and every job, writes the users and runners jobs embed, and plans the
+// second pass.
+func (im *Importer) survey(ctx context.Context, src, pipes source, dir fs.FS, d *sections) (*plan, error) {
 	pl := &plan{Ordinals: map[int64]*store.Ordinals{}, Pipelines: map[int64]*pipelinePlan{}, Locks: newLocks()}
-	for id, p := range d.listed {
-		pl.Pipelines[id] = &pipelinePlan{First: -1, Commit: -1}
-		if err := pl.Locks.pipeline(p); err != nil {
-			return nil, err
-		}
+	if err := im.list(pl, pipes); err != nil {
+		return nil, err
 	}
 	type seen struct {
 		id, project, pipeline int64
-		count, ref            string
+		ref                   string
+		count                 uint8
 		build                 bool
 	}
 	var (
+		// mu guards pl.Pipelines' entries and additions (the checks count
+		// into them); the pass reads the map, which only it adds to, freely.
 		mu     sync.Mutex
 		builds = map[int64][]store.Build{} // fresh builds by project
-		deltas = map[int64]map[string]int64{}
-		marks  = map[int64]uint64{}
-		refs   = map[string]string{} // each ref once, however many builds name it
+		refs   = map[string]string{}       // each ref once, however many builds name it
 	)
 	checks, cctx := errgroup.WithContext(ctx)
 	checks.SetLimit(2)
@@ -108,11 +188,9 @@ func (im *Importer) survey(ctx context.Context, src jobSource, dir fs.FS, d *sec
 				if s.build {
 					builds[s.project] = append(builds[s.project], store.Build{ID: s.id, Ref: s.ref})
 				}
-				if deltas[s.pipeline] == nil {
-					deltas[s.pipeline] = map[string]int64{}
-				}
-				deltas[s.pipeline][s.count]++
-				marks[s.pipeline] += mix(uint64(s.id))
+				pp := pl.Pipelines[s.pipeline]
+				pp.Counts.add(s.count)
+				pp.Mark += mix(uint64(s.id))
 			}
 			return nil
 		})
@@ -122,14 +200,16 @@ func (im *Importer) survey(ctx context.Context, src jobSource, dir fs.FS, d *sec
 	now := im.Now()
 	var batch []seen
 	err := src.each(position{}, func(i int, raw json.RawMessage, _ position) error {
-		ij, e, err := decodeJob(raw, now, d.projects, d.listed)
+		ij, e, err := decodeJob(raw, now, d.projects, pl.listedProject)
 		if err != nil {
 			return err
 		}
 		j := ij.job
 		for _, p := range []*jobs.Pipeline{e.pipeline, e.downstream} {
 			if p != nil && pl.Pipelines[p.ID] == nil {
-				pl.Pipelines[p.ID] = &pipelinePlan{First: i, Commit: -1}
+				mu.Lock()
+				pl.Pipelines[p.ID] = &pipelinePlan{First: i, Commit: -1, Listed: position{Index: -1}}
+				mu.Unlock()
 				if err := pl.Locks.pipeline(p); err != nil {
 					return err
 				}
@@ -163,7 +243,7 @@ func (im *Importer) survey(ctx context.Context, src jobSource, dir fs.FS, d *sec
 		if !ok {
 			ref, refs[j.Ref] = j.Ref, j.Ref
 		}
-		batch = append(batch, seen{j.ID, j.ProjectID, j.PipelineID, jobs.CountKey(j.Kind, j.Status, j.Retried), ref, !j.IsBridge()})
+		batch = append(batch, seen{j.ID, j.ProjectID, j.PipelineID, ref, countIndex(j), !j.IsBridge()})
 		if len(batch) == checkBatch {
 			check(batch)
 			batch = nil
@@ -180,9 +260,6 @@ func (im *Importer) survey(ctx context.Context, src jobSource, dir fs.FS, d *sec
 		return nil, err
 	}
 	slices.Sort(pl.Fresh)
-	for id, pp := range pl.Pipelines {
-		pp.Delta, pp.Mark = deltas[id], marks[id]
-	}
 	place := im.meter().Phase("place", "projects", int64(len(builds)))
 	defer place.Done()
 	for pid, bs := range builds {
@@ -192,6 +269,24 @@ func (im *Importer) survey(ctx context.Context, src jobSource, dir fs.FS, d *sec
 		place.Add(1)
 	}
 	return pl, nil
+}
+
+// list plans the pipelines the document lists, before any job (their
+// documents win over the copies jobs embed): where each is, not what.
+func (im *Importer) list(pl *plan, pipes source) error {
+	phase := im.meter().Phase("list", "pipelines", int64(pipes.len()))
+	defer phase.Done()
+	var at position
+	return pipes.each(at, func(_ int, raw json.RawMessage, next position) error {
+		p, err := decodePipeline(raw)
+		if err != nil {
+			return err
+		}
+		pl.Pipelines[p.ID] = &pipelinePlan{First: -1, Commit: -1, Listed: at, Project: p.ProjectID}
+		at = next
+		phase.Add(1)
+		return pl.Locks.pipeline(p)
+	})
 }
 
 // mix is splitmix64's finalizer: a hash of x with its bits spread, so
@@ -228,7 +323,7 @@ type batch struct {
 // again and writes the fresh ones, the pipelines as the plan says, and the
 // job tokens, in batches, batchesAhead at a time; the checkpoint records a
 // batch once it and every batch before it are written.
-func (im *Importer) write(ctx context.Context, src jobSource, from position, dir fs.FS, d *sections, pl *plan,
+func (im *Importer) write(ctx context.Context, src, pipes source, from position, dir fs.FS, d *sections, pl *plan,
 	cp *checkpoint, sum *Summary) error {
 	phase := im.meter().Phase("write", "jobs", int64(src.len()))
 	defer phase.Done()
@@ -267,7 +362,7 @@ func (im *Importer) write(ctx context.Context, src jobSource, from position, dir
 		return nil
 	}
 	err := src.each(from, func(i int, raw json.RawMessage, next position) error {
-		ij, e, err := decodeJob(raw, now, d.projects, d.listed)
+		ij, e, err := decodeJob(raw, now, d.projects, pl.listedProject)
 		if err != nil {
 			return err
 		}
@@ -283,8 +378,10 @@ func (im *Importer) write(ctx context.Context, src jobSource, from position, dir
 				continue
 			}
 			p := docs[id]
-			if l := d.listed[id]; l != nil {
-				p = l
+			if pp.listed() {
+				if p, err = listedPipeline(pipes, pp); err != nil {
+					return err
+				}
 			}
 			if p == nil { // embedded by a job before a resumed import's start
 				p = e.pipeline
@@ -359,7 +456,8 @@ func (im *Importer) writeBatch(ctx context.Context, dir fs.FS, b *batch, pl *pla
 	}
 	for _, p := range b.pipelines {
 		g.Go(func() error {
-			return im.Store.ImportPipeline(gctx, p, pl.Pipelines[p.ID].Delta, pl.Pipelines[p.ID].Mark)
+			pp := pl.Pipelines[p.ID]
+			return im.Store.ImportPipeline(gctx, p, pp.Counts.delta(), pp.Mark)
 		})
 	}
 	for _, t := range b.tokens {

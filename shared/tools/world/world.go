@@ -110,18 +110,18 @@ func HashToken(secret string) string {
 // changes nothing: jobs that exist are left as they are, everything else
 // is rewritten as it was.
 func (im *Importer) Import(ctx context.Context, w *World) (*Summary, error) {
-	return im.run(ctx, w, sliceSource(w.Jobs), w.Dir, "")
+	return im.run(ctx, w, sliceSource(w.Jobs), sliceSource(w.Pipelines), w.Dir, "")
 }
 
-// ImportFile imports the document in f, reading its jobs one at a time
-// (memory stays flat whatever the document's size), its sections in any
-// order; dir is where its artifacts_archive paths are.
+// ImportFile imports the document in f, reading its jobs and pipelines one
+// at a time (they are not held: memory stays flat whatever their size), its
+// sections in any order; dir is where its artifacts_archive paths are.
 func (im *Importer) ImportFile(ctx context.Context, f *os.File, dir fs.FS) (*Summary, error) {
-	w, src, sum, err := readDocument(f, im.meter())
+	d, err := readDocument(f, im.meter())
 	if err != nil {
 		return nil, err
 	}
-	return im.run(ctx, w, src, dir, sum)
+	return im.run(ctx, d.world, d.jobs, d.pipelines, dir, d.sum)
 }
 
 func (im *Importer) meter() *progress.Meter {
@@ -131,15 +131,17 @@ func (im *Importer) meter() *progress.Meter {
 	return im.Meter
 }
 
-// run imports a document: its sections, then its jobs in two passes. The
-// first (check) decodes every job to check it, writes the users and
-// runners they embed, asks which jobs are stored already and plans every
-// value that depends on the whole document: which jobs are new, their
-// ordinals, what they add to their pipelines' counts, and locks. The
-// second (write) decodes them again and writes each new job whole and each
-// pipeline's document and counts (one update, see store.ImportPipeline),
-// in batches; a checkpoint keeps the plan and how far the writes got.
-func (im *Importer) run(ctx context.Context, w *World, src jobSource, dir fs.FS, doc string) (*Summary, error) {
+// run imports a document: its sections, then its pipelines and jobs in two
+// passes. The first (check) decodes every listed pipeline and every job to
+// check them, writes the users and runners jobs embed, asks which jobs are
+// stored already and plans every value that depends on the whole document:
+// which jobs are new, their ordinals, what they add to their pipelines'
+// counts, and locks. The second (write) decodes the jobs again and writes
+// each new job whole and each pipeline's document (a listed one read again
+// where the plan says it is) and counts (one update, see
+// store.ImportPipeline), in batches; a checkpoint keeps the plan and how
+// far the writes got.
+func (im *Importer) run(ctx context.Context, w *World, src, pipes source, dir fs.FS, doc string) (*Summary, error) {
 	sum := &Summary{Jobs: src.len()}
 	d, err := im.putSections(ctx, w, sum)
 	if err != nil {
@@ -151,7 +153,7 @@ func (im *Importer) run(ctx context.Context, w *World, src jobSource, dir fs.FS,
 		return nil, err
 	}
 	if pl == nil {
-		if pl, err = im.survey(ctx, src, dir, d); err != nil {
+		if pl, err = im.survey(ctx, src, pipes, dir, d); err != nil {
 			return nil, err
 		}
 		if err := cp.savePlan(pl); err != nil {
@@ -170,14 +172,18 @@ func (im *Importer) run(ctx context.Context, w *World, src jobSource, dir fs.FS,
 			return nil, err
 		}
 	}
-	if err := im.write(ctx, src, from, dir, d, pl, cp, sum); err != nil {
+	if err := im.write(ctx, src, pipes, from, dir, d, pl, cp, sum); err != nil {
 		return nil, err
 	}
 	phase := im.meter().Phase("finish", "items", 0)
 	defer phase.Done()
-	for id, pp := range pl.Pipelines {
-		if pp.at() < 0 && d.listed[id] != nil {
-			if err := im.Store.ImportPipeline(ctx, d.listed[id], pp.Delta, pp.Mark); err != nil {
+	for _, pp := range pl.Pipelines {
+		if pp.at() < 0 { // listed, and no job embeds it with its commit
+			p, err := listedPipeline(pipes, pp)
+			if err != nil {
+				return nil, err
+			}
+			if err := im.Store.ImportPipeline(ctx, p, pp.Counts.delta(), pp.Mark); err != nil {
 				return nil, err
 			}
 			sum.Pipelines++
@@ -196,13 +202,12 @@ func (im *Importer) run(ctx context.Context, w *World, src jobSource, dir fs.FS,
 // sections are the document's small parts, held during the import.
 type sections struct {
 	projects map[int64]*jobs.Project
-	listed   map[int64]*jobs.Pipeline // the pipelines the document lists: they win over the copies jobs embed
-	users    map[int64]bool           // users written; jobs' embedded copies must not overwrite them
+	users    map[int64]bool // users written; jobs' embedded copies must not overwrite them
 }
 
 // putSections writes everything but the jobs and pipelines.
 func (im *Importer) putSections(ctx context.Context, w *World, sum *Summary) (*sections, error) {
-	d := &sections{projects: map[int64]*jobs.Project{}, listed: map[int64]*jobs.Pipeline{}, users: map[int64]bool{}}
+	d := &sections{projects: map[int64]*jobs.Project{}, users: map[int64]bool{}}
 	instance := strings.TrimSuffix(w.InstanceURL, "/")
 	for _, raw := range w.Users {
 		u, err := decodeUser(raw)
@@ -258,13 +263,6 @@ func (im *Importer) putSections(ctx context.Context, w *World, sum *Summary) (*s
 		if _, err := im.putRunner(ctx, raw); err != nil {
 			return nil, err
 		}
-	}
-	for _, raw := range w.Pipelines {
-		p, err := decodePipeline(raw)
-		if err != nil {
-			return nil, err
-		}
-		d.listed[p.ID] = p
 	}
 	return d, nil
 }

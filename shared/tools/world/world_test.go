@@ -318,49 +318,95 @@ func TestImportNewerBuildsReadOnlyTheTop(t *testing.T) {
 	}
 }
 
-// A document file is read whatever its keys' order, jobs first included,
-// and gives the same table as the document held in memory.
+// A document file imports as the same world in memory does, whatever the
+// order of its sections, its jobs and pipelines read one at a time: the
+// pipelines it lists win over the copies jobs embed (also for the project
+// of a job without project_id), and one no job embeds is written too.
 func TestImportFileAnyKeyOrder(t *testing.T) {
-	w := demo.Seed(30)
-	sections, err := json.Marshal(w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]json.RawMessage
-	if err := json.Unmarshal(sections, &doc); err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	b.WriteString(`{"jobs":` + string(doc["jobs"]))
-	for k, v := range doc {
-		if k != "jobs" {
-			fmt.Fprintf(&b, ",\n %q: %s", k, v)
+	seed := func(t *testing.T) *world.World {
+		w := demo.Seed(30)
+		var p, j map[string]any
+		if err := json.Unmarshal(w.Pipelines[0], &p); err != nil {
+			t.Fatal(err)
 		}
+		if err := json.Unmarshal(w.Jobs[0], &j); err != nil {
+			t.Fatal(err)
+		}
+		embedded := j["pipeline"].(map[string]any)
+		if p["id"] != embedded["id"] || p["project_id"] != float64(1) {
+			t.Fatalf("the demo's first job is not of its first pipeline, of project 1: %v %v", p, embedded)
+		}
+		p["name"] = "as listed"
+		w.Pipelines[0] = mustJSON(t, p)
+		w.Pipelines = append(w.Pipelines, json.RawMessage(`{"id":99999,"project_id":3,"status":"success","ref":"main"}`))
+		delete(j, "project_id")
+		embedded["project_id"] = 2 // the listed project (1) wins
+		w.Jobs[0] = mustJSON(t, j)
+		return w
 	}
-	b.WriteString(`, "unknown": [1, {"a": 2}]}` + "\n")
-	path := filepath.Join(t.TempDir(), "world.json")
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
+	for _, first := range []string{"jobs", "pipelines"} {
+		t.Run(first+" first", func(t *testing.T) {
+			w := seed(t)
+			sections, err := json.Marshal(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc map[string]json.RawMessage
+			if err := json.Unmarshal(sections, &doc); err != nil {
+				t.Fatal(err)
+			}
+			var b bytes.Buffer
+			fmt.Fprintf(&b, "{%q: %s", first, doc[first])
+			for k, v := range doc {
+				if k != first {
+					fmt.Fprintf(&b, ",\n %q: %s", k, v)
+				}
+			}
+			b.WriteString(`, "unknown": [1, {"a": 2}]}` + "\n")
+			path := filepath.Join(t.TempDir(), "world.json")
+			if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			fromFile, inMemory := testenv.New(t), testenv.New(t)
+			sum, err := importer(fromFile).ImportFile(context.Background(), f, w.Dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.NewJobs != len(w.Jobs) {
+				t.Errorf("%d of %d jobs written", sum.NewJobs, len(w.Jobs))
+			}
+			if _, err := importer(inMemory).Import(context.Background(), seed(t)); err != nil {
+				t.Fatal(err)
+			}
+			if a, b := fromFile.Dump(t), inMemory.Dump(t); strings.Join(a, "\n") != strings.Join(b, "\n") {
+				t.Errorf("the file's import differs: %d items, %d in memory", len(a), len(b))
+			}
+			first := decodeJobOf(t, w.Jobs[0])
+			for id, want := range map[int64]string{first.Pipeline: `"name":"as listed"`, 99999: `"project_id":3`} {
+				f, err := fromFile.Deps.Store.Lookup(context.Background(), store.Lookup{PipelineID: id})
+				if err != nil || f.Pipeline == nil || !strings.Contains(string(f.Pipeline.Doc), want) {
+					t.Errorf("pipeline %d: %+v (%v), want its listed document (%s)", id, f.Pipeline, err, want)
+				}
+			}
+			if f, err := fromFile.Deps.Store.Lookup(context.Background(), store.Lookup{JobID: first.ID}); err != nil || f.Job == nil || f.Job.ProjectID != 1 {
+				t.Errorf("job %d without project_id: %+v (%v), want it in its listed pipeline's project, 1", first.ID, f.Job, err)
+			}
+		})
 	}
-	f, err := os.Open(path)
+}
+
+func mustJSON(t *testing.T, v any) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	fromFile, inMemory := testenv.New(t), testenv.New(t)
-	sum, err := importer(fromFile).ImportFile(context.Background(), f, w.Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum.NewJobs != len(w.Jobs) {
-		t.Errorf("%d of %d jobs written", sum.NewJobs, len(w.Jobs))
-	}
-	if _, err := importer(inMemory).Import(context.Background(), demo.Seed(30)); err != nil {
-		t.Fatal(err)
-	}
-	if a, b := fromFile.Dump(t), inMemory.Dump(t); strings.Join(a, "\n") != strings.Join(b, "\n") {
-		t.Errorf("the file's import differs: %d items, %d in memory", len(a), len(b))
-	}
+	return b
 }
 
 // A job's web_url comes back as imported: GitLab's documentation example
