@@ -22,7 +22,8 @@ import (
 
 // A real jobsctl import killed (SIGKILL, by its pid) once its checkpoint
 // records a written batch continues from there when run again, and leaves
-// the table and the bucket as an uninterrupted import does.
+// the table and the bucket as an uninterrupted import does, whatever its
+// batch calls at a time (-calls).
 func TestImportResumesAfterKill(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "jobsctl")
@@ -41,8 +42,8 @@ func TestImportResumesAfterKill(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	importInto := func(env *testenv.Env) *exec.Cmd {
-		cmd := exec.Command(bin, "import", doc)
+	importInto := func(env *testenv.Env, flags ...string) *exec.Cmd {
+		cmd := exec.Command(bin, append(append([]string{"import"}, flags...), doc)...)
 		cmd.Env = append(os.Environ(), "AWS_ENDPOINT_URL_DYNAMODB="+env.DynamoURL, "AWS_ENDPOINT_URL_S3="+env.S3URL,
 			"S3_FORCE_PATH_STYLE=true", "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
 			"AWS_REQUEST_CHECKSUM_CALCULATION=when_required", "AWS_RESPONSE_CHECKSUM_VALIDATION=when_required",
@@ -79,7 +80,8 @@ func TestImportResumesAfterKill(t *testing.T) {
 	if err := json.Unmarshal(b, &at); err != nil || at.Index <= 0 || at.Index >= jobs {
 		t.Fatalf("checkpoint %s: %v", b, err)
 	}
-	out, err := importInto(killed).CombinedOutput()
+	// Resumed with twice the batch calls at a time: the same items.
+	out, err := importInto(killed, "-calls", "8").CombinedOutput()
 	if err != nil {
 		t.Fatalf("resumed import: %v\n%s", err, out)
 	}

@@ -29,7 +29,7 @@ import (
 
 const usage = `usage:
   jobsctl create-table        create the table (from the one schema definition)
-  jobsctl import [-checkpoint F] FILE|-
+  jobsctl import [-checkpoint F] [-calls N] FILE|-
                               import a world document, idempotently, resuming after a crash
   jobsctl reshard PROJECT SHARDS
                               move a project's builds to SHARDS write shards of its build
@@ -138,11 +138,15 @@ func reshard(ctx context.Context, args []string) error {
 func importCommand(ctx context.Context, args []string) error {
 	fl := flag.NewFlagSet("import", flag.ContinueOnError)
 	checkpoint := fl.String("checkpoint", "", "where to record progress, to resume after a crash (default FILE.checkpoint; none for - unless given)")
+	calls := fl.Int("calls", 0, "batch calls each writer and check keeps going (default 4, what DynamoDB Local takes best; on DynamoDB, 16)")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
 	if fl.NArg() != 1 {
 		return fmt.Errorf("import needs a FILE or -")
+	}
+	if *calls < 0 {
+		return fmt.Errorf("-calls must be 1 or more (0 for the default)")
 	}
 	name, dir := fl.Arg(0), "." // artifacts_archive paths of a document on standard input are relative to here
 	var f *os.File
@@ -170,6 +174,7 @@ func importCommand(ctx context.Context, args []string) error {
 	}
 	return load(ctx, func(im *world.Importer) (*world.Summary, error) {
 		im.Checkpoint = *checkpoint
+		im.Store.SetImportCalls(*calls)
 		return im.ImportFile(ctx, f, os.DirFS(dir))
 	})
 }

@@ -533,7 +533,7 @@ func (s *Store) ExistingJobs(ctx context.Context, ids []int64) (map[int64]bool, 
 }
 
 // readKeys reads the projected attributes of keys with BatchGetItem, 100
-// keys a call, batchesInFlight calls at a time, outlasting throttling: a
+// keys a call, batchCalls at a time, outlasting throttling: a
 // call that fails for it is made again whole (its keys read twice at most
 // add duplicates, which callers collect by key).
 func (s *Store) readKeys(ctx context.Context, keys []item, projection string) ([]item, error) {
@@ -541,7 +541,7 @@ func (s *Store) readKeys(ctx context.Context, keys []item, projection string) ([
 		mu  sync.Mutex
 		out []item
 	)
-	_, err := inBatches(ctx, keys, 100, batchesInFlight, nil, func(ctx context.Context, keys []item) (int, error) {
+	_, err := inBatches(ctx, keys, 100, s.batchCalls(), nil, func(ctx context.Context, keys []item) (int, error) {
 		for attempt := 0; ; attempt++ {
 			got, err := s.batchGetKeys(ctx, types.KeysAndAttributes{Keys: keys,
 				ProjectionExpression: aws.String(projection), ConsistentRead: aws.Bool(true)})
@@ -644,14 +644,27 @@ func inBatches[T any](ctx context.Context, items []T, size, inFlight int, progre
 }
 
 // batchesInFlight is how many BatchWriteItem or BatchGetItem calls a
-// Writer or an existence check keeps going (an import runs two Writers):
-// DynamoDB Local, whose SQLite store serializes writes, imported fastest
-// at two to four (BENCHMARKS.md), and few calls back off quickly when
-// DynamoDB throttles.
+// Writer or an existence check keeps going (an import runs two Writers)
+// unless SetImportCalls says otherwise: DynamoDB Local, whose SQLite store
+// serializes writes, imported fastest at two to four (BENCHMARKS.md), and
+// few calls back off quickly when DynamoDB throttles.
 const batchesInFlight = 4
 
-// Writer writes items with BatchWriteItem, 25 a call, batchesInFlight calls
-// at a time, backing off when DynamoDB leaves items unprocessed (its answer
+// SetImportCalls makes n (> 0) the batch calls an import's Writer or
+// existence check keeps going, for DynamoDB itself, whose partitions take
+// more at once than DynamoDB Local does (jobsctl import -calls). Call it
+// before the import starts.
+func (s *Store) SetImportCalls(n int) { s.importCalls = n }
+
+func (s *Store) batchCalls() int {
+	if s.importCalls > 0 {
+		return s.importCalls
+	}
+	return batchesInFlight
+}
+
+// Writer writes items with BatchWriteItem, 25 a call, batchCalls calls at
+// a time, backing off when DynamoDB leaves items unprocessed (its answer
 // to throttling within a batch); several goroutines may queue items. Each
 // item is a whole put: an import's items are final when written, so a
 // write repeated after a crash writes the same item.
@@ -666,7 +679,7 @@ type Writer struct {
 // NewWriter starts a writer; Wait flushes it.
 func (s *Store) NewWriter(ctx context.Context) *Writer {
 	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(batchesInFlight)
+	g.SetLimit(s.batchCalls())
 	return &Writer{s: s, ctx: ctx, g: g}
 }
 
@@ -699,7 +712,7 @@ func (w *Writer) put(it item) {
 }
 
 // send starts writing what is pending; w.mu is held (a caller waits there
-// while batchesInFlight calls are under way).
+// while batchCalls calls are under way).
 func (w *Writer) send() {
 	batch := w.pending
 	w.pending = nil

@@ -35,6 +35,9 @@ type Store struct {
 	// counts tells speculations waiting for a project's build count what a
 	// lookup has just read (see SpeculateProjectBuilds).
 	counts countWaits
+	// importCalls is how many batch calls an import's writer or check
+	// keeps going (SetImportCalls); 0 for batchesInFlight.
+	importCalls int
 }
 
 // caches are what a warm container remembers between requests; see WarmTTL.

@@ -56,6 +56,24 @@ func (c *Counter) RoundTrips() int {
 	return longest
 }
 
+// Concurrent is the most calls counted that were under way at once.
+func (c *Counter) Concurrent() int {
+	c.mu.Lock()
+	spans := slices.Clone(c.spans)
+	c.mu.Unlock()
+	most := 0
+	for _, s := range spans {
+		at := 0 // the calls under way when s started
+		for _, o := range spans {
+			if !o.start.After(s.start) && o.end.After(s.start) {
+				at++
+			}
+		}
+		most = max(most, at)
+	}
+	return most
+}
+
 // Calls is how often each operation (GetItem, Query, GetObject, ...) ran.
 func (c *Counter) Calls() map[string]int {
 	c.mu.Lock()
