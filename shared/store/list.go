@@ -213,7 +213,6 @@ func (s *Store) page(ctx context.Context, pl plan) (*Page, error) {
 	}
 	pg.Jobs = all
 	if pl.whole {
-		var err error
 		if pg.Jobs, err = s.wholeJobs(ctx, pg.Jobs); err != nil {
 			return nil, err
 		}

@@ -53,9 +53,9 @@ func decodeBatchGet(body []byte) (any, error) {
 		var err error
 		switch string(key) {
 		case "Responses":
-			out.Responses, err = tables(&d, d.items)
+			out.Responses, err = named(&d, d.items)
 		case "UnprocessedKeys":
-			out.UnprocessedKeys, err = tables(&d, d.keysAndAttributes)
+			out.UnprocessedKeys, err = named(&d, d.keysAndAttributes)
 		case "ConsumedCapacity":
 			if null, err := d.isNull(); null || err != nil {
 				return err
@@ -77,8 +77,9 @@ func decodeBatchGet(body []byte) (any, error) {
 	return d.end(out, err)
 }
 
-// tables reads an object of one value per table name.
-func tables[T any](d *wireDecoder, value func() (T, error)) (map[string]T, error) {
+// named reads an object of values by name (a table's, an index's, an
+// attribute's); a null object is nil.
+func named[T any](d *wireDecoder, value func() (T, error)) (map[string]T, error) {
 	if null, err := d.isNull(); null || err != nil {
 		return nil, err
 	}
@@ -113,7 +114,7 @@ func (d *wireDecoder) keysAndAttributes() (types.KeysAndAttributes, error) {
 			s, err = d.string()
 			ka.ProjectionExpression = &s
 		case "ExpressionAttributeNames":
-			ka.ExpressionAttributeNames, err = tables(d, d.string)
+			ka.ExpressionAttributeNames, err = named(d, d.string)
 		case "AttributesToGet":
 			if null, err := d.isNull(); null || err != nil {
 				return err
@@ -382,21 +383,7 @@ func (d *wireDecoder) items() ([]map[string]types.AttributeValue, error) {
 }
 
 // item reads a map of attribute values.
-func (d *wireDecoder) item() (map[string]types.AttributeValue, error) {
-	if null, err := d.isNull(); null || err != nil {
-		return nil, err
-	}
-	out := map[string]types.AttributeValue{}
-	err := d.object(func(key []byte) error {
-		v, err := d.value()
-		out[string(key)] = v
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
+func (d *wireDecoder) item() (map[string]types.AttributeValue, error) { return named(d, d.value) }
 
 // value reads one attribute value: an object of exactly one member, its
 // type.
@@ -499,9 +486,9 @@ func (d *wireDecoder) consumed() (*types.ConsumedCapacity, error) {
 			cc.Table = &types.Capacity{}
 			err = d.capacity(&cc.Table.CapacityUnits, &cc.Table.ReadCapacityUnits, &cc.Table.WriteCapacityUnits)
 		case "GlobalSecondaryIndexes":
-			cc.GlobalSecondaryIndexes, err = tables(d, index)
+			cc.GlobalSecondaryIndexes, err = named(d, index)
 		case "LocalSecondaryIndexes":
-			cc.LocalSecondaryIndexes, err = tables(d, index)
+			cc.LocalSecondaryIndexes, err = named(d, index)
 		default:
 			_, err = d.skip()
 		}
