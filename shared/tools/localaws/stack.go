@@ -27,11 +27,14 @@ type Stack struct {
 
 // StackOptions chooses ports and where data lives.
 type StackOptions struct {
-	DataDir    string // DynamoDB Local's files and the S3 bolt file
-	DynamoPort int
-	S3Port     int
-	Table      string
-	Bucket     string
+	DataDir string // DynamoDB Local's files and the S3 bolt file
+	// DynamoInMemory keeps DynamoDB Local's tables in memory (lost when it
+	// stops), so that its write rate is not the disk's.
+	DynamoInMemory bool
+	DynamoPort     int
+	S3Port         int
+	Table          string
+	Bucket         string
 }
 
 // StartStack starts DynamoDB Local and the S3 server.
@@ -39,7 +42,11 @@ func StartStack(root string, o StackOptions) (*Stack, error) {
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 		return nil, err
 	}
-	ddb, err := StartDynamoDB(root, filepath.Join(o.DataDir, "dynamodb"), o.DynamoPort)
+	dbPath := filepath.Join(o.DataDir, "dynamodb")
+	if o.DynamoInMemory {
+		dbPath = ""
+	}
+	ddb, err := StartDynamoDB(root, dbPath, o.DynamoPort)
 	if err != nil {
 		return nil, err
 	}

@@ -74,25 +74,57 @@ type embedded struct {
 	runner               json.RawMessage
 }
 
-// decodeJob turns an imported job into a domain job, checking it against
+// jobDecoder turns imported jobs into domain jobs, checking them against
 // the document's projects; listed is the project of a pipeline the
 // document lists (ok false if it does not), which wins over the copies
-// jobs embed.
-func decodeJob(raw json.RawMessage, now time.Time, projects map[int64]*jobs.Project,
-	listed func(pipeline int64) (project int64, ok bool)) (*importedJob, *embedded, error) {
+// jobs embed. One pass uses one decoder, from one goroutine.
+type jobDecoder struct {
+	now      time.Time
+	projects map[int64]*jobs.Project
+	listed   func(pipeline int64) (project int64, ok bool)
+	// extra keeps the keys it does not decode in Job.Extra: the pass that
+	// writes jobs needs them, the one that checks them does not.
+	extra bool
+	// users are the users decoded so far by their bytes: the jobs of a
+	// document embed copies of a few users, and decoding one was a third of
+	// decoding a job.
+	users map[string]*jobs.User
+}
+
+// maxDecodedUsers bounds jobDecoder.users, for documents of many users.
+const maxDecodedUsers = 1024
+
+func (jd *jobDecoder) user(raw json.RawMessage) (*jobs.User, error) {
+	if u, ok := jd.users[string(raw)]; ok {
+		return u, nil
+	}
+	u, err := decodeUser(raw)
+	if err != nil {
+		return nil, err
+	}
+	if jd.users == nil || len(jd.users) == maxDecodedUsers {
+		jd.users = map[string]*jobs.User{}
+	}
+	jd.users[string(raw)] = u
+	return u, nil
+}
+
+func (jd *jobDecoder) decode(raw json.RawMessage) (*importedJob, *embedded, error) {
 	var d jobDoc
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return nil, nil, fmt.Errorf("job: %w", err)
 	}
-	j, err := d.toJob(now)
+	j, err := d.toJob(jd.now)
 	if err != nil {
 		return nil, nil, fmt.Errorf("job %d: %w", d.ID, err)
 	}
-	if j.Extra, err = withoutKeys(raw, decodedKeys...); err != nil {
-		return nil, nil, err
-	}
-	if string(j.Extra) == "{}" {
-		j.Extra = nil
+	if jd.extra {
+		if j.Extra, err = withoutKeys(raw, decodedKeys...); err != nil {
+			return nil, nil, err
+		}
+		if string(j.Extra) == "{}" {
+			j.Extra = nil
+		}
 	}
 	e := &embedded{}
 	if !isNull(d.Pipeline) {
@@ -105,7 +137,7 @@ func decodeJob(raw json.RawMessage, now time.Time, projects map[int64]*jobs.Proj
 		}
 		if j.ProjectID == 0 {
 			j.ProjectID = e.pipeline.ProjectID
-			if pid, ok := listed(e.pipeline.ID); ok {
+			if pid, ok := jd.listed(e.pipeline.ID); ok {
 				j.ProjectID = pid
 			}
 		}
@@ -119,7 +151,7 @@ func decodeJob(raw json.RawMessage, now time.Time, projects map[int64]*jobs.Proj
 	if j.ProjectID == 0 || j.PipelineID == 0 {
 		return nil, nil, fmt.Errorf("job %d: needs a project_id and a pipeline", d.ID)
 	}
-	project, ok := projects[j.ProjectID]
+	project, ok := jd.projects[j.ProjectID]
 	if !ok {
 		return nil, nil, fmt.Errorf("job %d: project %d is not in the document", d.ID, j.ProjectID)
 	}
@@ -128,7 +160,7 @@ func decodeJob(raw json.RawMessage, now time.Time, projects map[int64]*jobs.Proj
 		j.WebURL = d.WebURL
 	}
 	if !isNull(d.User) {
-		if e.user, err = decodeUser(d.User); err != nil {
+		if e.user, err = jd.user(d.User); err != nil {
 			return nil, nil, fmt.Errorf("job %d: %w", d.ID, err)
 		}
 		j.UserID = e.user.ID

@@ -197,10 +197,10 @@ func (im *Importer) survey(ctx context.Context, src, pipes source, dir fs.FS, d 
 	}
 	phase := im.meter().Phase("check", "jobs", int64(src.len()))
 	runners := map[int64]bool{}
-	now := im.Now()
+	jd := &jobDecoder{now: im.Now(), projects: d.projects, listed: pl.listedProject}
 	var batch []seen
 	err := src.each(position{}, func(i int, raw json.RawMessage, _ position) error {
-		ij, e, err := decodeJob(raw, now, d.projects, pl.listedProject)
+		ij, e, err := jd.decode(raw)
 		if err != nil {
 			return err
 		}
@@ -347,7 +347,7 @@ func (im *Importer) write(ctx context.Context, src, pipes source, from position,
 		return nil
 	})
 	docs := map[int64]*jobs.Pipeline{} // embedded pipelines not written yet
-	now := im.Now()
+	jd := &jobDecoder{now: im.Now(), projects: d.projects, listed: pl.listedProject, extra: true}
 	cur := &batch{}
 	flush := func() error {
 		b := cur
@@ -362,7 +362,7 @@ func (im *Importer) write(ctx context.Context, src, pipes source, from position,
 		return nil
 	}
 	err := src.each(from, func(i int, raw json.RawMessage, next position) error {
-		ij, e, err := decodeJob(raw, now, d.projects, pl.listedProject)
+		ij, e, err := jd.decode(raw)
 		if err != nil {
 			return err
 		}
