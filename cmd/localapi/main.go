@@ -53,7 +53,7 @@ func main() {
 	flag.IntVar(&o.s3Port, "s3-port", 4569, "local S3 port")
 	flag.IntVar(&o.jobsPerProject, "demo-jobs", 1500, "jobs per demo project loaded on first start")
 	flag.BoolVar(&o.lambda, "lambda", false, "send each request to its function's real bootstrap under the Lambda emulator (make run-lambda)")
-	flag.BoolVar(&o.memory, "memory", false, "keep DynamoDB Local's tables in memory, not under -data (they are lost when it stops)")
+	flag.BoolVar(&o.memory, "memory", false, "keep the stack's tables and objects in memory, not under -data (lost when it stops)")
 	flag.BoolVar(&o.external, "external", false, "serve an existing stack: the SDK environment's endpoints (AWS when unset), "+
 		"JOBS_TABLE and ARTIFACTS_BUCKET; start, create and load nothing")
 	flag.Parse()
@@ -82,7 +82,7 @@ func run(ctx context.Context, o options, ln net.Listener) error {
 	if !o.external {
 		fmt.Fprintln(os.Stderr, "starting DynamoDB Local and S3 ...")
 		stack, err := localaws.StartStack(root, localaws.StackOptions{DataDir: filepath.Join(root, o.data),
-			DynamoInMemory: o.memory, DynamoPort: o.ddbPort, S3Port: o.s3Port, Table: "jobs", Bucket: "jobs-artifacts"})
+			InMemory: o.memory, DynamoPort: o.ddbPort, S3Port: o.s3Port, Table: "jobs", Bucket: "jobs-artifacts"})
 		if err != nil {
 			return err
 		}

@@ -10,7 +10,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3bolt"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -28,13 +30,13 @@ type Stack struct {
 // StackOptions chooses ports and where data lives.
 type StackOptions struct {
 	DataDir string // DynamoDB Local's files and the S3 bolt file
-	// DynamoInMemory keeps DynamoDB Local's tables in memory (lost when it
-	// stops), so that its write rate is not the disk's.
-	DynamoInMemory bool
-	DynamoPort     int
-	S3Port         int
-	Table          string
-	Bucket         string
+	// InMemory keeps the tables and objects in memory (lost when the stack
+	// stops), so that write rates are not the disk's.
+	InMemory   bool
+	DynamoPort int
+	S3Port     int
+	Table      string
+	Bucket     string
 }
 
 // StartStack starts DynamoDB Local and the S3 server.
@@ -43,19 +45,24 @@ func StartStack(root string, o StackOptions) (*Stack, error) {
 		return nil, err
 	}
 	dbPath := filepath.Join(o.DataDir, "dynamodb")
-	if o.DynamoInMemory {
+	if o.InMemory {
 		dbPath = ""
 	}
 	ddb, err := StartDynamoDB(root, dbPath, o.DynamoPort)
 	if err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(filepath.Join(o.DataDir, "s3.bolt"), 0o644, &bolt.Options{Timeout: 5 * time.Second})
-	if err != nil {
-		ddb.Stop()
-		return nil, fmt.Errorf("open S3 data: %w", err)
+	var backend gofakes3.Backend = s3mem.New()
+	closeS3 := func() error { return nil }
+	if !o.InMemory {
+		db, err := bolt.Open(filepath.Join(o.DataDir, "s3.bolt"), 0o644, &bolt.Options{Timeout: 5 * time.Second})
+		if err != nil {
+			ddb.Stop()
+			return nil, fmt.Errorf("open S3 data: %w", err)
+		}
+		backend, closeS3 = s3bolt.New(db), db.Close
 	}
-	h, err := NewS3(s3bolt.New(db), o.Bucket)
+	h, err := NewS3(backend, o.Bucket)
 	if err != nil {
 		ddb.Stop()
 		return nil, err
@@ -71,7 +78,7 @@ func StartStack(root string, o StackOptions) (*Stack, error) {
 			fmt.Fprintln(os.Stderr, "local S3:", err)
 		}
 	}()
-	s := &Stack{Dynamo: ddb, s3: srv, closeS3: db.Close, Env: LocalEnv(ddb.Endpoint, "http://"+l.Addr().String(), o.Table, o.Bucket)}
+	s := &Stack{Dynamo: ddb, s3: srv, closeS3: closeS3, Env: LocalEnv(ddb.Endpoint, "http://"+l.Addr().String(), o.Table, o.Bucket)}
 	return s, nil
 }
 
