@@ -34,7 +34,7 @@ func withoutKeys(raw json.RawMessage, drop ...string) (json.RawMessage, error) {
 		}
 		start := skipSpace(raw, i+1)
 		end := valueEnd(raw, start)
-		if end < 0 {
+		if end <= start {
 			return nil, bad()
 		}
 		name, escaped := key[1:len(key)-1], bytes.IndexByte(key, '\\') >= 0

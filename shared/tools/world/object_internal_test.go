@@ -30,7 +30,7 @@ func TestWithoutKeys(t *testing.T) {
 			t.Errorf("withoutKeys(%s) = %s, %v; want %s", c.in, got, err, c.want)
 		}
 	}
-	for _, in := range []string{``, `[]`, `null`, `"s"`, `{"a"}`, `{"a":1,}`, `{"a":1 "b":2}`, `{1:2}`, `{"a":1`, `{"a":"x`, `{"a":[1}`, `{"a`} {
+	for _, in := range []string{``, `[]`, `null`, `"s"`, `{"a"}`, `{"a":1,}`, `{"a":1 "b":2}`, `{1:2}`, `{"a":1`, `{"a":"x`, `{"a":[1}`, `{"a`, `{"a":}`, `{"a": ,"b":1}`} {
 		if got, err := withoutKeys(json.RawMessage(in), "id"); err == nil {
 			t.Errorf("withoutKeys(%s) = %s, want an error", in, got)
 		}
