@@ -52,9 +52,11 @@ func StartStack(root string, o StackOptions) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	var backend gofakes3.Backend = s3mem.New()
+	var backend gofakes3.Backend
 	closeS3 := func() error { return nil }
-	if !o.InMemory {
+	if o.InMemory {
+		backend = s3mem.New()
+	} else {
 		db, err := bolt.Open(filepath.Join(o.DataDir, "s3.bolt"), 0o644, &bolt.Options{Timeout: 5 * time.Second})
 		if err != nil {
 			ddb.Stop()
