@@ -2,6 +2,7 @@ package heat_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -114,6 +115,41 @@ func TestDefaultMixUnderLimits(t *testing.T) {
 		if len(calls) != 0 {
 			t.Errorf("a warm repeat of page 1 within the page TTL made %d calls, want 0", len(calls))
 		}
+	}
+}
+
+// The import alone, at issue 10's 10,000 jobs/s into one project: the
+// model records it through the importer and finds the shards it needs
+// (every imported build writes its GSI1 and GSI7 rows once: 10,000 / S
+// units a second on each shard's key).
+func TestImportNeedsItsShards(t *testing.T) {
+	// The other kinds at rate 0, recorded on a world as small as it gets.
+	m := heat.Mix{Pipelines: 1, CreationProjects: 1, CreationPipelines: 2, Callers: 2, ContainerRPS: 100, Samples: 1,
+		HotShards: 1, CreationShards: 1, Imports: 10000, ImportJobs: 400, ImportPipelineJobs: 8}
+	for _, tc := range []struct {
+		shards  int
+		hottest float64 // share of its limit
+	}{{1, 10}, {8, 1.25}, {16, 0.625}} {
+		t.Run(fmt.Sprintf("%d shards", tc.shards), func(t *testing.T) {
+			env := testenv.New(t) // a table of its own: shards are set before a project's builds
+			ctx := context.Background()
+			st, err := heat.NewStack(ctx, testenv.Config(t), env.DynamoURL, env.Table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.ImportShards = tc.shards
+			r, err := heat.Replay(ctx, st, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			top := r.Rows[0]
+			if top.Index != "GSI1" && top.Index != "GSI7" || !strings.HasPrefix(top.Key, "P#3#") || top.By["import of 400 jobs"] == 0 {
+				t.Errorf("the hottest key is %s %s (from %v), want the import project's build index", top.Where(), top.Key, top.By)
+			}
+			if got := top.Share(); got < tc.hottest*0.99 || got > tc.hottest*1.01 {
+				t.Errorf("the hottest key at %.1f%% of its limit, want %.1f%%", 100*got, 100*tc.hottest)
+			}
+		})
 	}
 }
 

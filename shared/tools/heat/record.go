@@ -148,6 +148,8 @@ func indexes(params any) {
 		p.ReturnConsumedCapacity = types.ReturnConsumedCapacityIndexes
 	case *dynamodb.TransactWriteItemsInput:
 		p.ReturnConsumedCapacity = types.ReturnConsumedCapacityIndexes
+	case *dynamodb.BatchWriteItemInput:
+		p.ReturnConsumedCapacity = types.ReturnConsumedCapacityIndexes
 	}
 }
 
@@ -181,6 +183,15 @@ func (r *Recorder) before(ctx context.Context, params any) ([]write, error) {
 				ws = append(ws, write{key: t.Delete.Key, delete: true})
 			case t.ConditionCheck != nil:
 				ws = append(ws, write{key: t.ConditionCheck.Key, check: true})
+			}
+		}
+	case *dynamodb.BatchWriteItemInput:
+		for _, wr := range p.RequestItems[r.table] {
+			switch {
+			case wr.PutRequest != nil:
+				ws = append(ws, write{key: r.keyOf(wr.PutRequest.Item), put: wr.PutRequest.Item})
+			case wr.DeleteRequest != nil:
+				ws = append(ws, write{key: wr.DeleteRequest.Key, delete: true})
 			}
 		}
 	}
@@ -243,16 +254,31 @@ func (r *Recorder) call(ctx context.Context, op string, params, result any, ws [
 				}
 			}
 		}
-		for i := range res.ConsumedCapacity {
-			c.Reported += reported(&res.ConsumedCapacity[i])
-		}
+		c.Reported = reportedAll(res.ConsumedCapacity)
 	case *dynamodb.GetItemInput:
 		res := result.(*dynamodb.GetItemOutput)
 		c.Touches = []Touch{{Key: str(p.Key[r.schema.PK]), RCU: ReadUnits(Size(res.Item), aws.ToBool(p.ConsistentRead))}}
 		c.Reported = reported(res.ConsumedCapacity)
-	case *dynamodb.PutItemInput, *dynamodb.UpdateItemInput, *dynamodb.DeleteItemInput, *dynamodb.TransactWriteItemsInput:
+	case *dynamodb.PutItemInput, *dynamodb.UpdateItemInput, *dynamodb.DeleteItemInput, *dynamodb.TransactWriteItemsInput,
+		*dynamodb.BatchWriteItemInput:
 		_, txn := p.(*dynamodb.TransactWriteItemsInput)
+		// What a BatchWriteItem leaves unprocessed is not written: its
+		// caller sends it again, recorded then.
+		unprocessed := map[string]bool{}
+		if res, ok := result.(*dynamodb.BatchWriteItemOutput); ok {
+			for _, wr := range res.UnprocessedItems[r.table] {
+				switch {
+				case wr.PutRequest != nil:
+					unprocessed[r.keyString(wr.PutRequest.Item)] = true
+				case wr.DeleteRequest != nil:
+					unprocessed[r.keyString(wr.DeleteRequest.Key)] = true
+				}
+			}
+		}
 		for _, w := range ws {
+			if unprocessed[r.keyString(w.key)] {
+				continue
+			}
 			cur := w.put
 			switch {
 			case w.delete:
@@ -373,13 +399,19 @@ func reportedWrite(result any) float64 {
 	case *dynamodb.DeleteItemOutput:
 		return reported(r.ConsumedCapacity)
 	case *dynamodb.TransactWriteItemsOutput:
-		n := 0.0
-		for i := range r.ConsumedCapacity {
-			n += reported(&r.ConsumedCapacity[i])
-		}
-		return n
+		return reportedAll(r.ConsumedCapacity)
+	case *dynamodb.BatchWriteItemOutput:
+		return reportedAll(r.ConsumedCapacity)
 	}
 	return 0
+}
+
+func reportedAll(cc []types.ConsumedCapacity) float64 {
+	n := 0.0
+	for i := range cc {
+		n += reported(&cc[i])
+	}
+	return n
 }
 
 // Size is an item's size as DynamoDB counts it: attribute names and values

@@ -16,8 +16,9 @@ import (
 func (r *Report) Write(w io.Writer, top int) {
 	m := r.Mix
 	fmt.Fprintf(w, "Mix: one project at %.0f job writes/s (over %d pipelines) and %.0f page-1 reads/s (%d callers), "+
-		"plus %.0f creations/s (over %d projects x %d pipelines).\n", m.JobWrites, m.Pipelines, m.ListReads, m.Callers,
-		m.Creations, m.CreationProjects, m.CreationPipelines)
+		"plus %.0f creations/s (over %d projects x %d pipelines), plus an import of %.0f jobs/s into one project "+
+		"of %d shards.\n", m.JobWrites, m.Pipelines, m.ListReads, m.Callers,
+		m.Creations, m.CreationProjects, m.CreationPipelines, m.Imports, m.ImportShards)
 	fmt.Fprintf(w, "List reads: C = %.0f warm containers at %.0f requests/s each (a cached page 1 took %v in process here); "+
 		"page TTL %v, identity caches %v.\n\n", m.Containers(), m.ContainerRPS, r.WarmPage.Round(time.Microsecond),
 		store.PageTTL, store.WarmTTL)
@@ -85,5 +86,11 @@ const Assumptions = `- Limits: 3,000 RCU/s and 1,000 WCU/s per partition key, of
   once per page TTL; each caller's token, user and membership at most once per identity TTL (at most the
   caller's own rate); a cold container's every read once per identity TTL. Refreshes are counted on top of
   the cached reads: an upper bound.
-- Not modelled: the actions' own lookups (POST: token, project read fresh, job), imports, S3.
+- The import is jobsctl import's importer (world.Importer) writing one document of new jobs into a project
+  whose sections (users, project, members) an earlier import wrote: its existence checks, its plan's reads,
+  its BatchWriteItems of jobs and its pipeline and count updates, all recorded; every job on one ref, the
+  statuses of a history (60% success). Its rate is per job: the recorded import's load over its jobs. What
+  happens once per import (the sections again, the project's counts) is counted at that rate too: an upper
+  bound for a long migration, which writes them once.
+- Not modelled: the actions' own lookups (POST: token, project read fresh, job), S3 (the import's traces).
 `

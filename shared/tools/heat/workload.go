@@ -40,6 +40,11 @@ type Mix struct {
 	// project's and of each creation project's build indexes (the import
 	// document's "shards").
 	HotShards, CreationShards int
+	// Imports is the jobs a second a migration imports into one project
+	// of ImportShards write shards; ImportJobs how many one recorded
+	// import brings, ImportPipelineJobs of them a pipeline.
+	Imports                                      float64
+	ImportShards, ImportJobs, ImportPipelineJobs int
 }
 
 // DefaultMix is issue 10's: one project at 5,000 job writes/s and 20,000
@@ -51,8 +56,14 @@ type Mix struct {
 // to stay under 80% when spread evenly (as a project's recent ordinals are),
 // and the model's samples (the moving jobs of 50 pipelines) fall on 16
 // shards up to 1.4 times unevenly.
+//
+// The import is issue 10's 10,000 jobs/s on AWS, of one project's history
+// (every job on one ref, a job item and its index rows written once, by
+// BatchWriteItem: 1 unit a row under 1 KB), in 16 shards: 10,000 / 16 =
+// 625 units a second on each build index key, 63% (8 shards: 125%).
 var DefaultMix = Mix{JobWrites: 5000, ListReads: 20000, Creations: 10000, Pipelines: 50, CreationProjects: 100,
-	CreationPipelines: 10, Callers: 100, ContainerRPS: 100, Samples: 3, HotShards: 32, CreationShards: 1}
+	CreationPipelines: 10, Callers: 100, ContainerRPS: 100, Samples: 3, HotShards: 32, CreationShards: 1,
+	Imports: 10000, ImportShards: 16, ImportJobs: 1000, ImportPipelineJobs: 8}
 
 // Containers is C, the warm containers serving the list reads.
 func (m Mix) Containers() float64 { return math.Ceil(m.ListReads / m.ContainerRPS) }
@@ -109,9 +120,15 @@ func Replay(ctx context.Context, st Stack, m Mix) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Kinds = append([]Kind{writes, creations}, reads...)
+	imp, err := imports(ctx, st, s, m, now)
+	if err != nil {
+		return nil, err
+	}
+	r.Kinds = append(append([]Kind{writes, creations}, reads...), imp)
 	r.Rows, r.WarmPage, r.JobItem = Heat(r.Kinds), warm, size
-	r.Uncached = Heat([]Kind{{Name: "list without page cache", Rate: m.ListReads, Samples: reads[1].Samples}})[0]
+	if u := Heat([]Kind{{Name: "list without page cache", Rate: m.ListReads, Samples: reads[1].Samples}}); len(u) > 0 {
+		r.Uncached = u[0]
+	}
 	return r, nil
 }
 
@@ -205,6 +222,32 @@ func creations(ctx context.Context, st Stack, s *store.Store, m Mix, now time.Ti
 	return k, nil
 }
 
+// imports records one import of m.ImportJobs new jobs into the import
+// project, whose sections an unrecorded import wrote before (a migration
+// of many documents, or one long one: its jobs are what its rate is),
+// through the importer that jobsctl import runs. An operation is the
+// whole import: its rate is m.Imports over the jobs it brings.
+func imports(ctx context.Context, st Stack, s *store.Store, m Mix, now time.Time) (Kind, error) {
+	k := Kind{Name: fmt.Sprintf("import of %d jobs", m.ImportJobs), Rate: m.Imports / float64(max(m.ImportJobs, 1))}
+	im := &world.Importer{Store: s, Now: func() time.Time { return now }}
+	w := importWorld(m, now)
+	jobs, pipelines := w.Jobs, w.Pipelines
+	w.Jobs, w.Pipelines = nil, nil
+	if _, err := im.Import(ctx, w); err != nil {
+		return k, err
+	}
+	w.Jobs, w.Pipelines = jobs, pipelines
+	calls, err := st.Rec.Sample(func() error {
+		sum, err := im.Import(ctx, w)
+		if err == nil && sum.NewJobs != m.ImportJobs {
+			err = fmt.Errorf("the import wrote %d new jobs, want %d", sum.NewJobs, m.ImportJobs)
+		}
+		return err
+	})
+	k.Samples = append(k.Samples, calls)
+	return k, err
+}
+
 // listReads records the hot page as the list function serves it, in the
 // states a container can be in, each at the rate the mix puts it in:
 //
@@ -293,16 +336,19 @@ func finishedJob(pid int64, pl int) int64      { return 1_000_000 + pid*1000 + i
 func creationPipeline(pid int64, pl int) int64 { return 100_000 + pid*1000 + int64(pl) }
 func callerToken(u int) string                 { return fmt.Sprintf("glpat-heat-caller-%011d", u) }
 
+const importProject = 3
+
+// importStatuses are the imported jobs' statuses, in turn: a history's
+// (mostly finished, so terminal status keys take most rows).
+var importStatuses = []string{"success", "success", "success", "success", "success", "success", "failed", "canceled",
+	"skipped", "manual"}
+
 func heatWorld(m Mix, now time.Time) *world.World {
-	const instance = "https://gitlab.example.com"
 	w := &world.World{InstanceURL: instance}
 	users := map[int]json.RawMessage{}
 	members := []world.Member{{UserID: 1, AccessLevel: jobs.Maintainer}}
 	for u := 1; u <= max(m.Callers, 2); u++ {
-		users[u] = mustJSON(map[string]any{"id": u, "username": fmt.Sprintf("user%d", u), "name": fmt.Sprintf("User %d", u),
-			"state": "active", "locked": false, "avatar_url": "https://www.gravatar.com/avatar/u?s=80&d=identicon",
-			"web_url": fmt.Sprintf("%s/user%d", instance, u), "created_at": "2025-03-01T10:00:00.000Z", "bio": "",
-			"location": "", "public_email": nil, "bot": false, "job_title": "", "pronouns": nil})
+		users[u] = userDoc(u)
 		w.Users = append(w.Users, users[u])
 		w.Tokens = append(w.Tokens, world.Token{Token: callerToken(u), UserID: int64(u), Scopes: []string{"api"}})
 		if u > 1 {
@@ -315,44 +361,88 @@ func heatWorld(m Mix, now time.Time) *world.World {
 		w.Projects = append(w.Projects, world.Project{ID: creationProject(p), PathWithNamespace: fmt.Sprintf("heat/p%d", p),
 			Visibility: jobs.Private, Members: members[:1], Name: fmt.Sprintf("p%d", p), Shards: m.CreationShards})
 	}
+	created := now.Add(-time.Hour).Format(docTime)
 	pipeline := func(pid, id int64) map[string]any {
-		pl := map[string]any{"id": id, "iid": id, "project_id": pid, "sha": "0ff3ae198f8601a285adcf5c0fff204ee6fba5fd",
-			"ref": "main", "status": "running", "source": "push", "created_at": "2026-06-01T11:00:00.000Z",
-			"updated_at": "2026-06-01T11:00:00.000Z", "web_url": fmt.Sprintf("%s/heat/-/pipelines/%d", instance, id)}
+		pl := pipelineDoc(pid, id, "running", created)
 		w.Pipelines = append(w.Pipelines, mustJSON(pl))
 		return pl
-	}
-	job := func(pid, plID int64, pl map[string]any, id int64, status string) {
-		created := now.Add(-time.Hour).Format("2006-01-02T15:04:05.000Z")
-		var started, finished any
-		if status == "running" || status == "success" {
-			started = created
-		}
-		if status == "success" {
-			finished = created
-		}
-		w.Jobs = append(w.Jobs, mustJSON(map[string]any{"id": id, "status": status, "stage": "test",
-			"name": fmt.Sprintf("rspec %d/4", id%4+1), "ref": "main", "tag": false, "coverage": nil, "allow_failure": false,
-			"created_at": created, "started_at": started, "finished_at": finished, "erased_at": nil, "duration": nil,
-			"queued_duration": nil, "user": users[1], "pipeline": pl, "project_id": pid, "tag_list": []string{"docker", "linux"},
-			"web_url": fmt.Sprintf("%s/heat/-/jobs/%d", instance, id), "artifacts": []any{}, "runner": nil,
-			"artifacts_expire_at": nil, "archived": false, "failure_reason": nil}))
 	}
 	for pl := range m.Pipelines {
 		id := int64(1000 + pl)
 		p := pipeline(hotProject, id)
 		for i, st := range []string{"created", "pending", "running", "success"} {
-			job(hotProject, id, p, hotJob(pl, i), st)
+			jid := hotJob(pl, i)
+			w.Jobs = append(w.Jobs, jobDoc(jid, fmt.Sprintf("rspec %d/4", jid%4+1), st, created, users[1], p))
 		}
 	}
 	for p := range m.CreationProjects {
 		pid := creationProject(p)
 		for i := range m.CreationPipelines {
-			id := creationPipeline(pid, i)
-			job(pid, id, pipeline(pid, id), finishedJob(pid, i), "success")
+			jid := finishedJob(pid, i)
+			w.Jobs = append(w.Jobs, jobDoc(jid, fmt.Sprintf("rspec %d/4", jid%4+1), "success", created, users[1],
+				pipeline(pid, creationPipeline(pid, i))))
 		}
 	}
 	return w
+}
+
+// importWorld is the import project (user 1 its maintainer) with
+// m.ImportJobs jobs on ref main, m.ImportPipelineJobs a pipeline.
+func importWorld(m Mix, now time.Time) *world.World {
+	user := userDoc(1)
+	w := &world.World{InstanceURL: instance, Users: []json.RawMessage{user}}
+	w.Projects = []world.Project{{ID: importProject, PathWithNamespace: "heat/import", Visibility: jobs.Private,
+		Members: []world.Member{{UserID: 1, AccessLevel: jobs.Maintainer}}, Name: "import", Shards: m.ImportShards}}
+	per := max(m.ImportPipelineJobs, 1)
+	created := now.AddDate(-1, 0, 0).Format(docTime)
+	var pl map[string]any
+	for i := range m.ImportJobs {
+		if i%per == 0 {
+			pl = pipelineDoc(importProject, int64(5_000_000+i/per), "success", created)
+			w.Pipelines = append(w.Pipelines, mustJSON(pl))
+		}
+		w.Jobs = append(w.Jobs, jobDoc(int64(50_000_000+i), fmt.Sprintf("rspec %d/%d", i%per+1, per),
+			importStatuses[i%len(importStatuses)], created, user, pl))
+	}
+	return w
+}
+
+const (
+	instance = "https://gitlab.example.com"
+	docTime  = "2006-01-02T15:04:05.000Z"
+)
+
+func userDoc(u int) json.RawMessage {
+	return mustJSON(map[string]any{"id": u, "username": fmt.Sprintf("user%d", u), "name": fmt.Sprintf("User %d", u),
+		"state": "active", "locked": false, "avatar_url": "https://www.gravatar.com/avatar/u?s=80&d=identicon",
+		"web_url": fmt.Sprintf("%s/user%d", instance, u), "created_at": "2025-03-01T10:00:00.000Z", "bio": "",
+		"location": "", "public_email": nil, "bot": false, "job_title": "", "pronouns": nil})
+}
+
+// pipelineDoc is pipeline id of project pid on ref main, as GitLab's API
+// shows it.
+func pipelineDoc(pid, id int64, status, created string) map[string]any {
+	return map[string]any{"id": id, "iid": id, "project_id": pid, "sha": "0ff3ae198f8601a285adcf5c0fff204ee6fba5fd",
+		"ref": "main", "status": status, "source": "push", "created_at": created, "updated_at": created,
+		"web_url": fmt.Sprintf("%s/heat/-/pipelines/%d", instance, id)}
+}
+
+// jobDoc is job id of pipeline pl, as GitLab's API shows it: started once
+// it ran, finished once it ended (at its creation time: the model needs
+// no durations).
+func jobDoc(id int64, name, status, created string, user json.RawMessage, pl map[string]any) json.RawMessage {
+	var started, finished any
+	switch status {
+	case "running":
+		started = created
+	case "success", "failed", "canceled":
+		started, finished = created, created
+	}
+	return mustJSON(map[string]any{"id": id, "status": status, "stage": "test", "name": name, "ref": "main", "tag": false,
+		"coverage": nil, "allow_failure": false, "created_at": created, "started_at": started, "finished_at": finished,
+		"erased_at": nil, "duration": nil, "queued_duration": nil, "user": user, "pipeline": pl, "project_id": pl["project_id"],
+		"tag_list": []string{"docker", "linux"}, "web_url": fmt.Sprintf("%s/heat/-/jobs/%d", instance, id),
+		"artifacts": []any{}, "runner": nil, "artifacts_expire_at": nil, "archived": false, "failure_reason": nil})
 }
 
 func mustJSON(v any) json.RawMessage {
