@@ -45,7 +45,7 @@ test: deps lint
 
 # Every request parser's and the import document's fuzz target (go test runs one target at a time).
 FUZZ_TARGETS := shared/lambdafn:FuzzRequest shared/auth:FuzzFromRequest shared/api:FuzzPathIDs \
-	shared/api:FuzzQueryParams shared/api:FuzzPostParams shared/tools/world:FuzzImportDocument \
+	shared/api:FuzzQueryParams shared/api:FuzzPostParams shared/tools/world:FuzzImportDocument shared/tools/world:FuzzSplitter \
 	shared/store:FuzzTypedAnswers
 FUZZTIME ?= 3s
 
