@@ -335,6 +335,8 @@ func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counts *creatio
 		if err != nil {
 			return nil, err
 		}
+		// An import never replaces a job that carries a token (Writer).
+		it[writeTokenAttr] = str(token)
 		ops = append(ops, op{race: true, taken: true, w: types.TransactWriteItem{Put: &types.Put{
 			TableName: aws.String(s.table), Item: it, ConditionExpression: aws.String("attribute_not_exists(PK)"),
 		}}})

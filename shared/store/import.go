@@ -564,22 +564,34 @@ func (s *Store) readKeys(ctx context.Context, keys []item, projection string) ([
 }
 
 // RaiseJobCounter moves the job id counter up to at least n, so that ids
-// leased from then on lie above every imported one.
-func (s *Store) RaiseJobCounter(ctx context.Context, n int64) error {
+// leased from then on lie above every imported one. It returns the highest
+// id that may have been leased before and not used yet (a Store's block,
+// a project's kept ids): the counter as it was, or n when it was there
+// already. A job the import writes at or below it may find that id taken
+// by an action meanwhile, so NewWriter writes those only where no action's
+// job is.
+func (s *Store) RaiseJobCounter(ctx context.Context, n int64) (leased int64, err error) {
 	if n == 0 {
-		return nil
+		return 0, nil
 	}
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: counterKey(),
 		UpdateExpression:          aws.String("SET n = :n"),
 		ConditionExpression:       aws.String("attribute_not_exists(n) OR n < :n"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(n)},
+		ReturnValues:              types.ReturnValueUpdatedOld,
 	})
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
-		return nil
+		return n, nil
 	}
-	return err
+	if err != nil {
+		return 0, err
+	}
+	if v, ok := out.Attributes["n"].(*types.AttributeValueMemberN); ok {
+		return strconv.ParseInt(v.Value, 10, 64)
+	}
+	return 0, nil // no counter yet: nothing leased
 }
 
 // queryAll reads every job of one index partition (Reshard).
@@ -609,7 +621,7 @@ func (s *Store) queryAll(ctx context.Context, part partition) ([]*jobs.Job, erro
 }
 
 func (s *Store) writeAll(ctx context.Context, items []item) error {
-	w := s.NewWriter(ctx)
+	w := s.NewWriter(ctx, 0)
 	for _, it := range items {
 		w.put(it)
 	}
@@ -672,15 +684,20 @@ type Writer struct {
 	s       *Store
 	ctx     context.Context
 	g       *errgroup.Group
+	leased  int64 // jobs up to this id are written one by one (see RaiseJobCounter)
 	mu      sync.Mutex
 	pending []item
 }
 
-// NewWriter starts a writer; Wait flushes it.
-func (s *Store) NewWriter(ctx context.Context) *Writer {
+// NewWriter starts a writer; Wait flushes it. Jobs of ids up to leased
+// (RaiseJobCounter's) are each one conditional PutItem, since
+// BatchWriteItem cannot be conditional: one whose id an action's job took
+// meanwhile (it carries a write token) is not replaced, and Wait returns
+// ErrConflict naming it.
+func (s *Store) NewWriter(ctx context.Context, leased int64) *Writer {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.batchCalls())
-	return &Writer{s: s, ctx: ctx, g: g}
+	return &Writer{s: s, ctx: ctx, g: g, leased: leased}
 }
 
 // PutJob queues job j of a project with shards build index shards.
@@ -689,8 +706,39 @@ func (w *Writer) PutJob(j *jobs.Job, shards int) error {
 	if err != nil {
 		return err
 	}
+	if j.ID <= w.leased {
+		w.g.Go(func() error { return w.s.putImportedJob(w.ctx, j.ID, it) })
+		return nil
+	}
 	w.put(it)
 	return nil
+}
+
+// putImportedJob writes the item of imported job id unless a job that an
+// action wrote is there: one imported before (by this import before a
+// crash, or another) is replaced, as a batch put would.
+func (s *Store) putImportedJob(ctx context.Context, id int64, it item) error {
+	for attempt := 0; ; attempt++ {
+		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: aws.String(s.table), Item: it,
+			ConditionExpression:      aws.String("attribute_not_exists(PK) OR attribute_not_exists(#wt)"),
+			ExpressionAttributeNames: map[string]string{"#wt": writeTokenAttr},
+		})
+		var failed *types.ConditionalCheckFailedException
+		switch {
+		case errors.As(err, &failed):
+			return fmt.Errorf("job %d: a job created during the import took its id (the import leaves that job as it is; "+
+				"import again to write the others): %w", id, ErrConflict)
+		case err != nil && transient(err) && attempt < 10:
+			if err := backoff(ctx, attempt); err != nil {
+				return err
+			}
+		case err != nil:
+			return fmt.Errorf("put job %d: %w", id, err)
+		default:
+			return nil
+		}
+	}
 }
 
 // PutToken queues a token (see Store.PutToken).

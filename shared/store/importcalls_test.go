@@ -17,7 +17,7 @@ func TestImportCallsAreBounded(t *testing.T) {
 			env := testenv.New(t)
 			st, ctx := env.Deps.Store, context.Background()
 			st.SetImportCalls(n)
-			w := st.NewWriter(ctx)
+			w := st.NewWriter(ctx, 0)
 			for i := range 300 { // 12 calls of 25
 				if err := w.PutToken(&jobs.Token{Hash: fmt.Sprintf("h%03d", i), UserID: 1}); err != nil {
 					t.Fatal(err)

@@ -24,6 +24,10 @@ type plan struct {
 	Pipelines map[int64]*pipelinePlan   // every pipeline of the document
 	Locks     *locks
 	MaxID     int64 // the highest fresh id, for the job id counter
+	// Leased is the highest id that may have been leased unused when the
+	// counter was raised: fresh jobs up to it are written only where no
+	// action's job took the id meanwhile (store.NewWriter).
+	Leased int64
 }
 
 // pipelinePlan is when and with what a pipeline item is written: a few
@@ -430,7 +434,7 @@ func (im *Importer) write(ctx context.Context, src, pipes source, from position,
 // uploaded (a job never lists a file that is not there), its pipelines and
 // its job tokens.
 func (im *Importer) writeBatch(ctx context.Context, dir fs.FS, b *batch, pl *plan) error {
-	w := im.Store.NewWriter(ctx)
+	w := im.Store.NewWriter(ctx, pl.Leased)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(filesInBatch)
 	for _, ij := range b.jobs {

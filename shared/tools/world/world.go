@@ -155,17 +155,17 @@ func (im *Importer) run(ctx context.Context, w *World, src, pipes source, dir fs
 		if pl, err = im.survey(ctx, src, pipes, dir, d); err != nil {
 			return nil, err
 		}
+		// Ids leased from here on lie above every imported one, before any
+		// is written; a resumed import keeps what was leased before this.
+		if pl.Leased, err = im.Store.RaiseJobCounter(ctx, pl.MaxID); err != nil {
+			return nil, err
+		}
 		if err := cp.savePlan(pl); err != nil {
 			return nil, err
 		}
 	}
 	sum.NewJobs = len(pl.Fresh)
 	defer im.Store.ForgetPages()
-	// Ids leased from here on lie above every imported one, before any is
-	// written.
-	if err := im.Store.RaiseJobCounter(ctx, pl.MaxID); err != nil {
-		return nil, err
-	}
 	for _, o := range pl.Ordinals {
 		if err := im.Store.RenumberBuilds(ctx, o); err != nil {
 			return nil, err
