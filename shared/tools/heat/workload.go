@@ -50,7 +50,8 @@ type Mix struct {
 // DefaultMix is issue 10's: one project at 5,000 job writes/s and 20,000
 // list reads/s, plus 10,000 creations/s installation-wide, here over 100
 // projects (100 a second each: one project's creations compare-and-set its
-// build count, which caps them near 500 a second, see BENCHMARKS.md). The
+// build count and its ref's, both in the partition P#<p>, which caps them
+// near 250 a second, see BENCHMARKS.md). The
 // hot project has 32 shards: a job write puts 2 units on its build index
 // row (a transaction's), so 5,000 a second need 10,000 / 800 > 12 shards
 // to stay under 80% when spread evenly (as a project's recent ordinals are),
