@@ -94,26 +94,32 @@ func TestSplitterAgreesWithDecoder(t *testing.T) {
 	}
 }
 
-// A file source resumed at any element's position reads on from there,
-// as the write pass does after a crash, and element reads one.
-func TestFileSourceFromPositions(t *testing.T) {
-	doc := `{"jobs": [ {"id":1}, {"id":2,"s":"],"} ,{"id":3} ], "pipelines": []}`
-	path := filepath.Join(t.TempDir(), "doc.json")
+// documentFile is doc written to a file and read as the importer reads
+// one (the file is open until tb ends).
+func documentFile(tb testing.TB, doc string) *document {
+	path := filepath.Join(tb.TempDir(), "doc.json")
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer f.Close()
+	tb.Cleanup(func() { f.Close() })
 	d, err := readDocument(f, progress.Discard())
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return d
+}
+
+// A file source resumed at any element's position reads on from there,
+// as the write pass does after a crash, and element reads one.
+func TestFileSourceFromPositions(t *testing.T) {
+	d := documentFile(t, `{"jobs": [ {"id":1}, {"id":2,"s":"],"} ,{"id":3} ], "pipelines": []}`)
 	var all []string
 	var at []position
-	err = d.jobs.each(position{}, func(i int, raw json.RawMessage, next position) error {
+	err := d.jobs.each(position{}, func(i int, raw json.RawMessage, next position) error {
 		all, at = append(all, string(raw)), append(at, next)
 		return nil
 	})
@@ -189,18 +195,9 @@ func BenchmarkFileSourceEach(b *testing.B) {
 		fmt.Fprintf(&doc, job, i+1)
 	}
 	doc.WriteString("]}")
-	path := filepath.Join(b.TempDir(), "doc.json")
-	if err := os.WriteFile(path, []byte(doc.String()), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	d, err := readDocument(f, progress.Discard())
-	if err != nil || d.jobs.len() != 2000 {
-		b.Fatalf("%d jobs: %v", d.jobs.len(), err)
+	d := documentFile(b, doc.String())
+	if d.jobs.len() != 2000 {
+		b.Fatalf("%d jobs", d.jobs.len())
 	}
 	b.SetBytes(int64(doc.Len()))
 	for b.Loop() {
