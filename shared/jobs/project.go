@@ -40,6 +40,9 @@ type Project struct {
 	MaxBuildID int64 `db:"mx,omitempty"` // the highest build id: a new build's id is above it
 	IDsEnd     int64 `db:"ie,omitempty"` // ids MaxBuildID+1..IDsEnd are leased for the next builds
 	Shards     int   `db:"sh,omitempty"` // write shards of the build indexes; 0 is 1
+	// RankCounts: the project's completed builds have been counted since it
+	// had none, so deep offset pages of them may read the counts.
+	RankCounts bool `db:"tc,omitempty"`
 }
 
 // Protected reports whether ref is one of the project's protected refs: the

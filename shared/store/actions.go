@@ -303,6 +303,9 @@ func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counts *creatio
 			ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(cur.Version)},
 		}}})
 		addDelta(cur.PipelineID, countDelta(cur, t.Job))
+		for _, u := range s.rankUpdates(p.ID, rankMoves(cur, t.Job)) {
+			ops = append(ops, op{w: types.TransactWriteItem{Update: u}})
+		}
 	}
 	if c := t.Created; c != nil {
 		c.Version = 1
@@ -341,6 +344,9 @@ func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counts *creatio
 			TableName: aws.String(s.table), Item: it, ConditionExpression: aws.String("attribute_not_exists(PK)"),
 		}}})
 		addDelta(c.PipelineID, countDelta(nil, c))
+		for _, u := range s.rankUpdates(p.ID, rankMoves(nil, c)) {
+			ops = append(ops, op{w: types.TransactWriteItem{Update: u}})
+		}
 	}
 	for pl, d := range deltas {
 		if u := s.countsUpdate(pl, nonZero(d)); u != nil {

@@ -16,3 +16,11 @@ func SetQueryRows(t testing.TB, n int) {
 	queryRows = n
 	t.Cleanup(func() { queryRows = old })
 }
+
+// SetCountedSkip makes n the shallowest offset read through rank counts
+// until t ends.
+func SetCountedSkip(t testing.TB, n int) {
+	old := countedSkip
+	countedSkip = n
+	t.Cleanup(func() { countedSkip = old })
+}

@@ -99,8 +99,12 @@ func (s *Store) PutProject(ctx context.Context, p *jobs.Project, members map[int
 	}
 	delete(it, "nb")
 	delete(it, "sh")
+	delete(it, "tc")
 	if err := s.upsertKeeping(ctx, projectKey(p.ID), it, "nb", num(0)); err != nil {
 		return fmt.Errorf("put project %d: %w", p.ID, err)
+	}
+	if err := s.startRankCounts(ctx, p.ID); err != nil {
+		return err
 	}
 	if p.Shards > 0 {
 		if err := s.setShards(ctx, p.ID, p.Shards); err != nil {
@@ -116,6 +120,24 @@ func (s *Store) PutProject(ctx context.Context, p *jobs.Project, members map[int
 		items = append(items, withKey(m, memberKey(p.ID, u)))
 	}
 	return s.writeAll(ctx, items)
+}
+
+// startRankCounts marks a project without builds as counted (tc, see
+// rankSpan): from its first build on, every write keeps its rank counts.
+// A project stored with builds before counts were kept is left unmarked,
+// and its deep pages read as before.
+func (s *Store) startRankCounts(ctx context.Context, pid int64) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: projectKey(pid),
+		UpdateExpression:          aws.String("SET tc = :t"),
+		ConditionExpression:       aws.String("nb = :zero AND attribute_not_exists(tc)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}, ":zero": num(0)},
+	})
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		return nil
+	}
+	return err
 }
 
 // setShards sets a project's shard count if it has no builds yet (or has
@@ -169,8 +191,9 @@ func setsOf(it item) ([]string, map[string]string, map[string]types.AttributeVal
 
 // Build is a build an import is about to write, as its ordinals need it.
 type Build struct {
-	ID  int64
-	Ref string // its pipeline's ref ("" for none)
+	ID     int64
+	Ref    string      // its pipeline's ref ("" for none)
+	Status jobs.Status // a completed one is added to the rank counts
 }
 
 // Ordinals places a project's new builds in its ordinal indexes: the dense,
@@ -190,6 +213,15 @@ type Ordinals struct {
 	OldBuilds, Builds, MaxID int64
 	// Refs are the build counts of the refs whose builds change.
 	Refs map[string]RefCount
+	// Ranks are what the new completed builds add to the rank counts.
+	Ranks []RankCount
+}
+
+// RankCount is N new builds of Status in rank slot Slot, ID the oldest.
+type RankCount struct {
+	Status  jobs.Status
+	Slot, N int64
+	ID      int64
 }
 
 // Placement is where a stored build moves.
@@ -293,6 +325,9 @@ func (s *Store) PlanOrdinals(ctx context.Context, pid int64, fresh []Build) (*Or
 		}
 		o.MaxID = max(o.MaxID, e.ID)
 		if e.stored == nil {
+			if b := e.Build; b.Status.Completed() {
+				o.addRank(b, ord)
+			}
 			o.IDs = append(o.IDs, e.ID)
 			o.Ordinal = append(o.Ordinal, ord)
 			o.RefOrdinal = append(o.RefOrdinal, refOrd)
@@ -305,6 +340,21 @@ func (s *Store) PlanOrdinals(ctx context.Context, pid int64, fresh []Build) (*Or
 	}
 	o.Builds = base + int64(len(all))
 	return o, nil
+}
+
+// addRank counts new build b of ordinal ord in the rank counts. Builds come
+// in id order, so a slot's count is the last one.
+func (o *Ordinals) addRank(b Build, ord int64) {
+	slot := rankSlot(ord)
+	if n := len(o.Ranks); n > 0 && o.Ranks[n-1].Slot == slot {
+		for i := n - 1; i >= 0 && o.Ranks[i].Slot == slot; i-- {
+			if o.Ranks[i].Status == b.Status {
+				o.Ranks[i].N++
+				return
+			}
+		}
+	}
+	o.Ranks = append(o.Ranks, RankCount{Status: b.Status, Slot: slot, N: 1, ID: b.ID})
 }
 
 // buildsAbove reads each shard of a project's ordinal index from the top
@@ -431,6 +481,9 @@ func (s *Store) CountBuilds(ctx context.Context, pid int64, o *Ordinals) error {
 	if err := builtMeanwhile(err, pid, "project"); err != nil {
 		return err
 	}
+	if err := s.addRanks(ctx, pid, o); err != nil {
+		return err
+	}
 	refs := slices.Sorted(maps.Keys(o.Refs))
 	_, err = inBatches(ctx, refs, 1, 16, nil, func(ctx context.Context, refs []string) (int, error) {
 		c := o.Refs[refs[0]]
@@ -445,6 +498,49 @@ func (s *Store) CountBuilds(ctx context.Context, pid int64, o *Ordinals) error {
 			ExpressionAttributeValues: map[string]types.AttributeValue{":new": num(c.New), ":old": num(c.Old)},
 		})
 		return 1, builtMeanwhile(err, pid, "ref "+refs[0])
+	})
+	return err
+}
+
+// addRanks adds o's new completed builds to the rank counts: one update
+// per count item, made on the condition that it does not record this
+// import's mark (ir: a hash of what it adds), so that an import resumed
+// after a crash adds them once.
+func (s *Store) addRanks(ctx context.Context, pid int64, o *Ordinals) error {
+	byItem := map[string][]rankMove{}
+	var order []string
+	for _, r := range o.Ranks {
+		k := keyString(rankKey(pid, r.Slot))
+		if byItem[k] == nil {
+			order = append(order, k)
+		}
+		byItem[k] = append(byItem[k], rankMove{r.Status, r.Slot, r.ID, r.N})
+	}
+	_, err := inBatches(ctx, order, 1, 16, nil, func(ctx context.Context, keys []string) (int, error) {
+		moves := byItem[keys[0]]
+		u := s.rankUpdate(pid, moves)
+		var mark uint64 = 14695981039346656037
+		for _, m := range moves {
+			for _, n := range []int64{m.slot, m.id, m.d} {
+				mark = (mark ^ uint64(n)) * 1099511628211
+			}
+		}
+		u.ExpressionAttributeNames["#ir"] = "ir"
+		u.ExpressionAttributeValues[":run"] = str(strconv.FormatUint(mark, 16))
+		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: u.TableName, Key: u.Key,
+			UpdateExpression:         aws.String(*u.UpdateExpression + ", #ir = :run"),
+			ConditionExpression:      aws.String("attribute_not_exists(#ir) OR #ir <> :run"),
+			ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues,
+		})
+		var failed *types.ConditionalCheckFailedException
+		if errors.As(err, &failed) {
+			return 1, nil // added before the import was interrupted
+		}
+		if err != nil {
+			return 0, fmt.Errorf("rank counts of project %d: %w", pid, err)
+		}
+		return 1, nil
 	})
 	return err
 }

@@ -71,6 +71,10 @@ func (s *Store) ProjectBuilds(ctx context.Context, p *jobs.Project, r Range) (*P
 // ProjectBuildsWith is ProjectBuilds taking sp's page when sp read what
 // ProjectBuilds reads for p (sp may be nil).
 func (s *Store) ProjectBuildsWith(ctx context.Context, sp *Speculation, p *jobs.Project, r Range) (*Page, error) {
+	if countedPage(p, r) {
+		sp.Cancel()
+		return s.rankedCachedPage(ctx, p, r)
+	}
 	builds := p.Builds
 	if r.Ref != "" {
 		builds = r.RefBuilds

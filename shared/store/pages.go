@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 )
 
 // PageTTL is how long a container serves a list page's Query result again
@@ -43,11 +45,26 @@ func (pl plan) pageKey() string {
 // kept. Cached pages are shared: callers get their own Page, whose jobs
 // nobody may change.
 func (s *Store) cachedPage(ctx context.Context, pl plan) (*Page, error) {
-	k := pl.pageKey()
+	return s.cached(pl.pageKey(), func() (*Page, error) { return s.page(ctx, pl) })
+}
+
+// rankedCachedPage is rankedPage from the page cache, as cachedPage.
+func (s *Store) rankedCachedPage(ctx context.Context, p *jobs.Project, r Range) (*Page, error) {
+	var b strings.Builder
+	b.WriteString("ranked\x00" + id(p.ID) + "\x00" + strconv.Itoa(shardsOf(p)))
+	for _, st := range r.Statuses {
+		b.WriteString("\x00" + string(st))
+	}
+	b.WriteString("\x00" + strconv.Itoa(r.Skip) + "\x00" + strconv.Itoa(r.Limit) + "\x00" + strconv.FormatBool(r.Whole))
+	return s.cached(b.String(), func() (*Page, error) { return s.rankedPage(ctx, p, r) })
+}
+
+// cached is the page cache's page under k while fresh, else read's, kept.
+func (s *Store) cached(k string, read func() (*Page, error)) (*Page, error) {
 	pg, ok := s.warm.pages.get(k)
 	if !ok {
 		var err error
-		if pg, err = s.page(ctx, pl); err != nil {
+		if pg, err = read(); err != nil {
 			return nil, err
 		}
 		s.warm.pages.put(k, pg)

@@ -106,10 +106,10 @@ func (s *Store) moveBuilds(ctx context.Context, keys []item, shards int, place f
 			if err != nil {
 				return moved, err
 			}
+			before := *j
 			if !place(j) {
 				continue
 			}
-			old := j.Version
 			j.Version++
 			next, err := jobItem(j, shards)
 			if err != nil {
@@ -118,17 +118,12 @@ func (s *Store) moveBuilds(ctx context.Context, keys []item, shards int, place f
 			if wt, ok := it[writeTokenAttr]; ok {
 				next[writeTokenAttr] = wt // the last Apply still knows its write
 			}
-			_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-				TableName: aws.String(s.table), Item: next,
-				ConditionExpression:       aws.String("v = :v"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(old)},
-			})
-			var failed *types.ConditionalCheckFailedException
+			lost, err := s.moveBuild(ctx, next, before.Version, s.rankUpdates(j.ProjectID, rankMoves(&before, j)))
 			switch {
-			case errors.As(err, &failed):
-				again = append(again, k)
 			case err != nil:
 				return moved, err
+			case lost:
+				again = append(again, k)
 			default:
 				moved++
 			}
@@ -136,4 +131,40 @@ func (s *Store) moveBuilds(ctx context.Context, keys []item, shards int, place f
 		keys = again
 	}
 	return moved, nil
+}
+
+// moveBuild writes a build's item next on its version old, with ranks, the
+// moves of its rank counts (a renumbered completed build's), in the same
+// transaction. lost is a failed version condition.
+func (s *Store) moveBuild(ctx context.Context, next item, old int64, ranks []*types.Update) (lost bool, err error) {
+	put := &types.Put{
+		TableName: aws.String(s.table), Item: next,
+		ConditionExpression:       aws.String("v = :v"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(old)},
+	}
+	if len(ranks) == 0 {
+		_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: put.TableName, Item: put.Item, ConditionExpression: put.ConditionExpression,
+			ExpressionAttributeValues: put.ExpressionAttributeValues,
+		})
+		var failed *types.ConditionalCheckFailedException
+		if errors.As(err, &failed) {
+			return true, nil
+		}
+		return false, err
+	}
+	items := []types.TransactWriteItem{{Put: put}}
+	for _, u := range ranks {
+		items = append(items, types.TransactWriteItem{Update: u})
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	var canceled *types.TransactionCanceledException
+	if errors.As(err, &canceled) {
+		for _, r := range canceled.CancellationReasons {
+			if c := aws.ToString(r.Code); c == "ConditionalCheckFailed" || c == "TransactionConflict" {
+				return true, nil // read it again
+			}
+		}
+	}
+	return false, err
 }

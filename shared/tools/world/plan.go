@@ -159,6 +159,7 @@ func (im *Importer) survey(ctx context.Context, src, pipes source, dir fs.FS, d 
 	type seen struct {
 		id, project, pipeline int64
 		ref                   string
+		status                jobs.Status
 		count                 uint8
 		build                 bool
 	}
@@ -190,7 +191,7 @@ func (im *Importer) survey(ctx context.Context, src, pipes source, dir fs.FS, d 
 				pl.Fresh = append(pl.Fresh, s.id)
 				pl.MaxID = max(pl.MaxID, s.id)
 				if s.build {
-					builds[s.project] = append(builds[s.project], store.Build{ID: s.id, Ref: s.ref})
+					builds[s.project] = append(builds[s.project], store.Build{ID: s.id, Ref: s.ref, Status: s.status})
 				}
 				pp := pl.Pipelines[s.pipeline]
 				pp.Counts.add(s.count)
@@ -247,7 +248,7 @@ func (im *Importer) survey(ctx context.Context, src, pipes source, dir fs.FS, d 
 		if !ok {
 			ref, refs[j.Ref] = j.Ref, j.Ref
 		}
-		batch = append(batch, seen{j.ID, j.ProjectID, j.PipelineID, ref, countIndex(j), !j.IsBridge()})
+		batch = append(batch, seen{j.ID, j.ProjectID, j.PipelineID, ref, j.Status, countIndex(j), !j.IsBridge()})
 		if len(batch) == checkBatch {
 			check(batch)
 			batch = nil

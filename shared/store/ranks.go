@@ -1,0 +1,425 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+)
+
+// Rank counts make a deep offset page of completed builds (success,
+// failed, canceled, skipped: statuses a build only ever enters) cost what a
+// shallow one does. GSI2 orders a status's builds by id, and within a
+// project ids grow with ordinals, so a build's rank in a status list is the
+// number of that status's builds of higher ordinal. The table counts them
+// per slot of rankSpan ordinals: one item per (project, status, part,
+// bucket of rankSlots slots), holding for each slot i its count c<i> and
+// f<i>, the id of some build ever counted in it (any build of that slot or
+// above is newer than every build below the slot). A page reads the count
+// items from the top until they pass its skip (one small item per 512
+// ordinals, not one row per job), then each status's rows from below the
+// f of the nearest counted slot above, dropping the few rows of that slot
+// (whose ordinals are in L): at most rankSpan-1 rows past and rankSpan-1
+// rows before the page, at any depth. Counts are written in the transaction
+// that moves a build into or out of a status (an action), by the move that
+// renumbers it (an import), and by the import for its new builds; a
+// project uses them only if it has been counted since it had no builds
+// (tc, PutProject). One item holds the four statuses' counts of its slots
+// (c<letter><i>, f<letter><i>, rankLetter), so that a page of several
+// statuses reads the same few items as a page of one.
+const (
+	rankSpan  = 16 // ordinals per slot
+	rankSlots = 32 // slots per count item
+	// rankParts spread a project's count items over partition keys by
+	// slot: the top bucket takes every build that completes, and
+	// consecutive ordinals fall in consecutive slots, so each part takes
+	// a quarter (1,250 completions/s in one project: 625 WCU/s a part).
+	// Independent of the write shards, so that a reshard moves no count.
+	rankParts = 4
+)
+
+// countedSkip is the shallowest offset a page of completed builds reads
+// through rank counts: below it, reading skip rows in the page's one round
+// trip costs less than a second round trip. (A variable only so that tests
+// can make deep pages of a small world: SetCountedSkip.)
+var countedSkip = 500
+
+// rankPK is the partition of a project's count items of part h.
+func rankPK(p int64, h int) string { return "P#" + id(p) + "#N#" + strconv.Itoa(h) }
+
+func rankSlot(ordinal int64) int64 { return ordinal / rankSpan }
+
+// rankKey is the count item of a slot of project p's builds.
+func rankKey(p int64, slot int64) item {
+	return key(rankPK(p, int(slot%rankParts)), bucketSK(slot/rankSlots))
+}
+
+// rankLetters name the completed statuses in count items' attributes.
+var rankLetters = map[jobs.Status]byte{jobs.Success: 's', jobs.Failed: 'f', jobs.Canceled: 'c', jobs.Skipped: 'k'}
+
+// rankAttr is the name of status st's count ('c') or id ('f') of slot.
+func rankAttr(kind byte, st jobs.Status, slot int64) string {
+	return string([]byte{kind, rankLetters[st]}) + strconv.FormatInt(slot%rankSlots, 10)
+}
+
+// bucketSK is a bucket's sort key: zero-padded, so that the strings sort
+// as the numbers.
+func bucketSK(b int64) string { return fmt.Sprintf("%012d", b) }
+
+// rankMove is one count change: d builds of status st in slot slot, one
+// of them id.
+type rankMove struct {
+	st   jobs.Status
+	slot int64
+	id   int64
+	d    int64
+}
+
+// counted reports whether j is counted: a build, placed, completed.
+func counted(j *jobs.Job) bool {
+	return j != nil && j.Kind != jobs.Bridge && j.Ordinal > 0 && j.Status.Completed()
+}
+
+// rankMoves is how the counts change when before becomes after (either nil
+// for none).
+func rankMoves(before, after *jobs.Job) []rankMove {
+	var out []rankMove
+	if counted(before) {
+		out = append(out, rankMove{before.Status, rankSlot(before.Ordinal), before.ID, -1})
+	}
+	if counted(after) {
+		m := rankMove{after.Status, rankSlot(after.Ordinal), after.ID, 1}
+		if len(out) == 1 && out[0].st == m.st && out[0].slot == m.slot {
+			return nil
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// rankUpdate is the write of moves (all of one count item) to project p's
+// count item: it adds to the counts and records an id where none is.
+func (s *Store) rankUpdate(p int64, moves []rankMove) *types.Update {
+	var adds, sets []string
+	names := map[string]string{}
+	values := map[string]types.AttributeValue{}
+	for i, m := range moves {
+		c, f, d, v := "#c"+strconv.Itoa(i), "#f"+strconv.Itoa(i), ":d"+strconv.Itoa(i), ":f"+strconv.Itoa(i)
+		names[c], values[d] = rankAttr('c', m.st, m.slot), num(m.d)
+		adds = append(adds, c+" "+d)
+		if m.d > 0 {
+			names[f], values[v] = rankAttr('f', m.st, m.slot), num(m.id)
+			sets = append(sets, f+" = if_not_exists("+f+", "+v+")")
+		}
+	}
+	expr := "ADD " + strings.Join(adds, ", ")
+	if len(sets) > 0 {
+		expr += " SET " + strings.Join(sets, ", ")
+	}
+	return &types.Update{
+		TableName: aws.String(s.table), Key: rankKey(p, moves[0].slot),
+		UpdateExpression: aws.String(expr), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	}
+}
+
+// rankUpdates groups moves of project p by count item, one update each.
+func (s *Store) rankUpdates(p int64, moves []rankMove) []*types.Update {
+	byItem := map[string][]rankMove{}
+	var order []string
+	for _, m := range moves {
+		k := keyString(rankKey(p, m.slot))
+		if byItem[k] == nil {
+			order = append(order, k)
+		}
+		byItem[k] = append(byItem[k], m)
+	}
+	out := make([]*types.Update, len(order))
+	for i, k := range order {
+		out[i] = s.rankUpdate(p, byItem[k])
+	}
+	return out
+}
+
+// countedPage reports whether r is a page that rank counts serve in
+// project p.
+func countedPage(p *jobs.Project, r Range) bool {
+	if !p.RankCounts || r.Ref != "" || r.After.ID != 0 || r.Skip < countedSkip || len(r.Statuses) == 0 {
+		return false
+	}
+	for _, st := range r.Statuses {
+		if !st.Completed() {
+			return false
+		}
+	}
+	return true
+}
+
+// rankSlotCount is what one status's count items say of a slot.
+type rankSlotCount struct{ c, f int64 }
+
+// rankedPage reads an offset page of completed builds through their rank
+// counts (see countedPage): one round trip for the counts, one for the rows.
+func (s *Store) rankedPage(ctx context.Context, p *jobs.Project, r Range) (*Page, error) {
+	counts, err := s.readRanks(ctx, p, r.Statuses, r.Skip)
+	if err != nil {
+		return nil, err
+	}
+	// The slot j holding the row at skip, and r of its rows (and those
+	// below it) to pass over.
+	total := map[int64]int64{}
+	for _, byStatus := range counts.slots {
+		for slot, sc := range byStatus {
+			total[slot] += sc.c
+		}
+	}
+	slots := make([]int64, 0, len(total))
+	for slot := range total {
+		if slot >= counts.known {
+			slots = append(slots, slot)
+		}
+	}
+	slices.Sort(slots)
+	above, j := int64(0), int64(-1)
+	for i := len(slots) - 1; i >= 0; i-- {
+		if above+total[slots[i]] > int64(r.Skip) {
+			j = slots[i]
+			break
+		}
+		above += total[slots[i]]
+	}
+	if j < 0 {
+		return &Page{}, nil // past the last row
+	}
+	pass := r.Skip - int(above)
+	below := (j + 1) * rankSpan // the lowest ordinal above slot j
+	var parts []rankedPart
+	for i, st := range r.Statuses {
+		// The nearest slot above j with an id: every build of st below
+		// slot j+1 is older than it; the rows of st from there up to it
+		// are at most that slot's count.
+		var upTo, extra int64
+		nearest := int64(-1)
+		for slot, sc := range counts.slots[i] {
+			if slot > j && sc.f > 0 && (nearest < 0 || slot < nearest) {
+				nearest = slot
+			}
+		}
+		if nearest >= 0 {
+			upTo, extra = counts.slots[i][nearest].f-1, counts.slots[i][nearest].c
+		}
+		for k := range shardsOf(p) {
+			parts = append(parts, rankedPart{
+				part: gsi(GSIProjectBuildsByStatus, projectStatusPK(p.ID, st, shardsOf(p), k)),
+				upTo: upTo, want: int(extra) + pass + r.Limit + 1,
+			})
+		}
+	}
+	rows, err := s.rowsBelow(ctx, parts, below, pass+r.Limit+1)
+	if err != nil {
+		return nil, err
+	}
+	pg := &Page{}
+	if len(rows) <= pass {
+		return pg, nil
+	}
+	rows = rows[pass:]
+	if len(rows) > r.Limit {
+		pg.More, rows = true, rows[:r.Limit]
+	}
+	pg.Jobs = rows
+	if r.Whole {
+		if pg.Jobs, err = s.wholeJobs(ctx, pg.Jobs); err != nil {
+			return nil, err
+		}
+	}
+	return pg, nil
+}
+
+// ranks is what a page read of its statuses' count items: by status (in
+// the page's order), each slot's count and id, for every slot of bucket
+// known and above (known is in slots).
+type ranks struct {
+	slots []map[int64]rankSlotCount
+	known int64
+}
+
+// rankFirstRead is the fewest count items a part's first Query asks for:
+// a Query costs half a read unit up to 4 KB anyway, about 25 of them.
+const rankFirstRead = 16
+
+// readRanks reads the count items of statuses from the top, every part in
+// parallel, until the slots known in all of them hold more than skip rows
+// (or every part is read through): the first Query of a part reads twice
+// the buckets a list of the status alone would need, at least
+// rankFirstRead, and a part read short of the others is read on, twice as
+// far each time (a status of few builds among many).
+func (s *Store) readRanks(ctx context.Context, p *jobs.Project, statuses []jobs.Status, skip int) (*ranks, error) {
+	streams := make([]*rankStream, rankParts)
+	for h := range streams {
+		streams[h] = &rankStream{last: -1, in: &dynamodb.QueryInput{
+			TableName:                 aws.String(s.table),
+			KeyConditionExpression:    aws.String("PK = :pk"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(rankPK(p.ID, h))},
+			ScanIndexForward:          aws.Bool(false),
+			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+			Limit:                     aws.Int32(int32(min(rankFirstRead+2*skip/(rankSpan*rankSlots), queryRows))),
+		}}
+	}
+	wanted := map[byte]int{} // a status letter's place in statuses
+	for i, st := range statuses {
+		wanted[rankLetters[st]] = i
+	}
+	out := &ranks{slots: make([]map[int64]rankSlotCount, len(statuses))}
+	for i := range out.slots {
+		out.slots[i] = map[int64]rankSlotCount{}
+	}
+	var mu sync.Mutex
+	read := func(ctx context.Context, st *rankStream) error {
+		res, err := s.query(ctx, st.in)
+		if err != nil {
+			return fmt.Errorf("query rank counts: %w", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, it := range res.Items {
+			b := keyNumber(it["SK"], "")
+			st.last = b
+			for name, v := range it {
+				if len(name) < 3 || (name[0] != 'c' && name[0] != 'f') {
+					continue
+				}
+				i, ok := wanted[name[1]]
+				n, err := strconv.ParseInt(name[2:], 10, 64)
+				if !ok || err != nil || n < 0 || n >= rankSlots {
+					continue
+				}
+				slot := b*rankSlots + n
+				sc := out.slots[i][slot]
+				if name[0] == 'c' {
+					sc.c = keyNumber(v, "")
+				} else {
+					sc.f = keyNumber(v, "")
+				}
+				out.slots[i][slot] = sc
+			}
+		}
+		st.done = res.LastEvaluatedKey == nil
+		st.in.ExclusiveStartKey = res.LastEvaluatedKey
+		st.in.Limit = aws.Int32(min(2**st.in.Limit, int32(queryRows)))
+		return nil
+	}
+	next := streams
+	for {
+		errs := make([]error, len(next))
+		var wg sync.WaitGroup
+		for i, st := range next {
+			wg.Go(func() { errs[i] = read(ctx, st) })
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				return nil, err
+			}
+		}
+		// Buckets at and above the highest bucket that a part not read
+		// through stopped at are known in every part.
+		out.known, next = 0, nil
+		for _, st := range streams {
+			if !st.done {
+				out.known = max(out.known, st.bound())
+			}
+		}
+		var rows int64
+		for _, byStatus := range out.slots {
+			for slot, sc := range byStatus {
+				if slot >= out.known {
+					rows += sc.c
+				}
+			}
+		}
+		if rows > int64(skip) {
+			return out, nil
+		}
+		for _, st := range streams {
+			if !st.done && st.bound() == out.known {
+				next = append(next, st)
+			}
+		}
+		if len(next) == 0 {
+			return out, nil
+		}
+	}
+}
+
+// rankStream is one part of a project's count items, read from the top.
+type rankStream struct {
+	in   *dynamodb.QueryInput
+	last int64 // the lowest bucket read; -1 before any
+	done bool
+}
+
+// bound is the lowest slot known in st: that of the lowest bucket it read,
+// or none (MaxInt64) before its first.
+func (st *rankStream) bound() int64 {
+	if st.last < 0 {
+		return math.MaxInt64
+	}
+	return st.last * rankSlots
+}
+
+// rankedPart is one partition of a ranked page's rows: read from upTo
+// down (0: the top), want rows at first.
+type rankedPart struct {
+	part partition
+	upTo int64
+	want int
+}
+
+// rowsBelow reads each part newest first, in parallel, keeping only rows
+// of ordinals below below, until it holds want of them or is read through,
+// and merges them by id.
+func (s *Store) rowsBelow(ctx context.Context, parts []rankedPart, below int64, want int) ([]*jobs.Job, error) {
+	results := make([][]*jobs.Job, len(parts))
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, rp := range parts {
+		wg.Go(func() {
+			c := s.cursor(rp.part, rp.upTo)
+			n := rp.want
+			for len(results[i]) < want && !c.done {
+				js, err := c.next(ctx, n)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				for _, j := range js {
+					if j.Ordinal < below {
+						results[i] = append(results[i], j)
+					}
+				}
+				// Rows of the slots above, past f: the count item's f was
+				// an older build's before an import renumbered it.
+				n = 2 * (want - len(results[i]))
+			}
+		})
+	}
+	wg.Wait()
+	var all []*jobs.Job
+	for i := range parts {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		all = append(all, results[i]...)
+	}
+	slices.SortFunc(all, newestFirst)
+	return all, nil
+}

@@ -1,0 +1,153 @@
+package store_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
+)
+
+// An offset page of completed builds read through the rank counts answers
+// what reading the statuses' partitions whole gives, at every depth, in 1
+// and 4 shards: after an import, after cancels (counted in their
+// transactions), after an import of older builds that renumbers the stored
+// ones, and after a reshard. It reads two round trips and a bounded number
+// of rows at any depth.
+func TestRankedPagesAnswerAsTheWholeList(t *testing.T) {
+	env := testenv.New(t)
+	w := demo.Seed(1200)
+	// Hold back some builds of the backend to import later, older than
+	// most stored ones: that import renumbers the builds above them.
+	var later []int
+	for i := range w.Jobs {
+		if i%7 == 3 && i > 100 {
+			later = append(later, i)
+		}
+	}
+	first, second := *w, *w
+	first.Jobs, second.Jobs = nil, nil
+	for i, raw := range w.Jobs {
+		if _, held := slices.BinarySearch(later, i); held {
+			second.Jobs = append(second.Jobs, raw)
+		} else {
+			first.Jobs = append(first.Jobs, raw)
+		}
+	}
+	first.Projects = slices.Clone(w.Projects)
+	first.Projects[0].Shards = 4 // demo/backend; demo/platform/frontend stays in 1
+	im := &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: time.Now}
+	ctx := context.Background()
+	if _, err := im.Import(ctx, &first); err != nil {
+		t.Fatal(err)
+	}
+	st := env.Deps.Store
+	store.SetCountedSkip(t, 1)
+	check := func(t *testing.T, when string, renumbered bool) {
+		for _, pid := range []int64{demo.ProjectBackend, demo.ProjectFrontend} {
+			st.ForgetPages()
+			f, err := st.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: pid}})
+			if err != nil || f.Project == nil {
+				t.Fatal(pid, err)
+			}
+			p := f.Project
+			if !p.RankCounts {
+				t.Fatalf("project %d is not counted", pid)
+			}
+			for _, statuses := range [][]jobs.Status{{jobs.Success}, {jobs.Canceled}, {jobs.Success, jobs.Failed}, {jobs.Success, jobs.Failed, jobs.Canceled, jobs.Skipped}} {
+				// Skip 0 reads as before: the whole list.
+				whole, err := st.ProjectBuilds(ctx, p, store.Range{Statuses: statuses, Limit: 100000})
+				if err != nil {
+					t.Fatal(err)
+				}
+				all := ids(whole.Jobs)
+				parts := len(statuses) * max(1, p.Shards)
+				for _, r := range []store.Range{{Skip: 1, Limit: 20}, {Skip: 15, Limit: 1}, {Skip: 16, Limit: 20}, {Skip: 33, Limit: 7},
+					{Skip: 200, Limit: 20}, {Skip: 517, Limit: 50}, {Skip: len(all) - 10, Limit: 20}, {Skip: len(all) - 1, Limit: 20},
+					{Skip: len(all), Limit: 20}, {Skip: len(all) + 5, Limit: 20}, {Skip: 40, Limit: 20, Whole: true}} {
+					if r.Skip < 1 {
+						continue
+					}
+					st.ForgetPages()
+					env.Counter.Reset()
+					r.Statuses = statuses
+					pg, err := st.ProjectBuilds(ctx, p, r)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want := all[min(r.Skip, len(all)):min(r.Skip+r.Limit, len(all))]
+					if got := ids(pg.Jobs); !slices.Equal(got, want) || pg.More != (r.Skip+r.Limit < len(all)) {
+						t.Fatalf("%s: project %d %v skip %d limit %d: got %v more %v, want %v more %v",
+							when, pid, statuses, r.Skip, r.Limit, got, pg.More, want, r.Skip+r.Limit < len(all))
+					}
+					if r.Whole && len(pg.Jobs) > 0 && pg.Jobs[0].Variables == nil && pg.Jobs[0].Version == 0 {
+						t.Errorf("%s: a whole page's job lacks its item", when)
+					}
+					// Rows: per partition at most a slot before and a slot
+					// past the page; count items: a few per 512 ordinals.
+					// After an import renumbered stored builds, a count
+					// item's id may be an older build's that moved up, and
+					// a page reads the rows it moved past too.
+					rows := parts * (2*16 + r.Limit + 1)
+					counts := 4 * (16 + 2*r.Skip/512)
+					if renumbered {
+						rows *= 4
+					}
+					if got := env.Counter.Scanned(); got > rows+counts {
+						t.Errorf("%s: project %d %v skip %d: read %d items, want at most %d rows and %d count items", when, pid, statuses, r.Skip, got, rows, counts)
+					}
+					// Two rounds: one Query of each count part, then one of
+					// each (status, shard), in parallel. (Counted, not
+					// timed: on this machine's two cores the calls of a
+					// round do not always overlap.)
+					if q := env.Counter.Calls()["Query"]; !renumbered && q > 4+parts {
+						t.Errorf("%s: project %d %v skip %d: %d Queries, want at most %d", when, pid, statuses, r.Skip, q, 4+parts)
+					}
+				}
+			}
+		}
+	}
+	check(t, "imported", false)
+
+	// Cancel builds of both projects: each enters canceled, counted in
+	// its transaction.
+	for _, pid := range []int64{demo.ProjectBackend, demo.ProjectFrontend} {
+		f, err := st.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: pid}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pg, err := st.ProjectBuilds(ctx, f.Project, store.Range{Statuses: []jobs.Status{jobs.Pending, jobs.Running, jobs.Created, jobs.Manual}, Limit: 30, Whole: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pg.Jobs) == 0 {
+			t.Fatalf("project %d has nothing to cancel", pid)
+		}
+		for _, j := range pg.Jobs {
+			c, err := st.Apply(ctx, f.Project, j, jobs.Cancel(false, time.Now()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Apply(ctx, f.Project, c, jobs.Cancel(true, time.Now())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	check(t, "canceled", false)
+
+	if _, err := im.Import(ctx, &second); err != nil {
+		t.Fatal(err)
+	}
+	check(t, "renumbered", true)
+
+	if _, err := st.Reshard(ctx, demo.ProjectBackend, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	check(t, "resharded", true)
+}
+
