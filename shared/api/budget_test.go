@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
@@ -373,4 +374,42 @@ func TestKeysetWalkCostIsFlat(t *testing.T) {
 	budget{map[string]int{"Query": 1}, 1, 101, page1.capacity}.check(t, page1)
 	budget{map[string]int{"BatchGetItem": 1, "Query": 1}, 1, 101, page1.capacity + 0.5}.check(t, deep)
 	t.Logf("%s offset, warm: page 1 %v; page 20 %v", bigRef, page1, deep)
+}
+
+// A deep offset page of completed builds reads the project's rank counts
+// (four Queries of a few small items) and then about a page of rows of
+// each status, whatever its depth: the same cost at the first counted page
+// and near the end of the list, where reading as before would read every
+// row passed over (skip+limit+1 of each status).
+func TestRankedPageBudgets(t *testing.T) {
+	d := newDemo(t, 1500)
+	p := mustProject(t, d)
+	scopes := []struct {
+		query    string
+		statuses []jobs.Status
+	}{
+		{"scope[]=success", []jobs.Status{jobs.Success}},
+		{"scope[]=success&scope[]=failed", []jobs.Status{jobs.Success, jobs.Failed}},
+	}
+	var cases []budgetCase
+	for _, sc := range scopes {
+		all, err := d.Deps.Store.ProjectBuilds(context.Background(), p, store.Range{Statuses: sc.statuses, Limit: 100000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := len(all.Jobs) / 20 // the last full page
+		if last < 27 {
+			t.Fatalf("%d builds of %v: too few for a counted page", len(all.Jobs), sc.statuses)
+		}
+		for _, page := range []int{26, last} { // skip 500, and the last page
+			n := len(sc.statuses)
+			cases = append(cases, budgetCase{
+				fmt.Sprintf("%s page %d of %d", sc.query, page, last), "list-project-jobs",
+				fmt.Sprintf("/api/v4/projects/1/jobs?%s&per_page=20&page=%d", sc.query, page), token(demo.TokenMaintainer),
+				budget{map[string]int{"BatchGetItem": 3, "Query": 4 + n}, 5, 4*16 + n*53, 12},
+				budget{map[string]int{"Query": 4 + n}, 2, 4*16 + n*53, 2 + float64(n)},
+			})
+		}
+	}
+	checkBudgets(t, d, cases)
 }

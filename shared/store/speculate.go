@@ -43,6 +43,11 @@ func (s *Store) SpeculateProjectBuilds(ctx context.Context, ref ProjectRef, r Ra
 		return nil
 	}
 	h, ok := s.warm.builds.hint(listOf{id, ""})
+	if countedPage(&jobs.Project{RankCounts: h.ranked || !ok}, r) {
+		// Read after the lookup, through the counts (rankedPage): the
+		// Query speculated would be the skip-deep read they replace.
+		return nil
+	}
 	if !ok && r.Ref == "" && len(r.Statuses) == 0 && r.After.Ordinal == 0 && r.Skip > 0 {
 		return s.speculateOnCount(ctx, id, r)
 	}

@@ -86,6 +86,7 @@ type item = map[string]types.AttributeValue
 type buildsHint struct {
 	count  int64
 	shards int
+	ranked bool // the project's RankCounts
 }
 
 // JobSK is the sort key of every job item (PK J#<id>), as the table's
