@@ -150,4 +150,3 @@ func TestRankedPagesAnswerAsTheWholeList(t *testing.T) {
 	}
 	check(t, "resharded", true)
 }
-
