@@ -57,7 +57,7 @@ func BenchmarkListProjectJobs(b *testing.B) {
 		{"keyset/row4000", deep},
 		{"scoped/two-statuses", "/api/v4/projects/1/jobs?scope[]=success&scope[]=failed&per_page=100"},
 		{"scoped/four-statuses/page13", "/api/v4/projects/1/jobs?scope[]=success&scope[]=failed&scope[]=canceled&scope[]=skipped&per_page=100&page=13"},
-		{"scoped/success/page60", "/api/v4/projects/1/jobs?scope[]=success&per_page=20&page=60"},
+		{"scoped/success/page30", "/api/v4/projects/1/jobs?scope[]=success&per_page=20&page=30"},
 		{"ref/page1", ref},
 		{"ref/page20", ref + "&page=20"},
 		{"ref/keyset/row2000", refDeep},
