@@ -68,6 +68,29 @@ func BenchmarkListProjectJobs(b *testing.B) {
 	}
 }
 
+// BenchmarkFilteredPage500 is the issue's deep filtered page: page 500 of
+// 20 (offset 9,980) of the completed builds of a 25,000-build project
+// (3,125 of each completed status), and its first page, in a warm
+// container against DynamoDB Local.
+func BenchmarkFilteredPage500(b *testing.B) {
+	env := testenv.New(b)
+	im := &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: time.Now}
+	if _, err := im.Import(context.Background(), bigWorld(25000, "main")); err != nil {
+		b.Fatal(err)
+	}
+	h := api.ListProjectJobs.Handler(env.Deps)
+	completed := "/api/v4/projects/1/jobs?scope[]=success&scope[]=failed&scope[]=canceled&scope[]=skipped&per_page=20"
+	for _, c := range []struct{ name, target string }{{"page1", completed}, {"page500", completed + "&page=500"}} {
+		b.Run(c.name, func(b *testing.B) {
+			measure(b, env, func() {
+				if w := serve(b, h, c.target, token(demo.TokenMaintainer)); w.Code != 200 || !strings.Contains(w.Body.String(), `"id"`) {
+					b.Fatalf("%d %.200s", w.Code, w.Body)
+				}
+			})
+		})
+	}
+}
+
 // BenchmarkReadEndpoints serves the budget tests' requests (20-job pages and
 // single reads on the demo world) in a warm container against DynamoDB
 // Local, with their round trips, calls, items read and read units per
