@@ -377,7 +377,7 @@ func TestKeysetWalkCostIsFlat(t *testing.T) {
 }
 
 // A deep offset page of completed builds reads the project's rank counts
-// (four Queries of a few small items) and then about a page of rows of
+// (eight Queries, one a count part, of a few small items) and then about a page of rows of
 // each status, whatever its depth: the same cost at the first counted page
 // and near the end of the list, where reading as before would read every
 // row passed over (skip+limit+1 of each status).
@@ -406,8 +406,8 @@ func TestRankedPageBudgets(t *testing.T) {
 			cases = append(cases, budgetCase{
 				fmt.Sprintf("%s page %d of %d", sc.query, page, last), "list-project-jobs",
 				fmt.Sprintf("/api/v4/projects/1/jobs?%s&per_page=20&page=%d", sc.query, page), token(demo.TokenMaintainer),
-				budget{map[string]int{"BatchGetItem": 3, "Query": 4 + n}, 5, 4*16 + n*53, 12},
-				budget{map[string]int{"Query": 4 + n}, 2, 4*16 + n*53, 2 + float64(n)},
+				budget{map[string]int{"BatchGetItem": 3, "Query": 8 + n}, 5, 8*4 + n*53, 14},
+				budget{map[string]int{"Query": 8 + n}, 2, 8*4 + n*53, 4.5 + float64(n)},
 			})
 		}
 	}

@@ -507,17 +507,12 @@ func (s *Store) CountBuilds(ctx context.Context, pid int64, o *Ordinals) error {
 // import's mark (ir: a hash of what it adds), so that an import resumed
 // after a crash adds them once.
 func (s *Store) addRanks(ctx context.Context, pid int64, o *Ordinals) error {
-	byItem := map[string][]rankMove{}
-	var order []string
-	for _, r := range o.Ranks {
-		k := keyString(rankKey(pid, r.Slot))
-		if byItem[k] == nil {
-			order = append(order, k)
-		}
-		byItem[k] = append(byItem[k], rankMove{r.Status, r.Slot, r.ID, r.N})
+	moves := make([]rankMove, len(o.Ranks))
+	for i, r := range o.Ranks {
+		moves[i] = rankMove{r.Status, r.Slot, r.ID, r.N}
 	}
-	_, err := inBatches(ctx, order, 1, 16, nil, func(ctx context.Context, keys []string) (int, error) {
-		moves := byItem[keys[0]]
+	_, err := inBatches(ctx, byRankItem(pid, moves), 1, 16, nil, func(ctx context.Context, items [][]rankMove) (int, error) {
+		moves := items[0]
 		u := s.rankUpdate(pid, moves)
 		var mark uint64 = 14695981039346656037
 		for _, m := range moves {

@@ -10,6 +10,7 @@
 //	P#<project>          M#<user>   membership with access level
 //	P#<project>          A#<agent>  agent authorized for the project
 //	P#<project>          RF#<ref>   the project's builds of a pipeline ref, counted (the highest ref ordinal)
+//	P#<project>#N#<h>    <bucket>   rank counts of completed builds, per 16 ordinals (ranks.go)
 //	G#<group>            G          group;  G#<group> A#<agent>: agent authorized for the group
 //	U#<user>             U          user
 //	T#<sha256(token)>    T          access token or job token
