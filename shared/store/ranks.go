@@ -21,21 +21,19 @@ import (
 // shallow one does. GSI2 orders a status's builds by id, and within a
 // project ids grow with ordinals, so a build's rank in a status list is the
 // number of that status's builds of higher ordinal. The table counts them
-// per slot of rankSpan ordinals: one item per (project, status, part,
-// bucket of rankSlots slots), holding for each slot i its count c<i> and
-// f<i>, the id of some build ever counted in it (any build of that slot or
-// above is newer than every build below the slot). A page reads the count
-// items from the top until they pass its skip (one small item per 512
-// ordinals, not one row per job), then each status's rows from below the
-// f of the nearest counted slot above, dropping the few rows of that slot
-// (whose ordinals are in L): at most rankSpan-1 rows past and rankSpan-1
-// rows before the page, at any depth. Counts are written in the transaction
-// that moves a build into or out of a status (an action), by the move that
-// renumbers it (an import), and by the import for its new builds; a
-// project uses them only if it has been counted since it had no builds
-// (tc, PutProject). One item holds the four statuses' counts of its slots
-// (c<letter><i>, f<letter><i>, rankLetter), so that a page of several
-// statuses reads the same few items as a page of one.
+// per slot of rankSpan ordinals: one item per (project, part, bucket of
+// rankSlots slots), holding for each of its slots i each status's count
+// (c<letter><i>, rankLetters) and f<i>, the id of some build ever counted
+// in the slot (newer than every build below the slot). A page reads the
+// count items from the top until they pass its skip (one small item per
+// 512 ordinals a part, not one row per job), then each status's rows from
+// below the f of the nearest counted slot above, dropping the few rows of
+// that slot (whose ordinals are in L): at most rankSpan-1 rows past and
+// rankSpan-1 rows before the page a status, at any depth. Counts are
+// written in the transaction that moves a build into or out of a status
+// (an action), by the move that renumbers it (an import), and by the
+// import for its new builds; a project uses them only if it has been
+// counted since it had no builds (tc, PutProject).
 const (
 	rankSpan  = 16 // ordinals per slot
 	rankSlots = 32 // slots per count item
@@ -67,10 +65,14 @@ func rankKey(p int64, slot int64) item {
 // rankLetters name the completed statuses in count items' attributes.
 var rankLetters = map[jobs.Status]byte{jobs.Success: 's', jobs.Failed: 'f', jobs.Canceled: 'c', jobs.Skipped: 'k'}
 
-// rankAttr is the name of status st's count ('c') or id ('f') of slot.
-func rankAttr(kind byte, st jobs.Status, slot int64) string {
-	return string([]byte{kind, rankLetters[st]}) + strconv.FormatInt(slot%rankSlots, 10)
+// countAttr is the name of status st's count of slot in its item.
+func countAttr(st jobs.Status, slot int64) string {
+	return "c" + string(rankLetters[st]) + strconv.FormatInt(slot%rankSlots, 10)
 }
+
+// idAttr is the name of slot's id in its item: one for every status, as
+// any build of the slot bounds the ids of every build below it.
+func idAttr(slot int64) string { return "f" + strconv.FormatInt(slot%rankSlots, 10) }
 
 // bucketSK is a bucket's sort key: zero-padded, so that the strings sort
 // as the numbers.
@@ -113,12 +115,14 @@ func (s *Store) rankUpdate(p int64, moves []rankMove) *types.Update {
 	var adds, sets []string
 	names := map[string]string{}
 	values := map[string]types.AttributeValue{}
+	idSet := map[int64]bool{} // a path may appear once in an update
 	for i, m := range moves {
 		c, f, d, v := "#c"+strconv.Itoa(i), "#f"+strconv.Itoa(i), ":d"+strconv.Itoa(i), ":f"+strconv.Itoa(i)
-		names[c], values[d] = rankAttr('c', m.st, m.slot), num(m.d)
+		names[c], values[d] = countAttr(m.st, m.slot), num(m.d)
 		adds = append(adds, c+" "+d)
-		if m.d > 0 {
-			names[f], values[v] = rankAttr('f', m.st, m.slot), num(m.id)
+		if m.d > 0 && !idSet[m.slot] {
+			idSet[m.slot] = true
+			names[f], values[v] = idAttr(m.slot), num(m.id)
 			sets = append(sets, f+" = if_not_exists("+f+", "+v+")")
 		}
 	}
@@ -172,9 +176,6 @@ func countedPage(p *jobs.Project, r Range) bool {
 	return true
 }
 
-// rankSlotCount is what one status's count items say of a slot.
-type rankSlotCount struct{ c, f int64 }
-
 // rankedPage reads an offset page of completed builds through their rank
 // counts (see countedPage): one round trip for the counts, one for the rows.
 func (s *Store) rankedPage(ctx context.Context, p *jobs.Project, r Range) (*Page, error) {
@@ -185,9 +186,9 @@ func (s *Store) rankedPage(ctx context.Context, p *jobs.Project, r Range) (*Page
 	// The slot j holding the row at skip, and r of its rows (and those
 	// below it) to pass over.
 	total := map[int64]int64{}
-	for _, byStatus := range counts.slots {
-		for slot, sc := range byStatus {
-			total[slot] += sc.c
+	for _, byStatus := range counts.counts {
+		for slot, c := range byStatus {
+			total[slot] += c
 		}
 	}
 	slots := make([]int64, 0, len(total))
@@ -210,21 +211,22 @@ func (s *Store) rankedPage(ctx context.Context, p *jobs.Project, r Range) (*Page
 	}
 	pass := r.Skip - int(above)
 	below := (j + 1) * rankSpan // the lowest ordinal above slot j
+	// The nearest slot above j with an id: every build below slot j+1 is
+	// older than it, and the rows from there up to it are at most that
+	// slot's (no slot between has ever counted a build).
+	var upTo int64
+	nearest := int64(-1)
+	for slot := range counts.ids {
+		if slot > j && (nearest < 0 || slot < nearest) {
+			nearest = slot
+		}
+	}
+	if nearest >= 0 {
+		upTo = counts.ids[nearest] - 1
+	}
 	var parts []rankedPart
 	for i, st := range r.Statuses {
-		// The nearest slot above j with an id: every build of st below
-		// slot j+1 is older than it; the rows of st from there up to it
-		// are at most that slot's count.
-		var upTo, extra int64
-		nearest := int64(-1)
-		for slot, sc := range counts.slots[i] {
-			if slot > j && sc.f > 0 && (nearest < 0 || slot < nearest) {
-				nearest = slot
-			}
-		}
-		if nearest >= 0 {
-			upTo, extra = counts.slots[i][nearest].f-1, counts.slots[i][nearest].c
-		}
+		extra := counts.counts[i][nearest]
 		for k := range shardsOf(p) {
 			parts = append(parts, rankedPart{
 				part: gsi(GSIProjectBuildsByStatus, projectStatusPK(p.ID, st, shardsOf(p), k)),
@@ -254,11 +256,12 @@ func (s *Store) rankedPage(ctx context.Context, p *jobs.Project, r Range) (*Page
 }
 
 // ranks is what a page read of its statuses' count items: by status (in
-// the page's order), each slot's count and id, for every slot of bucket
-// known and above (known is in slots).
+// the page's order) each slot's count, and each slot's id, for every slot
+// of bucket known and above (known is in slots).
 type ranks struct {
-	slots []map[int64]rankSlotCount
-	known int64
+	counts []map[int64]int64
+	ids    map[int64]int64
+	known  int64
 }
 
 // rankFirstRead is the fewest count items a part's first Query asks for:
@@ -287,9 +290,9 @@ func (s *Store) readRanks(ctx context.Context, p *jobs.Project, statuses []jobs.
 	for i, st := range statuses {
 		wanted[rankLetters[st]] = i
 	}
-	out := &ranks{slots: make([]map[int64]rankSlotCount, len(statuses))}
-	for i := range out.slots {
-		out.slots[i] = map[int64]rankSlotCount{}
+	out := &ranks{counts: make([]map[int64]int64, len(statuses)), ids: map[int64]int64{}}
+	for i := range out.counts {
+		out.counts[i] = map[int64]int64{}
 	}
 	var mu sync.Mutex
 	read := func(ctx context.Context, st *rankStream) error {
@@ -303,22 +306,23 @@ func (s *Store) readRanks(ctx context.Context, p *jobs.Project, statuses []jobs.
 			b := keyNumber(it["SK"], "")
 			st.last = b
 			for name, v := range it {
-				if len(name) < 3 || (name[0] != 'c' && name[0] != 'f') {
+				if len(name) < 2 || (name[0] != 'c' && name[0] != 'f') {
 					continue
 				}
-				i, ok := wanted[name[1]]
-				n, err := strconv.ParseInt(name[2:], 10, 64)
+				digits, i, ok := name[1:], 0, true
+				if name[0] == 'c' {
+					i, ok = wanted[name[1]]
+					digits = name[2:]
+				}
+				n, err := strconv.ParseInt(digits, 10, 64)
 				if !ok || err != nil || n < 0 || n >= rankSlots {
 					continue
 				}
-				slot := b*rankSlots + n
-				sc := out.slots[i][slot]
-				if name[0] == 'c' {
-					sc.c = keyNumber(v, "")
+				if slot := b*rankSlots + n; name[0] == 'c' {
+					out.counts[i][slot] = keyNumber(v, "")
 				} else {
-					sc.f = keyNumber(v, "")
+					out.ids[slot] = keyNumber(v, "")
 				}
-				out.slots[i][slot] = sc
 			}
 		}
 		st.done = res.LastEvaluatedKey == nil
@@ -348,10 +352,10 @@ func (s *Store) readRanks(ctx context.Context, p *jobs.Project, statuses []jobs.
 			}
 		}
 		var rows int64
-		for _, byStatus := range out.slots {
-			for slot, sc := range byStatus {
+		for _, byStatus := range out.counts {
+			for slot, c := range byStatus {
 				if slot >= out.known {
-					rows += sc.c
+					rows += c
 				}
 			}
 		}
