@@ -206,17 +206,23 @@ func (s *Store) page(ctx context.Context, pl plan) (*Page, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.cut(ctx, all, skip, limit, pl.whole)
+}
+
+// cut is the page of rows, newest first, that passes over skip and takes
+// limit, read whole from the table if whole.
+func (s *Store) cut(ctx context.Context, rows []*jobs.Job, skip, limit int, whole bool) (*Page, error) {
 	pg := &Page{}
-	if len(all) <= skip {
+	if len(rows) <= skip {
 		return pg, nil
 	}
-	all = all[skip:]
-	if len(all) > limit {
-		pg.More = true
-		all = all[:limit]
+	rows = rows[skip:]
+	if len(rows) > limit {
+		pg.More, rows = true, rows[:limit]
 	}
-	pg.Jobs = all
-	if pl.whole {
+	pg.Jobs = rows
+	if whole {
+		var err error
 		if pg.Jobs, err = s.wholeJobs(ctx, pg.Jobs); err != nil {
 			return nil, err
 		}

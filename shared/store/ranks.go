@@ -238,21 +238,7 @@ func (s *Store) rankedPage(ctx context.Context, p *jobs.Project, r Range) (*Page
 	if err != nil {
 		return nil, err
 	}
-	pg := &Page{}
-	if len(rows) <= pass {
-		return pg, nil
-	}
-	rows = rows[pass:]
-	if len(rows) > r.Limit {
-		pg.More, rows = true, rows[:r.Limit]
-	}
-	pg.Jobs = rows
-	if r.Whole {
-		if pg.Jobs, err = s.wholeJobs(ctx, pg.Jobs); err != nil {
-			return nil, err
-		}
-	}
-	return pg, nil
+	return s.cut(ctx, rows, pass, r.Limit, r.Whole)
 }
 
 // ranks is what a page read of its statuses' count items: by status (in
