@@ -110,7 +110,10 @@ func rankMoves(before, after *jobs.Job) []rankMove {
 }
 
 // rankUpdate is the write of moves (all of one count item) to project p's
-// count item: it adds to the counts and records an id where none is.
+// count item: it adds to the counts and records, for each slot a build
+// enters, that build's id. The latest is the best bound: an import that
+// renumbers moves builds up only, so an older id of the slot may now be a
+// build further up, whose rows a page would read past.
 func (s *Store) rankUpdate(p int64, moves []rankMove) *types.Update {
 	var adds, sets []string
 	names := map[string]string{}
@@ -123,7 +126,7 @@ func (s *Store) rankUpdate(p int64, moves []rankMove) *types.Update {
 		if m.d > 0 && !idSet[m.slot] {
 			idSet[m.slot] = true
 			names[f], values[v] = idAttr(m.slot), num(m.id)
-			sets = append(sets, f+" = if_not_exists("+f+", "+v+")")
+			sets = append(sets, f+" = "+v)
 		}
 	}
 	expr := "ADD " + strings.Join(adds, ", ")
