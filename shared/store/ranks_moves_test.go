@@ -1,0 +1,71 @@
+package store
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+)
+
+// Which writes move which counts: builds entering, leaving or moving within
+// the completed statuses, and nothing else.
+func TestRankMoves(t *testing.T) {
+	build := func(id, ord int64, st jobs.Status) *jobs.Job {
+		return &jobs.Job{ID: id, Ordinal: ord, Status: st, Kind: jobs.Build}
+	}
+	bridge := build(9, 40, jobs.Success)
+	bridge.Kind = jobs.Bridge
+	for _, tc := range []struct {
+		name          string
+		before, after *jobs.Job
+		want          []rankMove
+	}{
+		{"canceled", build(7, 40, jobs.Running), build(7, 40, jobs.Canceled), []rankMove{{jobs.Canceled, 2, 7, 1}}},
+		{"created pending", nil, build(8, 41, jobs.Pending), nil},
+		{"imported success", nil, build(8, 47, jobs.Success), []rankMove{{jobs.Success, 2, 8, 1}}},
+		{"erased, same slot", build(7, 40, jobs.Success), build(7, 40, jobs.Success), nil},
+		{"renumbered within its slot", build(7, 40, jobs.Failed), build(7, 45, jobs.Failed), nil},
+		{"renumbered to the next slot", build(7, 40, jobs.Failed), build(7, 48, jobs.Failed),
+			[]rankMove{{jobs.Failed, 2, 7, -1}, {jobs.Failed, 3, 7, 1}}},
+		{"running, renumbered", build(7, 40, jobs.Running), build(7, 48, jobs.Running), nil},
+		{"a bridge", nil, bridge, nil},
+		{"not placed", nil, build(8, 0, jobs.Success), nil},
+	} {
+		if got := rankMoves(tc.before, tc.after); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// One update a count item (a part's slots of a bucket), each slot's id set
+// once however many statuses of it change (DynamoDB refuses a path twice in
+// one expression), none for a build that leaves.
+func TestRankUpdates(t *testing.T) {
+	s := &Store{table: "jobs"}
+	moves := []rankMove{
+		{jobs.Success, 3, 70, 1}, {jobs.Failed, 3, 71, 2}, {jobs.Failed, 3 + rankParts, 90, 1}, // part 3, bucket 0
+		{jobs.Canceled, 4, 80, 1},              // part 4, bucket 0
+		{jobs.Canceled, 3 + rankSlots, 99, -1}, // part 3, bucket 1
+	}
+	us := s.rankUpdates(5, moves)
+	var keys []string
+	for _, u := range us {
+		keys = append(keys, keyString(u.Key))
+	}
+	if want := []string{"P#5#N#3|000000000000", "P#5#N#4|000000000000", "P#5#N#3|000000000001"}; !slices.Equal(keys, want) {
+		t.Fatalf("keys %v, want %v", keys, want)
+	}
+	first := us[0]
+	var attrs []string
+	for _, n := range first.ExpressionAttributeNames {
+		attrs = append(attrs, n)
+	}
+	slices.Sort(attrs)
+	if want := []string{"cf11", "cf3", "cs3", "f11", "f3"}; !slices.Equal(attrs, want) || strings.Count(*first.UpdateExpression, "#f") != 2 {
+		t.Errorf("first update %q names %v, want %v", *first.UpdateExpression, attrs, want)
+	}
+	if strings.Contains(*us[2].UpdateExpression, "SET") {
+		t.Errorf("a leaving build's update %q sets an id", *us[2].UpdateExpression)
+	}
+}
