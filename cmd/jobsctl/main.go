@@ -34,6 +34,8 @@ const usage = `usage:
   jobsctl reshard PROJECT SHARDS
                               move a project's builds to SHARDS write shards of its build
                               indexes (1 to 32; lists miss unmoved builds while it runs)
+  jobsctl recount PROJECT      count a project stored before rank counts were kept, so that its deep
+                              filtered pages of completed builds cost what shallow ones do
   jobsctl seed [-jobs N] [-o FILE [-bulk [-pipeline-jobs M]]]
                               import the demo world (or write it to FILE) and print its tokens;
                               -bulk writes one project of N jobs as generated, for measuring imports
@@ -68,6 +70,8 @@ func run(ctx context.Context, cmd string, args []string) error {
 		return traceCommand(ctx, args)
 	case "reshard":
 		return reshard(ctx, args)
+	case "recount":
+		return recount(ctx, args)
 	case "seed":
 		fs := flag.NewFlagSet("seed", flag.ContinueOnError)
 		n := fs.Int("jobs", 1500, "jobs per demo project")
@@ -129,6 +133,27 @@ func reshard(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "\nproject %d: %d shards, %d builds moved in %s\n", pid, shards, moved, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func recount(ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("recount needs a PROJECT id")
+	}
+	pid, err := strconv.ParseInt(args[0], 10, 64)
+	if err != nil {
+		return fmt.Errorf("project id %q: %w", args[0], err)
+	}
+	deps, err := config.Load(ctx)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	n, err := deps.Store.Recount(ctx, pid)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "project %d: %d completed builds counted in %s\n", pid, n, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

@@ -129,6 +129,9 @@ func (s *Store) rankUpdate(p int64, moves []rankMove) *types.Update {
 			sets = append(sets, f+" = "+v)
 		}
 	}
+	// v moves on with every write, for Recount's condition.
+	names["#v"], values[":one"] = "v", num(1)
+	adds = append(adds, "#v :one")
 	expr := "ADD " + strings.Join(adds, ", ")
 	if len(sets) > 0 {
 		expr += " SET " + strings.Join(sets, ", ")

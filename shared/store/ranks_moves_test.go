@@ -62,7 +62,7 @@ func TestRankUpdates(t *testing.T) {
 		attrs = append(attrs, n)
 	}
 	slices.Sort(attrs)
-	if want := []string{"cf11", "cf3", "cs3", "f11", "f3"}; !slices.Equal(attrs, want) || strings.Count(*first.UpdateExpression, "#f") != 2 {
+	if want := []string{"cf11", "cf3", "cs3", "f11", "f3", "v"}; !slices.Equal(attrs, want) || strings.Count(*first.UpdateExpression, "#f") != 2 {
 		t.Errorf("first update %q names %v, want %v", *first.UpdateExpression, attrs, want)
 	}
 	if strings.Contains(*us[2].UpdateExpression, "SET") {

@@ -2,9 +2,14 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
@@ -145,4 +150,64 @@ func TestRankedPagesAnswerAsTheWholeList(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(t, "resharded")
+
+	// A project stored before counts were kept: no mark, and counts that
+	// hold only some of its builds (here: none for half its slots, and
+	// one wrong). Its pages read as before; Recount counts it.
+	for _, pid := range []int64{demo.ProjectBackend, demo.ProjectFrontend} {
+		forgetCounts(t, env, pid)
+	}
+	st = store.New(env.DynamoDB, env.Table) // a new container: nothing cached
+	for _, pid := range []int64{demo.ProjectBackend, demo.ProjectFrontend} {
+		if f, err := st.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: pid}}); err != nil || f.Project.RankCounts {
+			t.Fatalf("project %d still marked counted (%v)", pid, err)
+		}
+		if n, err := st.Recount(ctx, pid); err != nil || n == 0 {
+			t.Fatal(pid, n, err)
+		}
+	}
+	check(t, "recounted")
+}
+
+// forgetCounts makes project pid as a project stored before rank counts:
+// no mark, and count items of only some slots, one of them wrong.
+func forgetCounts(t *testing.T, env *testenv.Env, pid int64) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := env.DynamoDB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(env.Table), Key: keyOf(fmt.Sprintf("P#%d", pid), "P"),
+		UpdateExpression: aws.String("REMOVE tc"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for h := range 8 {
+		res, err := env.DynamoDB.Query(ctx, &dynamodb.QueryInput{
+			TableName: aws.String(env.Table), KeyConditionExpression: aws.String("PK = :pk"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: fmt.Sprintf("P#%d#N#%d", pid, h)}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, it := range res.Items {
+			switch {
+			case h%2 == 0:
+				_, err = env.DynamoDB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(env.Table), Key: keyOf2(it)})
+			case i == 0:
+				_, err = env.DynamoDB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+					TableName: aws.String(env.Table), Key: keyOf2(it), UpdateExpression: aws.String("SET cs1 = :n"),
+					ExpressionAttributeValues: map[string]types.AttributeValue{":n": &types.AttributeValueMemberN{Value: "7"}}})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func keyOf(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: pk}, "SK": &types.AttributeValueMemberS{Value: sk}}
+}
+
+func keyOf2(it map[string]types.AttributeValue) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"PK": it["PK"], "SK": it["SK"]}
 }
