@@ -113,9 +113,9 @@ func reshard(ctx context.Context, args []string) error {
 	if len(args) != 2 {
 		return fmt.Errorf("reshard needs a PROJECT id and SHARDS")
 	}
-	pid, err := strconv.ParseInt(args[0], 10, 64)
+	pid, err := projectID(args[0])
 	if err != nil {
-		return fmt.Errorf("project id %q: %w", args[0], err)
+		return err
 	}
 	shards, err := strconv.Atoi(args[1])
 	if err != nil {
@@ -140,9 +140,9 @@ func recount(ctx context.Context, args []string) error {
 	if len(args) != 1 {
 		return fmt.Errorf("recount needs a PROJECT id")
 	}
-	pid, err := strconv.ParseInt(args[0], 10, 64)
+	pid, err := projectID(args[0])
 	if err != nil {
-		return fmt.Errorf("project id %q: %w", args[0], err)
+		return err
 	}
 	deps, err := config.Load(ctx)
 	if err != nil {
@@ -155,6 +155,15 @@ func recount(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "project %d: %d completed builds counted in %s\n", pid, n, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// projectID is a command's PROJECT argument.
+func projectID(arg string) (int64, error) {
+	pid, err := strconv.ParseInt(arg, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("project id %q: %w", arg, err)
+	}
+	return pid, nil
 }
 
 // importCommand reads a document from a file, or from standard input,
