@@ -189,8 +189,8 @@ func (s *Store) rankedPage(ctx context.Context, p *jobs.Project, r Range) (*Page
 	if err != nil {
 		return nil, err
 	}
-	// The slot j holding the row at skip, and r of its rows (and those
-	// below it) to pass over.
+	// The slot j holding the row at skip, and how many of the rows of j
+	// and below to pass over.
 	total := map[int64]int64{}
 	for _, byStatus := range counts.counts {
 		for slot, c := range byStatus {
