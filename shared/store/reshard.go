@@ -135,36 +135,19 @@ func (s *Store) moveBuilds(ctx context.Context, keys []item, shards int, place f
 
 // moveBuild writes a build's item next on its version old, with ranks, the
 // moves of its rank counts (a renumbered completed build's), in the same
-// transaction. lost is a failed version condition.
+// transaction (writeOps). lost is a failed version condition.
 func (s *Store) moveBuild(ctx context.Context, next item, old int64, ranks []*types.Update) (lost bool, err error) {
-	put := &types.Put{
+	ops := []op{{race: true, w: types.TransactWriteItem{Put: &types.Put{
 		TableName: aws.String(s.table), Item: next,
 		ConditionExpression:       aws.String("v = :v"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(old)},
-	}
-	if len(ranks) == 0 {
-		_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: put.TableName, Item: put.Item, ConditionExpression: put.ConditionExpression,
-			ExpressionAttributeValues: put.ExpressionAttributeValues,
-		})
-		var failed *types.ConditionalCheckFailedException
-		if errors.As(err, &failed) {
-			return true, nil
-		}
-		return false, err
-	}
-	items := []types.TransactWriteItem{{Put: put}}
+	}}}}
 	for _, u := range ranks {
-		items = append(items, types.TransactWriteItem{Update: u})
+		ops = append(ops, op{w: types.TransactWriteItem{Update: u}})
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	var canceled *types.TransactionCanceledException
-	if errors.As(err, &canceled) {
-		for _, r := range canceled.CancellationReasons {
-			if c := aws.ToString(r.Code); c == "ConditionalCheckFailed" || c == "TransactionConflict" {
-				return true, nil // read it again
-			}
-		}
+	err = s.writeOps(ctx, ops, writeToken())
+	if errors.Is(err, ErrConflict) {
+		return true, nil
 	}
 	return false, err
 }
