@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 
@@ -188,20 +189,11 @@ func (s *Store) page(ctx context.Context, pl plan) (*Page, error) {
 	case want > queryRows:
 		all, err = s.mergeDesc(ctx, parts, pl.upTo, want)
 	default:
-		results := make([][]*jobs.Job, len(parts))
-		errs := make([]error, len(parts))
-		var wg sync.WaitGroup
+		reads := make([]partRead, len(parts))
 		for i, part := range parts {
-			wg.Go(func() { results[i], errs[i] = s.queryDesc(ctx, part, pl.upTo, want) })
+			reads[i] = partRead{part: part, upTo: pl.upTo, want: want}
 		}
-		wg.Wait()
-		for i := range parts {
-			if errs[i] != nil {
-				return nil, errs[i]
-			}
-			all = append(all, results[i]...)
-		}
-		slices.SortFunc(all, newestFirst)
+		all, err = s.rowsBelow(ctx, reads, math.MaxInt64, want)
 	}
 	if err != nil {
 		return nil, err
@@ -327,4 +319,50 @@ func (c *cursor) next(ctx context.Context, n int) ([]*jobs.Job, error) {
 	c.done = res.LastEvaluatedKey == nil
 	c.in.ExclusiveStartKey = res.LastEvaluatedKey
 	return out, nil
+}
+
+// partRead is one partition a page reads: from upTo down (0: the top),
+// want rows at first.
+type partRead struct {
+	part partition
+	upTo int64
+	want int
+}
+
+// rowsBelow reads each part newest first, in parallel, keeping only rows
+// of ordinals below below, until it holds want of them or is read through,
+// and merges them by id.
+func (s *Store) rowsBelow(ctx context.Context, parts []partRead, below int64, want int) ([]*jobs.Job, error) {
+	results := make([][]*jobs.Job, len(parts))
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, rp := range parts {
+		wg.Go(func() {
+			c := s.cursor(rp.part, rp.upTo)
+			n := rp.want
+			for len(results[i]) < want && !c.done {
+				js, err := c.next(ctx, n)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				for _, j := range js {
+					if j.Ordinal < below {
+						results[i] = append(results[i], j)
+					}
+				}
+				n = want - len(results[i])
+			}
+		})
+	}
+	wg.Wait()
+	var all []*jobs.Job
+	for i := range parts {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		all = append(all, results[i]...)
+	}
+	slices.SortFunc(all, newestFirst)
+	return all, nil
 }

@@ -230,11 +230,11 @@ func (s *Store) rankedPage(ctx context.Context, p *jobs.Project, r Range) (*Page
 	if nearest >= 0 {
 		upTo = counts.ids[nearest] - 1
 	}
-	var parts []rankedPart
+	var parts []partRead
 	for i, st := range r.Statuses {
 		extra := counts.counts[i][nearest]
 		for k := range shardsOf(p) {
-			parts = append(parts, rankedPart{
+			parts = append(parts, partRead{
 				part: gsi(GSIProjectBuildsByStatus, projectStatusPK(p.ID, st, shardsOf(p), k)),
 				upTo: upTo, want: int(extra) + pass + r.Limit + 1,
 			})
@@ -379,52 +379,4 @@ func (st *rankStream) bound() int64 {
 		return math.MaxInt64
 	}
 	return st.last * rankSlots
-}
-
-// rankedPart is one partition of a ranked page's rows: read from upTo
-// down (0: the top), want rows at first.
-type rankedPart struct {
-	part partition
-	upTo int64
-	want int
-}
-
-// rowsBelow reads each part newest first, in parallel, keeping only rows
-// of ordinals below below, until it holds want of them or is read through,
-// and merges them by id.
-func (s *Store) rowsBelow(ctx context.Context, parts []rankedPart, below int64, want int) ([]*jobs.Job, error) {
-	results := make([][]*jobs.Job, len(parts))
-	errs := make([]error, len(parts))
-	var wg sync.WaitGroup
-	for i, rp := range parts {
-		wg.Go(func() {
-			c := s.cursor(rp.part, rp.upTo)
-			n := rp.want
-			for len(results[i]) < want && !c.done {
-				js, err := c.next(ctx, n)
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				for _, j := range js {
-					if j.Ordinal < below {
-						results[i] = append(results[i], j)
-					}
-				}
-				// Rows of the slots above, past f: the count item's f was
-				// an older build's before an import renumbered it.
-				n = 2 * (want - len(results[i]))
-			}
-		})
-	}
-	wg.Wait()
-	var all []*jobs.Job
-	for i := range parts {
-		if errs[i] != nil {
-			return nil, errs[i]
-		}
-		all = append(all, results[i]...)
-	}
-	slices.SortFunc(all, newestFirst)
-	return all, nil
 }
