@@ -9,8 +9,10 @@ package store
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"net"
 	"slices"
@@ -127,16 +129,28 @@ func (s *Store) PutProject(ctx context.Context, p *jobs.Project, members map[int
 // A project stored with builds before counts were kept is left unmarked,
 // and its deep pages read as before.
 func (s *Store) startRankCounts(ctx context.Context, pid int64) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: projectKey(pid),
-		UpdateExpression:          aws.String("SET tc = :t"),
-		ConditionExpression:       aws.String("nb = :zero AND attribute_not_exists(tc)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}, ":zero": num(0)},
-	})
+	err := s.markCounted(ctx, pid, true)
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
 		return nil
 	}
+	return err
+}
+
+// markCounted sets project pid's tc: if new, only on a project without
+// builds or a mark (startRankCounts), else on any stored one (Recount).
+func (s *Store) markCounted(ctx context.Context, pid int64, new bool) error {
+	in := &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: projectKey(pid),
+		UpdateExpression:          aws.String("SET tc = :t"),
+		ConditionExpression:       aws.String("attribute_exists(PK)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}},
+	}
+	if new {
+		in.ConditionExpression = aws.String("nb = :zero AND attribute_not_exists(tc)")
+		in.ExpressionAttributeValues[":zero"] = num(0)
+	}
+	_, err := s.db.UpdateItem(ctx, in)
 	return err
 }
 
@@ -514,14 +528,12 @@ func (s *Store) addRanks(ctx context.Context, pid int64, o *Ordinals) error {
 	_, err := inBatches(ctx, byRankItem(pid, moves), 1, 16, nil, func(ctx context.Context, items [][]rankMove) (int, error) {
 		moves := items[0]
 		u := s.rankUpdate(pid, moves)
-		var mark uint64 = 14695981039346656037
+		mark := fnv.New64a()
 		for _, m := range moves {
-			for _, n := range []int64{m.slot, m.id, m.d} {
-				mark = (mark ^ uint64(n)) * 1099511628211
-			}
+			mark.Write(binary.AppendVarint(binary.AppendVarint(binary.AppendVarint(nil, m.slot), m.id), m.d))
 		}
 		u.ExpressionAttributeNames["#ir"] = "ir"
-		u.ExpressionAttributeValues[":run"] = str(strconv.FormatUint(mark, 16))
+		u.ExpressionAttributeValues[":run"] = str(strconv.FormatUint(mark.Sum64(), 16))
 		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: u.TableName, Key: u.Key,
 			UpdateExpression:         aws.String(*u.UpdateExpression + ", #ir = :run"),

@@ -89,13 +89,7 @@ func (s *Store) Recount(ctx context.Context, pid int64) (int, error) {
 		}
 		only = lost
 	}
-	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: projectKey(pid),
-		UpdateExpression:          aws.String("SET tc = :t"),
-		ConditionExpression:       aws.String("attribute_exists(PK)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}},
-	})
-	return counted, err
+	return counted, s.markCounted(ctx, pid, false)
 }
 
 // rankItem is a count item as read: its key and version (0: none yet).
@@ -133,7 +127,7 @@ func (s *Store) rankItems(ctx context.Context, pid int64) (map[string]rankItem, 
 // make, each slot's id its oldest build's; and how many builds.
 func (s *Store) countCompleted(ctx context.Context, pid int64) (map[string]item, int, error) {
 	var parts []partition
-	for _, st := range []jobs.Status{jobs.Success, jobs.Failed, jobs.Canceled, jobs.Skipped} {
+	for st := range rankLetters {
 		parts = append(parts, gsi(GSIProjectBuildsByStatus, projectStatusPK(pid, st, 1, 0)))
 		for k := range MaxShards {
 			parts = append(parts, gsi(GSIProjectBuildsByStatus, projectStatusPK(pid, st, MaxShards, k)))
