@@ -35,7 +35,8 @@ const usage = `usage:
                               move a project's builds to SHARDS write shards of its build
                               indexes (1 to 32; lists miss unmoved builds while it runs)
   jobsctl recount PROJECT      count a project stored before rank counts were kept, so that its deep
-                              filtered pages of completed builds cost what shallow ones do
+                              filtered pages of completed builds (and of each ref's) cost what
+                              shallow ones do
   jobsctl seed [-jobs N] [-o FILE [-bulk [-pipeline-jobs M]]]
                               import the demo world (or write it to FILE) and print its tokens;
                               -bulk writes one project of N jobs as generated, for measuring imports

@@ -376,24 +376,27 @@ func TestKeysetWalkCostIsFlat(t *testing.T) {
 	t.Logf("%s offset, warm: page 1 %v; page 20 %v", bigRef, page1, deep)
 }
 
-// A deep offset page of completed builds reads the project's rank counts
-// (eight Queries, one a count part, of a few small items) and then about a page of rows of
-// each status, whatever its depth: the same cost at the first counted page
+// A deep offset page of completed builds, of the project's or of a ref's,
+// reads their rank counts (eight Queries, one a count part, of a few small
+// items) and then about a page of rows of each status, whatever its depth: the same cost at the first counted page
 // and near the end of the list, where reading as before would read every
 // row passed over (skip+limit+1 of each status).
 func TestRankedPageBudgets(t *testing.T) {
 	d := newDemo(t, 1500)
 	p := mustProject(t, d)
+	completed := []jobs.Status{jobs.Success, jobs.Failed, jobs.Canceled, jobs.Skipped}
 	scopes := []struct {
 		query    string
 		statuses []jobs.Status
+		ref      string
 	}{
-		{"scope[]=success", []jobs.Status{jobs.Success}},
-		{"scope[]=success&scope[]=failed", []jobs.Status{jobs.Success, jobs.Failed}},
+		{"scope[]=success", []jobs.Status{jobs.Success}, ""},
+		{"scope[]=success&scope[]=failed", []jobs.Status{jobs.Success, jobs.Failed}, ""},
+		{"ref=main&scope[]=success&scope[]=failed&scope[]=canceled&scope[]=skipped", completed, "main"},
 	}
 	var cases []budgetCase
 	for _, sc := range scopes {
-		all, err := d.Deps.Store.ProjectBuilds(context.Background(), p, store.Range{Statuses: sc.statuses, Limit: 100000})
+		all, err := d.Deps.Store.ProjectBuilds(context.Background(), p, store.Range{Statuses: sc.statuses, Ref: sc.ref, Limit: 100000})
 		if err != nil {
 			t.Fatal(err)
 		}

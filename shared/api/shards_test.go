@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -94,7 +95,8 @@ func TestShardedListsMatchUnsharded(t *testing.T) {
 
 // Resharding a project with builds, while retries create builds in it,
 // keeps every list answer as it was (but for the new builds, which show
-// once each): to 8 shards and back to 1.
+// once each): to 8 shards, to 4 (where a build's keys may stay, but for
+// its ref's, dealt by its ref ordinal) and back to 1.
 func TestReshard(t *testing.T) {
 	d := newDemo(t, 200)
 	m := token(demo.TokenMaintainer)
@@ -109,9 +111,9 @@ func TestReshard(t *testing.T) {
 		}
 		return out
 	}
-	toRetry := jobsOf(t, d, 6, retryable)
+	toRetry := jobsOf(t, d, 9, retryable)
 	var created []int64
-	for i, shards := range []int{8, 1} {
+	for i, shards := range []int{8, 4, 1} {
 		var wg sync.WaitGroup
 		var moved int
 		var err error
@@ -125,8 +127,9 @@ func TestReshard(t *testing.T) {
 		}
 		wg.Wait()
 		// The retries write their builds under the count they read: some
-		// need no move.
-		if err != nil || moved < int(d.builds(1))-6 {
+		// need no move; from 8 shards to 4, a build's keys whose ordinal
+		// and ref ordinal are both below 4 mod 8 stay.
+		if err != nil || moved < int(d.builds(1))*2/3-6 {
 			t.Fatalf("reshard to %d: moved %d of %d builds: %v", shards, moved, d.builds(1), err)
 		}
 		before := answers()
@@ -148,6 +151,11 @@ func TestReshard(t *testing.T) {
 				t.Errorf("new build %d not listed", id)
 			}
 		}
+		for ref, want := range buildsByRef(t, d) {
+			if got := listAll(t, d, "/api/v4/projects/1/jobs?per_page=100&ref="+url.QueryEscape(ref)); !slices.Equal(got, want) {
+				t.Errorf("%d shards: ref %s lists %d builds, want %d", shards, ref, len(got), len(want))
+			}
+		}
 	}
 	mustCountRight(t, d, created...)
 	// Unsharded again, the keys are as an unsharded project's: its answers
@@ -162,6 +170,26 @@ func TestReshard(t *testing.T) {
 		w := fresh.call(t, "list-project-jobs", http.MethodGet, target, m)
 		if got := fmt.Sprint(w.Code, w.Header().Get("Link"), w.Header().Get("X-Total"), w.Body.String()); got != d2[i] {
 			t.Errorf("%s: resharded and back %.300s, never sharded %.300s", target, d2[i], got)
+		}
+	}
+}
+
+// buildsByRef is project 1's build ids by ref, newest first, from its
+// whole list.
+func buildsByRef(t *testing.T, d *fixture) map[string][]int64 {
+	t.Helper()
+	out := map[string][]int64{}
+	for page := 1; ; page++ {
+		w := d.call(t, "list-project-jobs", http.MethodGet, fmt.Sprintf("/api/v4/projects/1/jobs?per_page=100&page=%d", page), token(demo.TokenMaintainer))
+		js := decode[[]struct {
+			ID  int64
+			Ref string
+		}](t, w.Body)
+		if len(js) == 0 {
+			return out
+		}
+		for _, j := range js {
+			out[j.Ref] = append(out[j.Ref], j.ID)
 		}
 	}
 }

@@ -43,6 +43,9 @@ type Project struct {
 	// RankCounts: the project's completed builds have been counted since it
 	// had none, so deep offset pages of them may read the counts.
 	RankCounts bool `db:"tc,omitempty"`
+	// RefRankCounts: the same of each ref's builds, for deep pages of a
+	// ref's completed builds.
+	RefRankCounts bool `db:"tr,omitempty"`
 }
 
 // Protected reports whether ref is one of the project's protected refs: the

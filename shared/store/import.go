@@ -102,6 +102,7 @@ func (s *Store) PutProject(ctx context.Context, p *jobs.Project, members map[int
 	delete(it, "nb")
 	delete(it, "sh")
 	delete(it, "tc")
+	delete(it, "tr")
 	if err := s.upsertKeeping(ctx, projectKey(p.ID), it, "nb", num(0)); err != nil {
 		return fmt.Errorf("put project %d: %w", p.ID, err)
 	}
@@ -124,8 +125,8 @@ func (s *Store) PutProject(ctx context.Context, p *jobs.Project, members map[int
 	return s.writeAll(ctx, items)
 }
 
-// startRankCounts marks a project without builds as counted (tc, see
-// rankSpan): from its first build on, every write keeps its rank counts.
+// startRankCounts marks a project without builds as counted (tc and tr,
+// see rankSpan): from its first build on, every write keeps its rank counts.
 // A project stored with builds before counts were kept is left unmarked,
 // and its deep pages read as before.
 func (s *Store) startRankCounts(ctx context.Context, pid int64) error {
@@ -137,17 +138,18 @@ func (s *Store) startRankCounts(ctx context.Context, pid int64) error {
 	return err
 }
 
-// markCounted sets project pid's tc: if new, only on a project without
-// builds or a mark (startRankCounts), else on any stored one (Recount).
+// markCounted sets project pid's tc and tr: if new, only on a project
+// without builds or the marks (startRankCounts), else on any stored one
+// (Recount).
 func (s *Store) markCounted(ctx context.Context, pid int64, new bool) error {
 	in := &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: projectKey(pid),
-		UpdateExpression:          aws.String("SET tc = :t"),
+		UpdateExpression:          aws.String("SET tc = :t, tr = :t"),
 		ConditionExpression:       aws.String("attribute_exists(PK)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}},
 	}
 	if new {
-		in.ConditionExpression = aws.String("nb = :zero AND attribute_not_exists(tc)")
+		in.ConditionExpression = aws.String("nb = :zero AND attribute_not_exists(tr)")
 		in.ExpressionAttributeValues[":zero"] = num(0)
 	}
 	_, err := s.db.UpdateItem(ctx, in)
@@ -227,12 +229,16 @@ type Ordinals struct {
 	OldBuilds, Builds, MaxID int64
 	// Refs are the build counts of the refs whose builds change.
 	Refs map[string]RefCount
-	// Ranks are what the new completed builds add to the rank counts.
-	Ranks []RankCount
+	// Ranks are what the new completed builds add to the rank counts, of
+	// the project's builds and of their refs'.
+	Ranks  []RankCount
+	rankAt map[RankCount]int // a (ref, status, slot)'s place in Ranks
 }
 
-// RankCount is N new builds of Status in rank slot Slot, ID the oldest.
+// RankCount is N new builds of Status in rank slot Slot of the project's
+// builds (Ref "") or of Ref's, ID the oldest.
 type RankCount struct {
+	Ref     string `json:",omitempty"`
 	Status  jobs.Status
 	Slot, N int64
 	ID      int64
@@ -340,7 +346,10 @@ func (s *Store) PlanOrdinals(ctx context.Context, pid int64, fresh []Build) (*Or
 		o.MaxID = max(o.MaxID, e.ID)
 		if e.stored == nil {
 			if b := e.Build; b.Status.Completed() {
-				o.addRank(b, ord)
+				o.addRank("", b, ord)
+				if b.Ref != "" {
+					o.addRank(b.Ref, b, refOrd)
+				}
 			}
 			o.IDs = append(o.IDs, e.ID)
 			o.Ordinal = append(o.Ordinal, ord)
@@ -356,19 +365,21 @@ func (s *Store) PlanOrdinals(ctx context.Context, pid int64, fresh []Build) (*Or
 	return o, nil
 }
 
-// addRank counts new build b of ordinal ord in the rank counts. Builds come
-// in id order, so a slot's count is the last one.
-func (o *Ordinals) addRank(b Build, ord int64) {
-	slot := rankSlot(ord)
-	if n := len(o.Ranks); n > 0 && o.Ranks[n-1].Slot == slot {
-		for i := n - 1; i >= 0 && o.Ranks[i].Slot == slot; i-- {
-			if o.Ranks[i].Status == b.Status {
-				o.Ranks[i].N++
-				return
-			}
-		}
+// addRank counts new build b of ordinal ord in the rank counts of ref's
+// builds (the project's for ""). Builds come in id order, so a slot's id
+// is its oldest new build's.
+func (o *Ordinals) addRank(ref string, b Build, ord int64) {
+	k := RankCount{Ref: ref, Status: b.Status, Slot: rankSlot(ord)}
+	if i, ok := o.rankAt[k]; ok {
+		o.Ranks[i].N++
+		return
 	}
-	o.Ranks = append(o.Ranks, RankCount{Status: b.Status, Slot: slot, N: 1, ID: b.ID})
+	if o.rankAt == nil {
+		o.rankAt = map[RankCount]int{}
+	}
+	o.rankAt[k] = len(o.Ranks)
+	k.N, k.ID = 1, b.ID
+	o.Ranks = append(o.Ranks, k)
 }
 
 // buildsAbove reads each shard of a project's ordinal index from the top
@@ -523,7 +534,7 @@ func (s *Store) CountBuilds(ctx context.Context, pid int64, o *Ordinals) error {
 func (s *Store) addRanks(ctx context.Context, pid int64, o *Ordinals) error {
 	moves := make([]rankMove, len(o.Ranks))
 	for i, r := range o.Ranks {
-		moves[i] = rankMove{r.Status, r.Slot, r.ID, r.N}
+		moves[i] = rankMove{r.Ref, r.Status, r.Slot, r.ID, r.N}
 	}
 	_, err := inBatches(ctx, byRankItem(pid, moves), 1, 16, nil, func(ctx context.Context, items [][]rankMove) (int, error) {
 		moves := items[0]
@@ -706,21 +717,30 @@ func (s *Store) queryAll(ctx context.Context, part partition) ([]*jobs.Job, erro
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(part.pk)},
 	}
 	var out []*jobs.Job
+	err := s.queryEach(ctx, in, func(it item) error {
+		j, err := decodeJob(it)
+		out = append(out, j)
+		return err
+	})
+	return out, err
+}
+
+// queryEach reads every page of in, handing each item to each, and stops
+// at each's first error.
+func (s *Store) queryEach(ctx context.Context, in *dynamodb.QueryInput, each func(item) error) error {
 	p := dynamodb.NewQueryPaginator(s.db, in)
 	for p.HasMorePages() {
 		res, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, it := range res.Items {
-			j, err := decodeJob(it)
-			if err != nil {
-				return nil, err
+			if err := each(it); err != nil {
+				return err
 			}
-			out = append(out, j)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func (s *Store) writeAll(ctx context.Context, items []item) error {

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"sync"
 
@@ -193,7 +192,7 @@ func (s *Store) page(ctx context.Context, pl plan) (*Page, error) {
 		for i, part := range parts {
 			reads[i] = partRead{part: part, upTo: pl.upTo, want: want}
 		}
-		all, err = s.rowsBelow(ctx, reads, math.MaxInt64, want)
+		all, err = s.rowsBelow(ctx, reads, nil, want)
 	}
 	if err != nil {
 		return nil, err
@@ -330,9 +329,9 @@ type partRead struct {
 }
 
 // rowsBelow reads each part newest first, in parallel, keeping only rows
-// of ordinals below below, until it holds want of them or is read through,
-// and merges them by id.
-func (s *Store) rowsBelow(ctx context.Context, parts []partRead, below int64, want int) ([]*jobs.Job, error) {
+// that keep keeps (all for nil), until it holds want of them or is read
+// through, and merges them by id.
+func (s *Store) rowsBelow(ctx context.Context, parts []partRead, keep func(*jobs.Job) bool, want int) ([]*jobs.Job, error) {
 	results := make([][]*jobs.Job, len(parts))
 	errs := make([]error, len(parts))
 	var wg sync.WaitGroup
@@ -347,7 +346,7 @@ func (s *Store) rowsBelow(ctx context.Context, parts []partRead, below int64, wa
 					return
 				}
 				for _, j := range js {
-					if j.Ordinal < below {
+					if keep == nil || keep(j) {
 						results[i] = append(results[i], j)
 					}
 				}

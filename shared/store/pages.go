@@ -51,7 +51,7 @@ func (s *Store) cachedPage(ctx context.Context, pl plan) (*Page, error) {
 // rankedCachedPage is rankedPage from the page cache, as cachedPage.
 func (s *Store) rankedCachedPage(ctx context.Context, p *jobs.Project, r Range) (*Page, error) {
 	var b strings.Builder
-	b.WriteString("ranked\x00" + id(p.ID) + "\x00" + strconv.Itoa(shardsOf(p)))
+	b.WriteString("ranked\x00" + id(p.ID) + "\x00" + strconv.Itoa(shardsOf(p)) + "\x00" + r.Ref)
 	for _, st := range r.Statuses {
 		b.WriteString("\x00" + string(st))
 	}

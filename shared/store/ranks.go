@@ -52,14 +52,20 @@ const (
 // can make deep pages of a small world: SetCountedSkip.)
 var countedSkip = 500
 
-// rankPK is the partition of a project's count items of part h.
-func rankPK(p int64, h int) string { return "P#" + id(p) + "#N#" + strconv.Itoa(h) }
+// rankPK is the partition of the count items of part h of project p's
+// builds, or of its ref's (ref non-empty).
+func rankPK(p int64, ref string, h int) string {
+	if ref == "" {
+		return "P#" + id(p) + "#N#" + strconv.Itoa(h)
+	}
+	return "P#" + id(p) + "#RN#" + strconv.Itoa(len(ref)) + "#" + ref + "#" + strconv.Itoa(h)
+}
 
 func rankSlot(ordinal int64) int64 { return ordinal / rankSpan }
 
-// rankKey is the count item of a slot of project p's builds.
-func rankKey(p int64, slot int64) item {
-	return key(rankPK(p, int(slot%rankParts)), bucketSK(slot/rankSlots))
+// rankKey is the count item of a slot of project p's builds (or its ref's).
+func rankKey(p int64, ref string, slot int64) item {
+	return key(rankPK(p, ref, int(slot%rankParts)), bucketSK(slot/rankSlots))
 }
 
 // rankLetters name the completed statuses in count items' attributes.
@@ -78,9 +84,10 @@ func idAttr(slot int64) string { return "f" + strconv.FormatInt(slot%rankSlots, 
 // as the numbers.
 func bucketSK(b int64) string { return fmt.Sprintf("%012d", b) }
 
-// rankMove is one count change: d builds of status st in slot slot, one
-// of them id.
+// rankMove is one count change: d builds of status st in slot slot of the
+// project's list (ref "") or of ref's, one of them id.
 type rankMove struct {
+	ref  string
 	st   jobs.Status
 	slot int64
 	id   int64
@@ -92,19 +99,48 @@ func counted(j *jobs.Job) bool {
 	return j != nil && j.Kind != jobs.Bridge && j.Ordinal > 0 && j.Status.Completed()
 }
 
-// rankMoves is how the counts change when before becomes after (either nil
-// for none).
-func rankMoves(before, after *jobs.Job) []rankMove {
-	var out []rankMove
-	if counted(before) {
-		out = append(out, rankMove{before.Status, rankSlot(before.Ordinal), before.ID, -1})
+// rankOrdinal is j's ordinal in the list of ref (the project's for ""),
+// 0 when it is not in that list.
+func rankOrdinal(j *jobs.Job, ref string) int64 {
+	switch {
+	case ref == "":
+		return j.Ordinal
+	case hasRef(j) && j.Ref == ref:
+		return j.RefOrdinal
 	}
-	if counted(after) {
-		m := rankMove{after.Status, rankSlot(after.Ordinal), after.ID, 1}
-		if len(out) == 1 && out[0].st == m.st && out[0].slot == m.slot {
-			return nil
+	return 0
+}
+
+// rankEntries are the counts j is in, one build each: its project's list
+// and its ref's.
+func rankEntries(j *jobs.Job) []rankMove {
+	if !counted(j) {
+		return nil
+	}
+	out := []rankMove{{"", j.Status, rankSlot(j.Ordinal), j.ID, 1}}
+	if hasRef(j) && j.RefOrdinal > 0 {
+		out = append(out, rankMove{j.Ref, j.Status, rankSlot(j.RefOrdinal), j.ID, 1})
+	}
+	return out
+}
+
+// rankMoves is how the counts change when before becomes after (either nil
+// for none): it leaves the counts it is in and enters the new ones, but
+// for those it stays in.
+func rankMoves(before, after *jobs.Job) []rankMove {
+	leave, enter := rankEntries(before), rankEntries(after)
+	same := func(a, b rankMove) bool { return a.ref == b.ref && a.st == b.st && a.slot == b.slot }
+	var out []rankMove
+	for _, m := range leave {
+		if !slices.ContainsFunc(enter, func(e rankMove) bool { return same(m, e) }) {
+			m.d = -1
+			out = append(out, m)
 		}
-		out = append(out, m)
+	}
+	for _, m := range enter {
+		if !slices.ContainsFunc(leave, func(l rankMove) bool { return same(m, l) }) {
+			out = append(out, m)
+		}
 	}
 	return out
 }
@@ -137,7 +173,7 @@ func (s *Store) rankUpdate(p int64, moves []rankMove) *types.Update {
 		expr += " SET " + strings.Join(sets, ", ")
 	}
 	return &types.Update{
-		TableName: aws.String(s.table), Key: rankKey(p, moves[0].slot),
+		TableName: aws.String(s.table), Key: rankKey(p, moves[0].ref, moves[0].slot),
 		UpdateExpression: aws.String(expr), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 	}
 }
@@ -157,7 +193,7 @@ func byRankItem(p int64, moves []rankMove) [][]rankMove {
 	at := map[string]int{}
 	var out [][]rankMove
 	for _, m := range moves {
-		k := keyString(rankKey(p, m.slot))
+		k := keyString(rankKey(p, m.ref, m.slot))
 		i, ok := at[k]
 		if !ok {
 			i, at[k] = len(out), len(out)
@@ -171,7 +207,10 @@ func byRankItem(p int64, moves []rankMove) [][]rankMove {
 // countedPage reports whether r is a page that rank counts serve in
 // project p.
 func countedPage(p *jobs.Project, r Range) bool {
-	if !p.RankCounts || r.Ref != "" || r.After.ID != 0 || r.Skip < countedSkip || len(r.Statuses) == 0 {
+	if r.After.ID != 0 || r.Skip < countedSkip || len(r.Statuses) == 0 {
+		return false
+	}
+	if r.Ref == "" && !p.RankCounts || r.Ref != "" && (!p.RefRankCounts || !indexedRef(r.Ref)) {
 		return false
 	}
 	for _, st := range r.Statuses {
@@ -185,7 +224,7 @@ func countedPage(p *jobs.Project, r Range) bool {
 // rankedPage reads an offset page of completed builds through their rank
 // counts (see countedPage): one round trip for the counts, one for the rows.
 func (s *Store) rankedPage(ctx context.Context, p *jobs.Project, r Range) (*Page, error) {
-	counts, err := s.readRanks(ctx, p, r.Statuses, r.Skip)
+	counts, err := s.readRanks(ctx, p.ID, r.Ref, r.Statuses, r.Skip)
 	if err != nil {
 		return nil, err
 	}
@@ -234,13 +273,14 @@ func (s *Store) rankedPage(ctx context.Context, p *jobs.Project, r Range) (*Page
 	for i, st := range r.Statuses {
 		extra := counts.counts[i][nearest]
 		for k := range shardsOf(p) {
-			parts = append(parts, partRead{
-				part: gsi(GSIProjectBuildsByStatus, projectStatusPK(p.ID, st, shardsOf(p), k)),
-				upTo: upTo, want: int(extra) + pass + r.Limit + 1,
-			})
+			part := gsi(GSIProjectBuildsByStatus, projectStatusPK(p.ID, st, shardsOf(p), k))
+			if r.Ref != "" {
+				part = gsi(GSIRefBuildsByStatus, refStatusPK(p.ID, r.Ref, st, shardsOf(p), k))
+			}
+			parts = append(parts, partRead{part: part, upTo: upTo, want: int(extra) + pass + r.Limit + 1})
 		}
 	}
-	rows, err := s.rowsBelow(ctx, parts, below, pass+r.Limit+1)
+	rows, err := s.rowsBelow(ctx, parts, func(j *jobs.Job) bool { return rankOrdinal(j, r.Ref) < below }, pass+r.Limit+1)
 	if err != nil {
 		return nil, err
 	}
@@ -260,19 +300,20 @@ type ranks struct {
 // a Query costs half a read unit up to 4 KB anyway, about 25 of them.
 const rankFirstRead = 16
 
-// readRanks reads the count items of statuses from the top, every part in
+// readRanks reads the count items of statuses of project pid's builds (or
+// its ref's) from the top, every part in
 // parallel, until the slots known in all of them hold more than skip rows
 // (or every part is read through): the first Query of a part reads twice
 // the buckets a list of the status alone would need, at least
 // rankFirstRead, and a part read short of the others is read on, twice as
 // far each time (a status of few builds among many).
-func (s *Store) readRanks(ctx context.Context, p *jobs.Project, statuses []jobs.Status, skip int) (*ranks, error) {
+func (s *Store) readRanks(ctx context.Context, pid int64, ref string, statuses []jobs.Status, skip int) (*ranks, error) {
 	streams := make([]*rankStream, rankParts)
 	for h := range streams {
 		streams[h] = &rankStream{last: -1, in: &dynamodb.QueryInput{
 			TableName:                 aws.String(s.table),
 			KeyConditionExpression:    aws.String("PK = :pk"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(rankPK(p.ID, h))},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(rankPK(pid, ref, h))},
 			ScanIndexForward:          aws.Bool(false),
 			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
 			Limit:                     aws.Int32(int32(min(rankFirstRead+2*skip/(rankSpan*rankSlots), queryRows))),

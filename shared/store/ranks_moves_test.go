@@ -16,20 +16,30 @@ func TestRankMoves(t *testing.T) {
 	}
 	bridge := build(9, 40, jobs.Success)
 	bridge.Kind = jobs.Bridge
+	// A build of ref feature/x, its ref ordinal ref.
+	ofRef := func(j *jobs.Job, ref int64) *jobs.Job {
+		j.Ref, j.RefOrdinal = "feature/x", ref
+		return j
+	}
 	for _, tc := range []struct {
 		name          string
 		before, after *jobs.Job
 		want          []rankMove
 	}{
-		{"canceled", build(7, 40, jobs.Running), build(7, 40, jobs.Canceled), []rankMove{{jobs.Canceled, 2, 7, 1}}},
+		{"canceled", build(7, 40, jobs.Running), build(7, 40, jobs.Canceled), []rankMove{{"", jobs.Canceled, 2, 7, 1}}},
 		{"created pending", nil, build(8, 41, jobs.Pending), nil},
-		{"imported success", nil, build(8, 47, jobs.Success), []rankMove{{jobs.Success, 2, 8, 1}}},
+		{"imported success", nil, build(8, 47, jobs.Success), []rankMove{{"", jobs.Success, 2, 8, 1}}},
 		{"erased, same slot", build(7, 40, jobs.Success), build(7, 40, jobs.Success), nil},
 		{"renumbered within its slot", build(7, 40, jobs.Failed), build(7, 45, jobs.Failed), nil},
 		{"renumbered to the next slot", build(7, 40, jobs.Failed), build(7, 48, jobs.Failed),
-			[]rankMove{{jobs.Failed, 2, 7, -1}, {jobs.Failed, 3, 7, 1}}},
+			[]rankMove{{"", jobs.Failed, 2, 7, -1}, {"", jobs.Failed, 3, 7, 1}}},
 		{"running, renumbered", build(7, 40, jobs.Running), build(7, 48, jobs.Running), nil},
 		{"a bridge", nil, bridge, nil},
+		{"canceled, of a ref", ofRef(build(7, 40, jobs.Running), 3), ofRef(build(7, 40, jobs.Canceled), 3),
+			[]rankMove{{"", jobs.Canceled, 2, 7, 1}, {"feature/x", jobs.Canceled, 0, 7, 1}}},
+		{"renumbered in its ref only", ofRef(build(7, 40, jobs.Failed), 15), ofRef(build(7, 41, jobs.Failed), 16),
+			[]rankMove{{"feature/x", jobs.Failed, 0, 7, -1}, {"feature/x", jobs.Failed, 1, 7, 1}}},
+		{"a ref not placed", nil, ofRef(build(8, 47, jobs.Skipped), 0), []rankMove{{"", jobs.Skipped, 2, 8, 1}}},
 		{"not placed", nil, build(8, 0, jobs.Success), nil},
 	} {
 		if got := rankMoves(tc.before, tc.after); !slices.Equal(got, tc.want) {
@@ -44,16 +54,17 @@ func TestRankMoves(t *testing.T) {
 func TestRankUpdates(t *testing.T) {
 	s := &Store{table: "jobs"}
 	moves := []rankMove{
-		{jobs.Success, 3, 70, 1}, {jobs.Failed, 3, 71, 2}, {jobs.Failed, 3 + rankParts, 90, 1}, // part 3, bucket 0
-		{jobs.Canceled, 4, 80, 1},              // part 4, bucket 0
-		{jobs.Canceled, 3 + rankSlots, 99, -1}, // part 3, bucket 1
+		{"", jobs.Success, 3, 70, 1}, {"", jobs.Failed, 3, 71, 2}, {"", jobs.Failed, 3 + rankParts, 90, 1}, // part 3, bucket 0
+		{"", jobs.Canceled, 4, 80, 1},              // part 4, bucket 0
+		{"", jobs.Canceled, 3 + rankSlots, 99, -1}, // part 3, bucket 1
+		{"feature/x", jobs.Success, 3, 70, 1},      // the ref's part 3, bucket 0
 	}
 	us := s.rankUpdates(5, moves)
 	var keys []string
 	for _, u := range us {
 		keys = append(keys, keyString(u.Key))
 	}
-	if want := []string{"P#5#N#3|000000000000", "P#5#N#4|000000000000", "P#5#N#3|000000000001"}; !slices.Equal(keys, want) {
+	if want := []string{"P#5#N#3|000000000000", "P#5#N#4|000000000000", "P#5#N#3|000000000001", "P#5#RN#9#feature/x#3|000000000000"}; !slices.Equal(keys, want) {
 		t.Fatalf("keys %v, want %v", keys, want)
 	}
 	first := us[0]

@@ -21,7 +21,7 @@ import (
 
 // An offset page of completed builds read through the rank counts answers
 // what reading the statuses' partitions whole gives, at every depth, in 1
-// and 4 shards: after an import, after cancels (counted in their
+// and 4 shards, of a project's builds and of a ref's (with a slash): after an import, after cancels (counted in their
 // transactions), after an import of older builds that renumbers the stored
 // ones, and after a reshard. It reads two round trips and a bounded number
 // of rows at any depth.
@@ -62,12 +62,23 @@ func TestRankedPagesAnswerAsTheWholeList(t *testing.T) {
 				t.Fatal(pid, err)
 			}
 			p := f.Project
-			if !p.RankCounts {
+			if !p.RankCounts || !p.RefRankCounts {
 				t.Fatalf("project %d is not counted", pid)
 			}
+			type list struct {
+				ref      string
+				statuses []jobs.Status
+			}
+			var lists []list
 			for _, statuses := range [][]jobs.Status{{jobs.Success}, {jobs.Canceled}, {jobs.Success, jobs.Failed}, {jobs.Success, jobs.Failed, jobs.Canceled, jobs.Skipped}} {
+				lists = append(lists, list{"", statuses})
+			}
+			lists = append(lists, list{"main", []jobs.Status{jobs.Success, jobs.Failed, jobs.Canceled, jobs.Skipped}},
+				list{"feature/login", []jobs.Status{jobs.Success}}, list{"fix/cache", []jobs.Status{jobs.Failed, jobs.Canceled}})
+			for _, l := range lists {
+				statuses := l.statuses
 				// Skip 0 reads as before: the whole list.
-				whole, err := st.ProjectBuilds(ctx, p, store.Range{Statuses: statuses, Limit: 100000})
+				whole, err := st.ProjectBuilds(ctx, p, store.Range{Statuses: statuses, Ref: l.ref, Limit: 100000})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -81,15 +92,15 @@ func TestRankedPagesAnswerAsTheWholeList(t *testing.T) {
 					}
 					st.ForgetPages()
 					env.Counter.Reset()
-					r.Statuses = statuses
+					r.Statuses, r.Ref = statuses, l.ref
 					pg, err := st.ProjectBuilds(ctx, p, r)
 					if err != nil {
 						t.Fatal(err)
 					}
 					want := all[min(r.Skip, len(all)):min(r.Skip+r.Limit, len(all))]
 					if got := ids(pg.Jobs); !slices.Equal(got, want) || pg.More != (r.Skip+r.Limit < len(all)) {
-						t.Fatalf("%s: project %d %v skip %d limit %d: got %v more %v, want %v more %v",
-							when, pid, statuses, r.Skip, r.Limit, got, pg.More, want, r.Skip+r.Limit < len(all))
+						t.Fatalf("%s: project %d ref %q %v skip %d limit %d: got %v more %v, want %v more %v",
+							when, pid, l.ref, statuses, r.Skip, r.Limit, got, pg.More, want, r.Skip+r.Limit < len(all))
 					}
 					if r.Whole && len(pg.Jobs) > 0 && pg.Jobs[0].Variables == nil && pg.Jobs[0].Version == 0 {
 						t.Errorf("%s: a whole page's job lacks its item", when)
@@ -101,14 +112,14 @@ func TestRankedPagesAnswerAsTheWholeList(t *testing.T) {
 					rows := parts * (2*16 + r.Limit + 1)
 					counts := 8 * (16 + 2*r.Skip/512)
 					if got := env.Counter.Scanned(); got > rows+counts {
-						t.Errorf("%s: project %d %v skip %d: read %d items, want at most %d rows and %d count items", when, pid, statuses, r.Skip, got, rows, counts)
+						t.Errorf("%s: project %d ref %q %v skip %d: read %d items, want at most %d rows and %d count items", when, pid, l.ref, statuses, r.Skip, got, rows, counts)
 					}
 					// Two rounds: one Query of each count part, then one of
 					// each (status, shard), in parallel. (Counted, not
 					// timed: on this machine's two cores the calls of a
 					// round do not always overlap.)
 					if q := env.Counter.Calls()["Query"]; q > 8+parts {
-						t.Errorf("%s: project %d %v skip %d: %d Queries, want at most %d", when, pid, statuses, r.Skip, q, 8+parts)
+						t.Errorf("%s: project %d ref %q %v skip %d: %d Queries, want at most %d", when, pid, l.ref, statuses, r.Skip, q, 8+parts)
 					}
 				}
 			}
@@ -168,7 +179,7 @@ func TestRankedPagesAnswerAsTheWholeList(t *testing.T) {
 	}
 	st = store.New(env.DynamoDB, env.Table) // a new container: nothing cached
 	for _, pid := range []int64{demo.ProjectBackend, demo.ProjectFrontend} {
-		if f, err := st.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: pid}}); err != nil || f.Project.RankCounts {
+		if f, err := st.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: pid}}); err != nil || f.Project.RankCounts || f.Project.RefRankCounts {
 			t.Fatalf("project %d still marked counted (%v)", pid, err)
 		}
 		if n, err := st.Recount(ctx, pid); err != nil || n == 0 {
@@ -179,20 +190,29 @@ func TestRankedPagesAnswerAsTheWholeList(t *testing.T) {
 }
 
 // forgetCounts makes project pid as a project stored before rank counts:
-// no mark, and count items of only some slots, one of them wrong.
+// no marks, and count items of only some slots, one of them wrong, of its
+// builds and of each ref's.
 func forgetCounts(t *testing.T, env *testenv.Env, pid int64) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := env.DynamoDB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(env.Table), Key: keyOf(fmt.Sprintf("P#%d", pid), "P"),
-		UpdateExpression: aws.String("REMOVE tc"),
+		UpdateExpression: aws.String("REMOVE tc, tr"),
 	}); err != nil {
 		t.Fatal(err)
 	}
+	var pks []string
 	for h := range 8 {
+		pks = append(pks, fmt.Sprintf("P#%d#N#%d", pid, h))
+		for _, ref := range []string{"main", "feature/login", "fix/cache"} {
+			pks = append(pks, fmt.Sprintf("P#%d#RN#%d#%s#%d", pid, len(ref), ref, h))
+		}
+	}
+	for n, pk := range pks {
+		h := n / 4
 		res, err := env.DynamoDB.Query(ctx, &dynamodb.QueryInput{
 			TableName: aws.String(env.Table), KeyConditionExpression: aws.String("PK = :pk"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: fmt.Sprintf("P#%d#N#%d", pid, h)}},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}},
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,10 +20,11 @@ import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 )
 
-// Recount counts project pid's completed builds into its rank counts from
-// the status index, and marks the project counted (tc): for a project
-// stored before counts were kept, whose deep pages read every row passed
-// over until then. It reads the count items, waits reshardSettle (so that
+// Recount counts project pid's completed builds into its rank counts, and
+// its refs', from the status index, and marks the project counted (tc and
+// tr): for a project stored before counts were kept, whose deep pages read
+// every row passed over until then. It reads the count items (of the
+// project and of each ref with a build count), waits reshardSettle (so that
 // the index shows every build whose count those items hold), reads every
 // completed build's row, and writes each count item on the condition that
 // no write moved it since (v, which every count write adds to); an item
@@ -39,20 +41,26 @@ func (s *Store) Recount(ctx context.Context, pid int64) (int, error) {
 	if _, ok := got[keyString(projectKey(pid))]; !ok {
 		return 0, fmt.Errorf("project %d: %w", pid, ErrNotFound)
 	}
+	refs, err := s.countedRefs(ctx, pid)
+	if err != nil {
+		return 0, err
+	}
 	var only map[string]bool // the items to write again; nil for all
 	counted := 0
 	for attempt := 1; ; attempt++ {
 		if attempt > maxAttempts {
 			return 0, fmt.Errorf("recount project %d: %d attempts lost: %w", pid, maxAttempts, ErrConflict)
 		}
-		read, err := s.rankItems(ctx, pid)
+		read, err := s.rankItems(ctx, pid, refs)
 		if err != nil {
 			return 0, err
 		}
 		if err := pause(ctx, reshardSettle); err != nil {
 			return 0, err
 		}
-		want, n, err := s.countCompleted(ctx, pid)
+		// A ref found only now (a build count written since) has its
+		// items read on the next attempt, if one is needed.
+		want, n, err := s.countCompleted(ctx, pid, refs)
 		if err != nil {
 			return 0, err
 		}
@@ -98,39 +106,69 @@ type rankItem struct {
 	v   int64
 }
 
-// rankItems reads the keys and versions of project pid's count items.
-func (s *Store) rankItems(ctx context.Context, pid int64) (map[string]rankItem, error) {
-	out := map[string]rankItem{}
-	for h := range rankParts {
-		p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
-			TableName:                 aws.String(s.table),
-			KeyConditionExpression:    aws.String("PK = :pk"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(rankPK(pid, h))},
-			ProjectionExpression:      aws.String("PK, SK, v"),
-			ConsistentRead:            aws.Bool(true),
-		})
-		for p.HasMorePages() {
-			res, err := p.NextPage(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("rank counts of project %d: %w", pid, err)
-			}
-			for _, it := range res.Items {
-				out[keyString(it)] = rankItem{key: item{"PK": it["PK"], "SK": it["SK"]}, v: keyNumber(it["v"], "")}
-			}
+// countedRefs reads the refs of project pid that have a build count
+// (RF#<ref>), each true.
+func (s *Store) countedRefs(ctx context.Context, pid int64) (map[string]bool, error) {
+	out := map[string]bool{}
+	err := s.queryEach(ctx, &dynamodb.QueryInput{
+		TableName:              aws.String(s.table),
+		KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :rf)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": projectKey(pid)["PK"], ":rf": str("RF#")},
+		ProjectionExpression: aws.String("SK"),
+		ConsistentRead:       aws.Bool(true),
+	}, func(it item) error {
+		if sk, ok := it["SK"].(*types.AttributeValueMemberS); ok && indexedRef(strings.TrimPrefix(sk.Value, "RF#")) {
+			out[strings.TrimPrefix(sk.Value, "RF#")] = true
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("refs of project %d: %w", pid, err)
+	}
+	return out, nil
+}
+
+// rankItems reads the keys and versions of the count items of project
+// pid's builds and of refs' builds.
+func (s *Store) rankItems(ctx context.Context, pid int64, refs map[string]bool) (map[string]rankItem, error) {
+	out := map[string]rankItem{}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for _, ref := range append([]string{""}, slices.Sorted(maps.Keys(refs))...) {
+		for h := range rankParts {
+			g.Go(func() error {
+				return s.queryEach(gctx, &dynamodb.QueryInput{
+					TableName:                 aws.String(s.table),
+					KeyConditionExpression:    aws.String("PK = :pk"),
+					ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(rankPK(pid, ref, h))},
+					ProjectionExpression:      aws.String("PK, SK, v"),
+					ConsistentRead:            aws.Bool(true),
+				}, func(it item) error {
+					mu.Lock()
+					defer mu.Unlock()
+					out[keyString(it)] = rankItem{key: item{"PK": it["PK"], "SK": it["SK"]}, v: keyNumber(it["v"], "")}
+					return nil
+				})
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("rank counts of project %d: %w", pid, err)
 	}
 	return out, nil
 }
 
 // countCompleted reads every completed build of project pid from the
 // status index, under any shard count's keys, into the count items they
-// make, each slot's id its oldest build's; and how many builds.
-func (s *Store) countCompleted(ctx context.Context, pid int64) (map[string]item, int, error) {
+// make (of the project's builds and of their refs', each ref added to
+// refs), each slot's id its oldest build's; and how many builds.
+func (s *Store) countCompleted(ctx context.Context, pid int64, refs map[string]bool) (map[string]item, int, error) {
 	var parts []partition
 	for st := range rankLetters {
-		parts = append(parts, gsi(GSIProjectBuildsByStatus, projectStatusPK(pid, st, 1, 0)))
-		for k := range MaxShards {
-			parts = append(parts, gsi(GSIProjectBuildsByStatus, projectStatusPK(pid, st, MaxShards, k)))
+		for _, pk := range everyShard(func(n, k int) string { return projectStatusPK(pid, st, n, k) }) {
+			parts = append(parts, gsi(GSIProjectBuildsByStatus, pk))
 		}
 	}
 	found := make([][]*jobs.Job, len(parts))
@@ -153,17 +191,21 @@ func (s *Store) countCompleted(ctx context.Context, pid int64) (map[string]item,
 				continue
 			}
 			n++
-			slot := rankSlot(j.Ordinal)
-			k := rankKey(pid, slot)
-			it := out[keyString(k)]
-			if it == nil {
-				it = withKey(item{}, k)
-				out[keyString(k)] = it
-			}
-			c := countAttr(j.Status, slot)
-			it[c] = num(keyNumber(it[c], "") + 1)
-			if f := idAttr(slot); it[f] == nil || keyNumber(it[f], "") > j.ID {
-				it[f] = num(j.ID)
+			for _, m := range rankEntries(j) {
+				if m.ref != "" {
+					refs[m.ref] = true
+				}
+				k := rankKey(pid, m.ref, m.slot)
+				it := out[keyString(k)]
+				if it == nil {
+					it = withKey(item{}, k)
+					out[keyString(k)] = it
+				}
+				c := countAttr(j.Status, m.slot)
+				it[c] = num(keyNumber(it[c], "") + 1)
+				if f := idAttr(m.slot); it[f] == nil || keyNumber(it[f], "") > j.ID {
+					it[f] = num(j.ID)
+				}
 			}
 		}
 	}

@@ -55,15 +55,39 @@ func (s *Store) Reshard(ctx context.Context, pid int64, shards int, progress fun
 	if err := pause(ctx, reshardSettle); err != nil {
 		return 0, err
 	}
+	// A build's ref keys are dealt by its ref ordinal, not its ordinal: a
+	// build in place in GSI1 may still be under another count's ref keys.
+	refs, err := s.countedRefs(ctx, pid)
+	if err != nil {
+		return 0, err
+	}
+	// Each list's partitions, and the one a build belongs in.
+	type list struct {
+		index string
+		pks   []string
+		want  func(*jobs.Job) string
+	}
+	lists := []list{{GSIProjectBuilds, everyBuildsPK(pid), func(j *jobs.Job) string {
+		return projectBuildsPK(pid, shards, shardOf(j.Ordinal, shards))
+	}}}
+	for ref := range refs {
+		lists = append(lists, list{GSIRefBuilds, everyRefBuildsPK(pid, ref), func(j *jobs.Job) string {
+			return refBuildsPK(pid, ref, shards, shardOf(j.RefOrdinal, shards))
+		}})
+	}
 	var misplaced []item
-	for _, pk := range everyBuildsPK(pid) {
-		found, err := s.queryAll(ctx, gsi(GSIProjectBuilds, pk))
-		if err != nil {
-			return 0, err
-		}
-		for _, j := range found {
-			if pk != projectBuildsPK(pid, shards, shardOf(j.Ordinal, shards)) {
-				misplaced = append(misplaced, jobKey(j.ID))
+	seen := map[int64]bool{}
+	for _, l := range lists {
+		for _, pk := range l.pks {
+			found, err := s.queryAll(ctx, gsi(l.index, pk))
+			if err != nil {
+				return 0, err
+			}
+			for _, j := range found {
+				if pk != l.want(j) && !seen[j.ID] {
+					seen[j.ID] = true
+					misplaced = append(misplaced, jobKey(j.ID))
+				}
 			}
 		}
 	}
@@ -75,9 +99,19 @@ func (s *Store) Reshard(ctx context.Context, pid int64, shards int, progress fun
 // everyBuildsPK is every GSI1 partition a build of project pid can be
 // under, whatever its count: unsharded, and each shard of the largest.
 func everyBuildsPK(pid int64) []string {
-	out := []string{projectBuildsPK(pid, 1, 0)}
+	return everyShard(func(n, k int) string { return projectBuildsPK(pid, n, k) })
+}
+
+// everyRefBuildsPK is the same of GSI7, for ref's builds.
+func everyRefBuildsPK(pid int64, ref string) []string {
+	return everyShard(func(n, k int) string { return refBuildsPK(pid, ref, n, k) })
+}
+
+// everyShard is pk of every shard k of a count n a key can be under.
+func everyShard(pk func(n, k int) string) []string {
+	out := []string{pk(1, 0)}
 	for k := range MaxShards {
-		out = append(out, projectBuildsPK(pid, MaxShards, k))
+		out = append(out, pk(MaxShards, k))
 	}
 	return out
 }

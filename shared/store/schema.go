@@ -11,6 +11,7 @@
 //	P#<project>          A#<agent>  agent authorized for the project
 //	P#<project>          RF#<ref>   the project's builds of a pipeline ref, counted (the highest ref ordinal)
 //	P#<project>#N#<h>    <bucket>   rank counts of completed builds, per 16 ordinals (ranks.go)
+//	P#<project>#RN#<len(ref)>#<ref>#<h>  <bucket>  the same of a ref's builds, per 16 ref ordinals
 //	G#<group>            G          group;  G#<group> A#<agent>: agent authorized for the group
 //	U#<user>             U          user
 //	T#<sha256(token)>    T          access token or job token
