@@ -238,7 +238,7 @@ type Ordinals struct {
 // RankCount is N new builds of Status in rank slot Slot of the project's
 // builds (Ref "") or of Ref's, ID the oldest.
 type RankCount struct {
-	Ref     string `json:",omitempty"`
+	Ref     string
 	Status  jobs.Status
 	Slot, N int64
 	ID      int64
