@@ -24,3 +24,7 @@ func SetCountedSkip(t testing.TB, n int) {
 	countedSkip = n
 	t.Cleanup(func() { countedSkip = old })
 }
+
+// RankPK is rankPK: the partition of project p's count items of part h
+// (of ref's builds, for a ref).
+var RankPK = rankPK

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"math"
 	"slices"
@@ -58,7 +60,20 @@ func rankPK(p int64, ref string, h int) string {
 	if ref == "" {
 		return "P#" + id(p) + "#N#" + strconv.Itoa(h)
 	}
-	return "P#" + id(p) + "#RN#" + strconv.Itoa(len(ref)) + "#" + ref + "#" + strconv.Itoa(h)
+	return "P#" + id(p) + "#RN#" + rankRef(ref) + "#" + strconv.Itoa(h)
+}
+
+// rankRef names ref in its count items' keys: itself after its length, or
+// for a long one "h" and 128 bits of its SHA-256 (base64url), since every
+// count item a page reads carries its key: a ref's deep page then costs
+// the same whatever the ref's length.
+func rankRef(ref string) string {
+	const hashed = 22 // base64url characters of 16 bytes
+	if len(ref) <= hashed {
+		return strconv.Itoa(len(ref)) + "#" + ref
+	}
+	sum := sha256.Sum256([]byte(ref))
+	return "h#" + base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
 func rankSlot(ordinal int64) int64 { return ordinal / rankSpan }

@@ -80,3 +80,23 @@ func TestRankUpdates(t *testing.T) {
 		t.Errorf("a leaving build's update %q sets an id", *us[2].UpdateExpression)
 	}
 }
+
+// A ref names its count items by itself up to 22 bytes, and by a hash of
+// fixed length past that: two long refs that differ only at the end get
+// keys of their own, as long as a short ref's at most.
+func TestRankRef(t *testing.T) {
+	long := strings.Repeat("release/", 20)
+	for _, tc := range []struct{ ref, want string }{
+		{"main", "4#main"},
+		{"feature/ünï", "13#feature/ünï"},
+		{strings.Repeat("x", 22), "22#" + strings.Repeat("x", 22)},
+	} {
+		if got := rankRef(tc.ref); got != tc.want {
+			t.Errorf("rankRef(%q) = %q, want %q", tc.ref, got, tc.want)
+		}
+	}
+	a, b := rankRef(long+"a"), rankRef(long+"b")
+	if a == b || len(a) != len(b) || len(a) > len("22#")+22 || !strings.HasPrefix(a, "h#") || strings.Contains(a[2:], "#") {
+		t.Errorf("long refs: %q and %q", a, b)
+	}
+}
