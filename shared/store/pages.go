@@ -72,5 +72,9 @@ func (s *Store) cached(k string, read func() (*Page, error)) (*Page, error) {
 	return &Page{Jobs: slices.Clip(pg.Jobs), More: pg.More}, nil
 }
 
-// ForgetPages drops the cached list pages, as PageTTL passing does.
-func (s *Store) ForgetPages() { s.warm.pages.forget() }
+// ForgetPages drops the cached list pages and the rank counts read for
+// them, as PageTTL passing does.
+func (s *Store) ForgetPages() {
+	s.warm.pages.forget()
+	s.warm.ranks.forget()
+}

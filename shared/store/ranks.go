@@ -239,7 +239,7 @@ func countedPage(p *jobs.Project, r Range) bool {
 // rankedPage reads an offset page of completed builds through their rank
 // counts (see countedPage): one round trip for the counts, one for the rows.
 func (s *Store) rankedPage(ctx context.Context, p *jobs.Project, r Range) (*Page, error) {
-	counts, err := s.readRanks(ctx, p.ID, r.Ref, r.Statuses, r.Skip)
+	counts, err := s.cachedRanks(ctx, p.ID, r.Ref, r.Statuses, r.Skip)
 	if err != nil {
 		return nil, err
 	}
@@ -304,12 +304,52 @@ func (s *Store) rankedPage(ctx context.Context, p *jobs.Project, r Range) (*Page
 
 // ranks is what a page read of its statuses' count items: by status (in
 // the page's order) each slot's count, and each slot's id, for every slot
-// of bucket known and above (known is in slots).
+// of bucket known and above (known is in slots), which hold rows rows.
+// Once read it is not changed: the warm cache shares it (cachedRanks).
 type ranks struct {
 	counts []map[int64]int64
 	ids    map[int64]int64
 	known  int64
+	rows   int64
 }
+
+// covers reports whether rk places the row at skip: its known slots hold
+// more rows, or it holds every slot.
+func (rk *ranks) covers(skip int) bool { return rk.known == 0 || rk.rows > int64(skip) }
+
+// cachedRanks is readRanks from the warm cache while PageTTL lasts and
+// what it holds covers skip: a client walking deep pages one after the
+// other reads the counts once a PageTTL, not once a page. The counts are
+// then as stale as a cached page is, and an action here drops them too
+// (ForgetPages).
+func (s *Store) cachedRanks(ctx context.Context, pid int64, ref string, statuses []jobs.Status, skip int) (*ranks, error) {
+	var b strings.Builder
+	b.WriteString(id(pid) + "\x00" + ref)
+	for _, st := range statuses {
+		b.WriteString("\x00" + string(st))
+	}
+	k := b.String()
+	if rk, ok := s.warm.ranks.get(k); ok && rk.covers(skip) {
+		return rk, nil
+	}
+	rk, err := s.readRanks(ctx, pid, ref, statuses, skip)
+	if err != nil {
+		return nil, err
+	}
+	if len(rk.ids) <= maxCachedSlots {
+		s.warm.ranks.put(k, rk)
+	}
+	return rk, nil
+}
+
+// maxCachedSlots bounds the counts the warm cache keeps of one list
+// (about 40 bytes a slot and status, for 65,536 ordinals): a page deeper
+// than that reads its counts each time, and maxRanks of them take a few
+// megabytes at most.
+const (
+	maxCachedSlots = 4096
+	maxRanks       = 64
+)
 
 // rankFirstRead is the fewest count items a part's first Query asks for:
 // a Query costs half a read unit up to 4 KB anyway, about 25 of them.
@@ -399,15 +439,15 @@ func (s *Store) readRanks(ctx context.Context, pid int64, ref string, statuses [
 				out.known = max(out.known, st.bound())
 			}
 		}
-		var rows int64
+		out.rows = 0
 		for _, byStatus := range out.counts {
 			for slot, c := range byStatus {
 				if slot >= out.known {
-					rows += c
+					out.rows += c
 				}
 			}
 		}
-		if rows > int64(skip) {
+		if out.covers(skip) {
 			return out, nil
 		}
 		for _, st := range streams {

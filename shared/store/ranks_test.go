@@ -128,6 +128,28 @@ func TestRankedPagesAnswerAsTheWholeList(t *testing.T) {
 						t.Errorf("%s: project %d ref %q %v skip %d: %d Queries, want at most %d", when, pid, l.ref, statuses, r.Skip, q, 8+parts)
 					}
 				}
+				// Walking on, page after page, within PageTTL: the
+				// counts read for one page place the next ones (no count
+				// Query), but where they stop short (then read again).
+				st.ForgetPages()
+				reread := 0
+				for skip := max(len(all)-190, 1); skip < len(all)+20; skip += 20 {
+					env.Counter.Reset()
+					pg, err := st.ProjectBuilds(ctx, p, store.Range{Statuses: statuses, Ref: l.ref, Skip: skip, Limit: 20})
+					if err != nil {
+						t.Fatal(err)
+					}
+					want := all[min(skip, len(all)):min(skip+20, len(all))]
+					if got := ids(pg.Jobs); !slices.Equal(got, want) || pg.More != (skip+20 < len(all)) {
+						t.Fatalf("%s: project %d ref %q %v walking, skip %d: got %v more %v, want %v", when, pid, l.ref, statuses, skip, got, pg.More, want)
+					}
+					if skip > len(all)-190 && env.Counter.Calls()["Query"] > parts {
+						reread++
+					}
+				}
+				if reread > 1 {
+					t.Errorf("%s: project %d ref %q %v: a walk of 10 pages read the counts %d times more", when, pid, l.ref, statuses, reread)
+				}
 			}
 		}
 	}

@@ -52,6 +52,7 @@ type caches struct {
 	builds    *warm[listOf, buildsHint]    // a project's (or ref's) build count and shards last read: a hint for speculative pages
 	projects  *warm[int64, *jobs.Project]  // by id, for lookups that need no exact build count
 	pages     *warm[string, *Page]         // list pages by what their Queries read (pageKey), for PageTTL
+	ranks     *warm[string, *ranks]        // rank counts as a page read them, by list and statuses, for PageTTL
 }
 
 // New returns a Store on table, its caches empty.
@@ -66,6 +67,7 @@ func New(db *dynamodb.Client, table string) *Store {
 		builds:    newWarm[listOf, buildsHint](WarmTTL),
 		projects:  newWarm[int64, *jobs.Project](WarmTTL),
 		pages:     newWarm[string, *Page](PageTTL).holding(maxPages),
+		ranks:     newWarm[string, *ranks](PageTTL).holding(maxRanks),
 	}}
 }
 
