@@ -73,8 +73,9 @@ func BenchmarkListProjectJobs(b *testing.B) {
 // 20 (offset 9,980) of the completed builds of a 25,000-build project
 // (3,125 of each completed status), and its first page, in a warm
 // container against DynamoDB Local; the same of its one ref's builds
-// (ref/..., the list of ref=main together with the scopes); and a walk of
-// pages 500 to 509, one after the other (walk10: an op is the ten pages).
+// (ref/..., the list of ref=main together with the scopes); a walk of
+// pages 500 to 509, one after the other (walk10: an op is the ten pages);
+// and a deep page of one status, an eighth of the builds (sparse/...).
 func BenchmarkFilteredPage500(b *testing.B) {
 	env := testenv.New(b)
 	im := &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: time.Now}
@@ -89,7 +90,8 @@ func BenchmarkFilteredPage500(b *testing.B) {
 		}
 	}
 	for _, c := range []struct{ name, target string }{{"page1", completed}, {"page500", completed + "&page=500"},
-		{"ref/page1", completed + "&ref=main"}, {"ref/page500", completed + "&ref=main&page=500"}} {
+		{"ref/page1", completed + "&ref=main"}, {"ref/page500", completed + "&ref=main&page=500"},
+		{"sparse/page80", "/api/v4/projects/1/jobs?scope[]=canceled&per_page=20&page=80"}} {
 		b.Run(c.name, func(b *testing.B) { measure(b, env, func() { page(c.target) }) })
 	}
 	b.Run("walk10", func(b *testing.B) {

@@ -332,14 +332,32 @@ func (s *Store) cachedRanks(ctx context.Context, pid int64, ref string, statuses
 	if rk, ok := s.warm.ranks.get(k); ok && rk.covers(skip) {
 		return rk, nil
 	}
-	rk, err := s.readRanks(ctx, pid, ref, statuses, skip)
+	perBucket, _ := s.warm.rankRows.hint(k)
+	rk, err := s.readRanks(ctx, pid, ref, statuses, skip, perBucket)
 	if err != nil {
 		return nil, err
 	}
 	if len(rk.ids) <= maxCachedSlots {
 		s.warm.ranks.put(k, rk)
 	}
+	if r := rk.perBucket(); r > 0 {
+		s.warm.rankRows.put(k, r)
+	}
 	return rk, nil
+}
+
+// perBucket is how many rows rk's known slots hold a bucket (all parts
+// together): the list's density, which sizes the first count Query of its
+// next page (firstRead). 0 when rk knows no rows.
+func (rk *ranks) perBucket() float64 {
+	top := int64(-1)
+	for slot := range rk.ids {
+		top = max(top, slot)
+	}
+	if rk.rows == 0 || top < rk.known {
+		return 0
+	}
+	return float64(rk.rows) / float64(top/rankSlots-rk.known/rankSlots+1)
 }
 
 // maxCachedSlots bounds the counts the warm cache keeps of one list
@@ -355,14 +373,28 @@ const (
 // a Query costs half a read unit up to 4 KB anyway, about 25 of them.
 const rankFirstRead = 16
 
+// firstRead is how many count items each part's first Query asks for to
+// pass skip rows: twice the buckets a list of the statuses alone would
+// need, and rankFirstRead more; or, when a page of the list read before
+// found perBucket rows a bucket (sparser than that), its buckets for skip
+// and a quarter more, so that a sparse list's deep page reads its counts
+// in one round trip too.
+func firstRead(skip int, perBucket float64) int32 {
+	n := rankFirstRead + 2*skip/(rankSpan*rankSlots)
+	if perBucket > 0 {
+		n = max(n, int(math.Ceil(1.25*float64(skip)/perBucket))+1)
+	}
+	return int32(min(n, queryRows))
+}
+
 // readRanks reads the count items of statuses of project pid's builds (or
-// its ref's) from the top, every part in
-// parallel, until the slots known in all of them hold more than skip rows
-// (or every part is read through): the first Query of a part reads twice
-// the buckets a list of the status alone would need, at least
-// rankFirstRead, and a part read short of the others is read on, twice as
-// far each time (a status of few builds among many).
-func (s *Store) readRanks(ctx context.Context, pid int64, ref string, statuses []jobs.Status, skip int) (*ranks, error) {
+// its ref's) from the top, every part in parallel, until the slots known
+// in all of them hold more than skip rows (or every part is read through):
+// the first Query of a part reads firstRead's (perBucket: the list's rows
+// a bucket as last read, 0 for unknown), and a part read short of the
+// others is read on, twice as far each time (a status of few builds among
+// many).
+func (s *Store) readRanks(ctx context.Context, pid int64, ref string, statuses []jobs.Status, skip int, perBucket float64) (*ranks, error) {
 	streams := make([]*rankStream, rankParts)
 	for h := range streams {
 		streams[h] = &rankStream{last: -1, in: &dynamodb.QueryInput{
@@ -371,7 +403,7 @@ func (s *Store) readRanks(ctx context.Context, pid int64, ref string, statuses [
 			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(rankPK(pid, ref, h))},
 			ScanIndexForward:          aws.Bool(false),
 			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
-			Limit:                     aws.Int32(int32(min(rankFirstRead+2*skip/(rankSpan*rankSlots), queryRows))),
+			Limit:                     aws.Int32(firstRead(skip, perBucket)),
 		}}
 	}
 	wanted := map[byte]int{} // a status letter's place in statuses

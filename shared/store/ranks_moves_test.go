@@ -100,3 +100,26 @@ func TestRankRef(t *testing.T) {
 		t.Errorf("long refs: %q and %q", a, b)
 	}
 }
+
+// The first count Query of a part asks for twice a dense list's buckets,
+// or, for a list a page found sparser, its own buckets and a quarter more;
+// never more than a Query's rows.
+func TestFirstRead(t *testing.T) {
+	for _, tc := range []struct {
+		skip      int
+		perBucket float64
+		want      int32
+	}{
+		{500, 0, 17},
+		{9980, 0, 54},
+		{9980, 256, 54},  // as dense as assumed: the same
+		{9980, 1000, 54}, // denser: never less
+		{1580, 64, 32},   // an eighth of the builds: ceil(1.25*1580/64)+1
+		{9980, 64, 196},
+		{500000, 1, 1000},
+	} {
+		if got := firstRead(tc.skip, tc.perBucket); got != tc.want {
+			t.Errorf("firstRead(%d, %v) = %d, want %d", tc.skip, tc.perBucket, got, tc.want)
+		}
+	}
+}

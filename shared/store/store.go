@@ -53,6 +53,7 @@ type caches struct {
 	projects  *warm[int64, *jobs.Project]  // by id, for lookups that need no exact build count
 	pages     *warm[string, *Page]         // list pages by what their Queries read (pageKey), for PageTTL
 	ranks     *warm[string, *ranks]        // rank counts as a page read them, by list and statuses, for PageTTL
+	rankRows  *warm[string, float64]       // the rows a bucket of those counts held: a hint (perBucket)
 }
 
 // New returns a Store on table, its caches empty.
@@ -68,6 +69,7 @@ func New(db *dynamodb.Client, table string) *Store {
 		projects:  newWarm[int64, *jobs.Project](WarmTTL),
 		pages:     newWarm[string, *Page](PageTTL).holding(maxPages),
 		ranks:     newWarm[string, *ranks](PageTTL).holding(maxRanks),
+		rankRows:  newWarm[string, float64](WarmTTL),
 	}}
 }
 
