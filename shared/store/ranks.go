@@ -35,7 +35,9 @@ import (
 // written in the transaction that moves a build into or out of a status
 // (an action), by the move that renumbers it (an import), and by the
 // import for its new builds; a project uses them only if it has been
-// counted since it had no builds (tc, PutProject).
+// counted since it had no builds (tc, PutProject). A ref's builds are
+// counted the same way a second time (GSI8 by id, slots by ref ordinal,
+// which grows with ids within the ref; tr), in the same writes.
 const (
 	rankSpan  = 16 // ordinals per slot
 	rankSlots = 32 // slots per count item
