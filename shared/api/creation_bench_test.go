@@ -94,7 +94,13 @@ func BenchmarkCreations(b *testing.B) {
 				p := int64(c.project(g))
 				wg.Go(func() {
 					for range work {
-						id := <-pools[p]
+						var id int64
+						select {
+						case id = <-pools[p]:
+						default: // -count or an earlier run used them up: fail, not hang
+							b.Errorf("project %d has no failed build left to retry: run once, with -benchtime=%dx at most", p, creationPool)
+							return
+						}
 						f, err := s.Lookup(context.Background(), store.Lookup{Project: store.ProjectRef{ID: p}, JobID: id})
 						if err != nil || f.Job == nil {
 							b.Errorf("lookup %d: %v", id, err)
