@@ -118,8 +118,10 @@ func (s *Store) countedRefs(ctx context.Context, pid int64) (map[string]bool, er
 		ProjectionExpression: aws.String("SK"),
 		ConsistentRead:       aws.Bool(true),
 	}, func(it item) error {
-		if sk, ok := it["SK"].(*types.AttributeValueMemberS); ok && indexedRef(strings.TrimPrefix(sk.Value, "RF#")) {
-			out[strings.TrimPrefix(sk.Value, "RF#")] = true
+		if sk, ok := it["SK"].(*types.AttributeValueMemberS); ok {
+			if ref := strings.TrimPrefix(sk.Value, "RF#"); indexedRef(ref) {
+				out[ref] = true
+			}
 		}
 		return nil
 	})

@@ -61,30 +61,29 @@ func (s *Store) Reshard(ctx context.Context, pid int64, shards int, progress fun
 	if err != nil {
 		return 0, err
 	}
-	// Each list's partitions, and the one a build belongs in.
+	// Each list's partition key of a shard count n and shard k, and the
+	// ordinal that deals a build over the shards.
 	type list struct {
-		index string
-		pks   []string
-		want  func(*jobs.Job) string
+		index   string
+		pk      func(n, k int) string
+		ordinal func(*jobs.Job) int64
 	}
-	lists := []list{{GSIProjectBuilds, everyBuildsPK(pid), func(j *jobs.Job) string {
-		return projectBuildsPK(pid, shards, shardOf(j.Ordinal, shards))
-	}}}
+	lists := []list{{GSIProjectBuilds, func(n, k int) string { return projectBuildsPK(pid, n, k) },
+		func(j *jobs.Job) int64 { return j.Ordinal }}}
 	for ref := range refs {
-		lists = append(lists, list{GSIRefBuilds, everyRefBuildsPK(pid, ref), func(j *jobs.Job) string {
-			return refBuildsPK(pid, ref, shards, shardOf(j.RefOrdinal, shards))
-		}})
+		lists = append(lists, list{GSIRefBuilds, func(n, k int) string { return refBuildsPK(pid, ref, n, k) },
+			func(j *jobs.Job) int64 { return j.RefOrdinal }})
 	}
 	var misplaced []item
 	seen := map[int64]bool{}
 	for _, l := range lists {
-		for _, pk := range l.pks {
+		for _, pk := range everyShard(l.pk) {
 			found, err := s.queryAll(ctx, gsi(l.index, pk))
 			if err != nil {
 				return 0, err
 			}
 			for _, j := range found {
-				if pk != l.want(j) && !seen[j.ID] {
+				if pk != l.pk(shards, shardOf(l.ordinal(j), shards)) && !seen[j.ID] {
 					seen[j.ID] = true
 					misplaced = append(misplaced, jobKey(j.ID))
 				}
@@ -96,18 +95,9 @@ func (s *Store) Reshard(ctx context.Context, pid int64, shards int, progress fun
 	})
 }
 
-// everyBuildsPK is every GSI1 partition a build of project pid can be
-// under, whatever its count: unsharded, and each shard of the largest.
-func everyBuildsPK(pid int64) []string {
-	return everyShard(func(n, k int) string { return projectBuildsPK(pid, n, k) })
-}
-
-// everyRefBuildsPK is the same of GSI7, for ref's builds.
-func everyRefBuildsPK(pid int64, ref string) []string {
-	return everyShard(func(n, k int) string { return refBuildsPK(pid, ref, n, k) })
-}
-
-// everyShard is pk of every shard k of a count n a key can be under.
+// everyShard is pk of every shard k of a count n a build's key can be
+// under, whatever the project's count: unsharded, and each shard of the
+// largest.
 func everyShard(pk func(n, k int) string) []string {
 	out := []string{pk(1, 0)}
 	for k := range MaxShards {
