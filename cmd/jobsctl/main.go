@@ -34,7 +34,7 @@ const usage = `usage:
   jobsctl reshard PROJECT SHARDS
                               move a project's builds to SHARDS write shards of its build
                               indexes (1 to 32; lists miss unmoved builds while it runs)
-  jobsctl recount PROJECT      count a project stored before rank counts were kept, so that its deep
+  jobsctl recount PROJECT      count a project stored before rank masks were kept, so that its deep
                               filtered pages of completed builds (and of each ref's) cost what
                               shallow ones do
   jobsctl seed [-jobs N] [-o FILE [-bulk [-pipeline-jobs M]]]

@@ -40,12 +40,11 @@ type Project struct {
 	MaxBuildID int64 `db:"mx,omitempty"` // the highest build id: a new build's id is above it
 	IDsEnd     int64 `db:"ie,omitempty"` // ids MaxBuildID+1..IDsEnd are leased for the next builds
 	Shards     int   `db:"sh,omitempty"` // write shards of the build indexes; 0 is 1
-	// RankCounts: the project's completed builds have been counted since it
-	// had none, so deep offset pages of them may read the counts.
-	RankCounts bool `db:"tc,omitempty"`
-	// RefRankCounts: the same of each ref's builds, for deep pages of a
-	// ref's completed builds.
-	RefRankCounts bool `db:"tr,omitempty"`
+	// RankCounts: the project's completed builds, and each ref's, have been
+	// counted since it had none, so deep offset pages of them may read the
+	// counts. (tm: the counts are masks of ordinals; tc and tr marked
+	// counts of builds, which no page reads any more.)
+	RankCounts bool `db:"tm,omitempty"`
 }
 
 // Protected reports whether ref is one of the project's protected refs: the

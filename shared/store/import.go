@@ -101,8 +101,7 @@ func (s *Store) PutProject(ctx context.Context, p *jobs.Project, members map[int
 	}
 	delete(it, "nb")
 	delete(it, "sh")
-	delete(it, "tc")
-	delete(it, "tr")
+	delete(it, "tm")
 	if err := s.upsertKeeping(ctx, projectKey(p.ID), it, "nb", num(0)); err != nil {
 		return fmt.Errorf("put project %d: %w", p.ID, err)
 	}
@@ -125,8 +124,8 @@ func (s *Store) PutProject(ctx context.Context, p *jobs.Project, members map[int
 	return s.writeAll(ctx, items)
 }
 
-// startRankCounts marks a project without builds as counted (tc and tr,
-// see rankSpan): from its first build on, every write keeps its rank counts.
+// startRankCounts marks a project without builds as counted (tm, see
+// rankSpan): from its first build on, every write keeps its rank counts.
 // A project stored with builds before counts were kept is left unmarked,
 // and its deep pages read as before.
 func (s *Store) startRankCounts(ctx context.Context, pid int64) error {
@@ -138,18 +137,18 @@ func (s *Store) startRankCounts(ctx context.Context, pid int64) error {
 	return err
 }
 
-// markCounted sets project pid's tc and tr: if new, only on a project
-// without builds or the marks (startRankCounts), else on any stored one
-// (Recount).
+// markCounted sets project pid's tm (and drops the marks of counts before
+// masks, tc and tr): if new, only on a project without builds or the mark
+// (startRankCounts), else on any stored one (Recount).
 func (s *Store) markCounted(ctx context.Context, pid int64, new bool) error {
 	in := &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: projectKey(pid),
-		UpdateExpression:          aws.String("SET tc = :t, tr = :t"),
+		UpdateExpression:          aws.String("SET tm = :t REMOVE tc, tr"),
 		ConditionExpression:       aws.String("attribute_exists(PK)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}},
 	}
 	if new {
-		in.ConditionExpression = aws.String("nb = :zero AND attribute_not_exists(tr)")
+		in.ConditionExpression = aws.String("nb = :zero AND attribute_not_exists(tm)")
 		in.ExpressionAttributeValues[":zero"] = num(0)
 	}
 	_, err := s.db.UpdateItem(ctx, in)
@@ -235,13 +234,13 @@ type Ordinals struct {
 	rankAt map[RankCount]int // a (ref, status, slot)'s place in Ranks
 }
 
-// RankCount is N new builds of Status in rank slot Slot of the project's
-// builds (Ref "") or of Ref's, ID the oldest.
+// RankCount is the new builds of Status in rank slot Slot of the project's
+// builds (Ref "") or of Ref's: Bits their bits in its mask, ID the oldest.
 type RankCount struct {
-	Ref     string
-	Status  jobs.Status
-	Slot, N int64
-	ID      int64
+	Ref        string
+	Status     jobs.Status
+	Slot, Bits int64
+	ID         int64
 }
 
 // Placement is where a stored build moves.
@@ -371,14 +370,14 @@ func (s *Store) PlanOrdinals(ctx context.Context, pid int64, fresh []Build) (*Or
 func (o *Ordinals) addRank(ref string, b Build, ord int64) {
 	k := RankCount{Ref: ref, Status: b.Status, Slot: rankSlot(ord)}
 	if i, ok := o.rankAt[k]; ok {
-		o.Ranks[i].N++
+		o.Ranks[i].Bits |= rankBit(ord)
 		return
 	}
 	if o.rankAt == nil {
 		o.rankAt = map[RankCount]int{}
 	}
 	o.rankAt[k] = len(o.Ranks)
-	k.N, k.ID = 1, b.ID
+	k.Bits, k.ID = rankBit(ord), b.ID
 	o.Ranks = append(o.Ranks, k)
 }
 
@@ -534,7 +533,7 @@ func (s *Store) CountBuilds(ctx context.Context, pid int64, o *Ordinals) error {
 func (s *Store) addRanks(ctx context.Context, pid int64, o *Ordinals) error {
 	moves := make([]rankMove, len(o.Ranks))
 	for i, r := range o.Ranks {
-		moves[i] = rankMove{r.Ref, r.Status, r.Slot, r.ID, r.N}
+		moves[i] = rankMove{r.Ref, r.Status, r.Slot, r.ID, r.Bits}
 	}
 	_, err := inBatches(ctx, byRankItem(pid, moves), 1, 16, nil, func(ctx context.Context, items [][]rankMove) (int, error) {
 		moves := items[0]

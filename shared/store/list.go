@@ -190,9 +190,9 @@ func (s *Store) page(ctx context.Context, pl plan) (*Page, error) {
 	default:
 		reads := make([]partRead, len(parts))
 		for i, part := range parts {
-			reads[i] = partRead{part: part, upTo: pl.upTo, want: want}
+			reads[i] = partRead{part: part, upTo: pl.upTo, want: want, need: want}
 		}
-		all, err = s.rowsBelow(ctx, reads, nil, want)
+		all, err = s.rowsBelow(ctx, reads, nil)
 	}
 	if err != nil {
 		return nil, err
@@ -321,17 +321,17 @@ func (c *cursor) next(ctx context.Context, n int) ([]*jobs.Job, error) {
 }
 
 // partRead is one partition a page reads: from upTo down (0: the top),
-// want rows at first.
+// want rows at first, and on until need of them are kept (0: no further).
 type partRead struct {
-	part partition
-	upTo int64
-	want int
+	part       partition
+	upTo       int64
+	want, need int
 }
 
 // rowsBelow reads each part newest first, in parallel, keeping only rows
-// that keep keeps (all for nil), until it holds want of them or is read
-// through, and merges them by id.
-func (s *Store) rowsBelow(ctx context.Context, parts []partRead, keep func(*jobs.Job) bool, want int) ([]*jobs.Job, error) {
+// that keep keeps (all for nil), as far as the part asks, and merges them
+// by id.
+func (s *Store) rowsBelow(ctx context.Context, parts []partRead, keep func(*jobs.Job) bool) ([]*jobs.Job, error) {
 	results := make([][]*jobs.Job, len(parts))
 	errs := make([]error, len(parts))
 	var wg sync.WaitGroup
@@ -339,7 +339,7 @@ func (s *Store) rowsBelow(ctx context.Context, parts []partRead, keep func(*jobs
 		wg.Go(func() {
 			c := s.cursor(rp.part, rp.upTo)
 			n := rp.want
-			for len(results[i]) < want && !c.done {
+			for !c.done {
 				js, err := c.next(ctx, n)
 				if err != nil {
 					errs[i] = err
@@ -350,7 +350,9 @@ func (s *Store) rowsBelow(ctx context.Context, parts []partRead, keep func(*jobs
 						results[i] = append(results[i], j)
 					}
 				}
-				n = want - len(results[i])
+				if n = rp.need - len(results[i]); n <= 0 {
+					break
+				}
 			}
 		})
 	}

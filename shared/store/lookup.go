@@ -316,7 +316,7 @@ func (lk *lookup) takeProject(id int64) func(item) error {
 		if err := unmarshal(it, p); err != nil {
 			return err
 		}
-		h := buildsHint{p.Builds, shardsOf(p), p.RankCounts, p.RefRankCounts}
+		h := buildsHint{p.Builds, shardsOf(p), p.RankCounts}
 		lk.s.warm.builds.put(listOf{p.ID, ""}, h)
 		lk.s.counts.tell(p.ID, h)
 		lk.s.warm.projects.put(p.ID, p)

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,22 +24,24 @@ import (
 // failed, canceled, skipped: statuses a build only ever enters) cost what a
 // shallow one does. GSI2 orders a status's builds by id, and within a
 // project ids grow with ordinals, so a build's rank in a status list is the
-// number of that status's builds of higher ordinal. The table counts them
+// number of that status's builds of higher ordinal. The table keeps them
 // per slot of rankSpan ordinals: one item per (project, part, bucket of
-// rankSlots slots), holding for each of its slots i each status's count
-// (c<letter><i>, rankLetters) and f<i>, the id of some build ever counted
-// in the slot (newer than every build below the slot). A page reads the
-// count items from the top until they pass its skip (one small item per
-// 512 ordinals a part, not one row per job), then each status's rows from
-// below the f of the nearest counted slot above, dropping the few rows of
-// that slot (whose ordinals are in L): at most rankSpan-1 rows past and
-// rankSpan-1 rows before the page a status, at any depth. Counts are
-// written in the transaction that moves a build into or out of a status
-// (an action), by the move that renumbers it (an import), and by the
-// import for its new builds; a project uses them only if it has been
-// counted since it had no builds (tc, PutProject). A ref's builds are
-// counted the same way a second time (GSI8 by id, slots by ref ordinal,
-// which grows with ids within the ref; tr), in the same writes.
+// rankSlots slots), holding for each of its slots i each status's mask
+// (m<letter><i>, rankLetters: bit b set for the build of ordinal
+// rankSpan·slot+b in that status, so its count is the mask's bits) and
+// f<i>, the id of some build ever counted in the slot (newer than every
+// build below the slot). A page reads the count items from the top until
+// they pass its skip and limit (one small item per 512 ordinals a part,
+// not one row per job), which tells the very ordinals on the page; then it
+// reads those rows alone: the ordinal index's range that holds them, or
+// where they are few among many, the statuses' rows from below the f of
+// the nearest counted slot above, as many as the masks place there (see
+// pageReads). Masks are written in the transaction that moves a build
+// into or out of a status (an action), by the move that renumbers it (an
+// import), and by the import for its new builds; a project uses them only
+// if it has been counted since it had no builds (tm, PutProject). A ref's
+// builds are counted the same way a second time (GSI8 by id, slots by ref
+// ordinal, which grows with ids within the ref), in the same writes.
 const (
 	rankSpan  = 16 // ordinals per slot
 	rankSlots = 32 // slots per count item
@@ -88,10 +92,13 @@ func rankKey(p int64, ref string, slot int64) item {
 // rankLetters name the completed statuses in count items' attributes.
 var rankLetters = map[jobs.Status]byte{jobs.Success: 's', jobs.Failed: 'f', jobs.Canceled: 'c', jobs.Skipped: 'k'}
 
-// countAttr is the name of status st's count of slot in its item.
-func countAttr(st jobs.Status, slot int64) string {
-	return "c" + string(rankLetters[st]) + strconv.FormatInt(slot%rankSlots, 10)
+// maskAttr is the name of status st's mask of slot in its item.
+func maskAttr(st jobs.Status, slot int64) string {
+	return "m" + string(rankLetters[st]) + strconv.FormatInt(slot%rankSlots, 10)
 }
+
+// rankBit is the bit of ordinal in its slot's masks.
+func rankBit(ordinal int64) int64 { return 1 << (ordinal % rankSpan) }
 
 // idAttr is the name of slot's id in its item: one for every status, as
 // any build of the slot bounds the ids of every build below it.
@@ -101,8 +108,10 @@ func idAttr(slot int64) string { return "f" + strconv.FormatInt(slot%rankSlots, 
 // as the numbers.
 func bucketSK(b int64) string { return fmt.Sprintf("%012d", b) }
 
-// rankMove is one count change: d builds of status st in slot slot of the
-// project's list (ref "") or of ref's, one of them id.
+// rankMove is one change of the mask of status st in slot slot of the
+// project's list (ref "") or of ref's: d adds the bits of builds that
+// enter (one of them id) and subtracts those of builds that leave, each
+// bit once, so that the sum is the mask.
 type rankMove struct {
 	ref  string
 	st   jobs.Status
@@ -134,9 +143,9 @@ func rankEntries(j *jobs.Job) []rankMove {
 	if !counted(j) {
 		return nil
 	}
-	out := []rankMove{{"", j.Status, rankSlot(j.Ordinal), j.ID, 1}}
+	out := []rankMove{{"", j.Status, rankSlot(j.Ordinal), j.ID, rankBit(j.Ordinal)}}
 	if hasRef(j) && j.RefOrdinal > 0 {
-		out = append(out, rankMove{j.Ref, j.Status, rankSlot(j.RefOrdinal), j.ID, 1})
+		out = append(out, rankMove{j.Ref, j.Status, rankSlot(j.RefOrdinal), j.ID, rankBit(j.RefOrdinal)})
 	}
 	return out
 }
@@ -146,11 +155,11 @@ func rankEntries(j *jobs.Job) []rankMove {
 // for those it stays in.
 func rankMoves(before, after *jobs.Job) []rankMove {
 	leave, enter := rankEntries(before), rankEntries(after)
-	same := func(a, b rankMove) bool { return a.ref == b.ref && a.st == b.st && a.slot == b.slot }
+	same := func(a, b rankMove) bool { return a.ref == b.ref && a.st == b.st && a.slot == b.slot && a.d == b.d }
 	var out []rankMove
 	for _, m := range leave {
 		if !slices.ContainsFunc(enter, func(e rankMove) bool { return same(m, e) }) {
-			m.d = -1
+			m.d = -m.d
 			out = append(out, m)
 		}
 	}
@@ -163,7 +172,7 @@ func rankMoves(before, after *jobs.Job) []rankMove {
 }
 
 // rankUpdate is the write of moves (all of one count item) to project p's
-// count item: it adds to the counts and records, for each slot a build
+// count item: it adds to the masks and records, for each slot a build
 // enters, that build's id. The latest is the best bound: an import that
 // renumbers moves builds up only, so an older id of the slot may now be a
 // build further up, whose rows a page would read past.
@@ -171,11 +180,27 @@ func (s *Store) rankUpdate(p int64, moves []rankMove) *types.Update {
 	var adds, sets []string
 	names := map[string]string{}
 	values := map[string]types.AttributeValue{}
-	idSet := map[int64]bool{} // a path may appear once in an update
+	// A path may appear once in an update: a build renumbered within its
+	// slot leaves one bit of a mask and enters another.
+	var masks []string
+	sum := map[string]int64{}
+	for _, m := range moves {
+		a := maskAttr(m.st, m.slot)
+		if _, ok := sum[a]; !ok {
+			masks = append(masks, a)
+		}
+		sum[a] += m.d
+	}
+	for i, a := range masks {
+		if sum[a] != 0 {
+			c, d := "#c"+strconv.Itoa(i), ":d"+strconv.Itoa(i)
+			names[c], values[d] = a, num(sum[a])
+			adds = append(adds, c+" "+d)
+		}
+	}
+	idSet := map[int64]bool{}
 	for i, m := range moves {
-		c, f, d, v := "#c"+strconv.Itoa(i), "#f"+strconv.Itoa(i), ":d"+strconv.Itoa(i), ":f"+strconv.Itoa(i)
-		names[c], values[d] = countAttr(m.st, m.slot), num(m.d)
-		adds = append(adds, c+" "+d)
+		f, v := "#f"+strconv.Itoa(i), ":f"+strconv.Itoa(i)
 		if m.d > 0 && !idSet[m.slot] {
 			idSet[m.slot] = true
 			names[f], values[v] = idAttr(m.slot), num(m.id)
@@ -227,7 +252,7 @@ func countedPage(p *jobs.Project, r Range) bool {
 	if r.After.ID != 0 || r.Skip < countedSkip || len(r.Statuses) == 0 {
 		return false
 	}
-	if r.Ref == "" && !p.RankCounts || r.Ref != "" && (!p.RefRankCounts || !indexedRef(r.Ref)) {
+	if !p.RankCounts || r.Ref != "" && !indexedRef(r.Ref) {
 		return false
 	}
 	for _, st := range r.Statuses {
@@ -239,103 +264,194 @@ func countedPage(p *jobs.Project, r Range) bool {
 }
 
 // rankedPage reads an offset page of completed builds through their rank
-// counts (see countedPage): one round trip for the counts, one for the rows.
+// counts (see countedPage): one round trip for the counts, one for the
+// page's rows alone.
 func (s *Store) rankedPage(ctx context.Context, p *jobs.Project, r Range) (*Page, error) {
-	counts, err := s.cachedRanks(ctx, p.ID, r.Ref, r.Statuses, r.Skip)
+	rk, err := s.cachedRanks(ctx, p.ID, r.Ref, r.Statuses, r.Skip+r.Limit)
 	if err != nil {
 		return nil, err
 	}
-	// The slot j holding the row at skip, and how many of the rows of j
-	// and below to pass over.
-	total := map[int64]int64{}
-	for _, byStatus := range counts.counts {
-		for slot, c := range byStatus {
-			total[slot] += c
-		}
-	}
-	slots := make([]int64, 0, len(total))
-	for slot := range total {
-		if slot >= counts.known {
-			slots = append(slots, slot)
-		}
-	}
-	slices.Sort(slots)
-	above, j := int64(0), int64(-1)
-	for i := len(slots) - 1; i >= 0; i-- {
-		if above+total[slots[i]] > int64(r.Skip) {
-			j = slots[i]
-			break
-		}
-		above += total[slots[i]]
-	}
-	if j < 0 {
+	at, more := rk.place(r.Skip, r.Limit)
+	if len(at) == 0 {
 		return &Page{}, nil // past the last row
 	}
-	pass := r.Skip - int(above)
-	below := (j + 1) * rankSpan // the lowest ordinal above slot j
-	// The nearest slot above j with an id: every build below slot j+1 is
-	// older than it, and the rows from there up to it are at most that
-	// slot's (no slot between has ever counted a build).
-	var upTo int64
-	nearest := int64(-1)
-	for slot := range counts.ids {
-		if slot > j && (nearest < 0 || slot < nearest) {
-			nearest = slot
+	top, bottom := at[0], at[len(at)-1]
+	rows, err := s.rowsBelow(ctx, pageReads(p, r, rk, at), func(j *jobs.Job) bool {
+		// A row whose status the index shows late is left out, as the
+		// status index would.
+		o := rankOrdinal(j, r.Ref)
+		return o >= bottom && o <= top && slices.Contains(r.Statuses, j.Status)
+	})
+	if err != nil {
+		return nil, err
+	}
+	pg, err := s.cut(ctx, rows, 0, r.Limit, r.Whole)
+	if err != nil {
+		return nil, err
+	}
+	pg.More = more
+	return pg, nil
+}
+
+// place is the ordinals of the page that passes over skip rows of rk's
+// statuses and takes limit, newest first, and whether a row follows it.
+func (rk *ranks) place(skip, limit int) (at []int64, more bool) {
+	union := map[int64]int64{}
+	for _, byStatus := range rk.masks {
+		for slot, m := range byStatus {
+			if slot >= rk.known {
+				union[slot] |= m
+			}
+		}
+	}
+	slots := slices.Sorted(maps.Keys(union))
+	left := int64(skip)
+	for i := len(slots) - 1; i >= 0; i-- {
+		m := union[slots[i]]
+		if n := int64(bits.OnesCount64(uint64(m))); left >= n {
+			left -= n
+			continue
+		}
+		for b := int64(rankSpan - 1); b >= 0; b-- {
+			if m&(1<<b) == 0 {
+				continue
+			}
+			if left > 0 {
+				left--
+				continue
+			}
+			if len(at) == limit {
+				return at, true
+			}
+			at = append(at, slots[i]*rankSpan+b)
+		}
+	}
+	return at, false
+}
+
+// listedRowBytes is about what a list index row of a build holds
+// (TestStoreBudgets): pageReads weighs its two ways by it.
+const listedRowBytes = 512
+
+// pageReads is what rankedPage reads for the rows of ordinals at (newest
+// first) of r's statuses, each partition as far as rk places them: either
+// the ordinal index over their range in each shard (every build there, of
+// any status: the cheaper way when the statuses are most builds), or each
+// status's rows in each shard that holds some, from below the id of the
+// nearest counted slot above (the rows of that slot and those the page
+// passes over come first: the masks tell how many). It takes the way of
+// fewer read units, a Query costing half a unit for each 4 KB it reads.
+func pageReads(p *jobs.Project, r Range, rk *ranks, at []int64) []partRead {
+	shards := shardsOf(p)
+	units := func(reads []partRead) int {
+		n := 0
+		for _, rd := range reads {
+			n += (rd.want*listedRowBytes + 4095) / 4096
+		}
+		return n
+	}
+	// The ordinal index: each shard from its newest ordinal of the page
+	// down to its oldest, every ordinal between being one row.
+	var ranged []partRead
+	for k := range shards {
+		hi, lo := int64(-1), int64(-1)
+		for _, o := range at {
+			if shardOf(o, shards) == k {
+				hi, lo = max(hi, o), o
+			}
+		}
+		if hi < 0 {
+			continue
+		}
+		part := gsi(GSIProjectBuilds, projectBuildsPK(p.ID, shards, k))
+		if r.Ref != "" {
+			part = gsi(GSIRefBuilds, refBuildsPK(p.ID, r.Ref, shards, k))
+		}
+		ranged = append(ranged, partRead{part: part, upTo: hi, want: int((hi-lo)/int64(shards)) + 1})
+	}
+	// The status index: below the nearest slot above the page's with an
+	// id come at most that slot's rows, then those of the page's slot
+	// above the page, then the page's.
+	slot := rankSlot(at[0])
+	nearest, upTo := int64(-1), int64(0)
+	for s := range rk.ids {
+		if s > slot && (nearest < 0 || s < nearest) {
+			nearest = s
 		}
 	}
 	if nearest >= 0 {
-		upTo = counts.ids[nearest] - 1
+		upTo = rk.ids[nearest] - 1
 	}
-	var parts []partRead
+	in := func(m, o int64) bool { return m&rankBit(o) != 0 }
+	var listed []partRead
 	for i, st := range r.Statuses {
-		extra := counts.counts[i][nearest]
-		for k := range shardsOf(p) {
-			part := gsi(GSIProjectBuildsByStatus, projectStatusPK(p.ID, st, shardsOf(p), k))
-			if r.Ref != "" {
-				part = gsi(GSIRefBuildsByStatus, refStatusPK(p.ID, r.Ref, st, shardsOf(p), k))
+		masks := rk.masks[i]
+		for k := range shards {
+			page := 0
+			for _, o := range at {
+				if shardOf(o, shards) == k && in(masks[rankSlot(o)], o) {
+					page++
+				}
 			}
-			parts = append(parts, partRead{part: part, upTo: upTo, want: int(extra) + pass + r.Limit + 1})
+			if page == 0 {
+				continue
+			}
+			before := 0
+			for o := at[0] + 1; o < (slot+1)*rankSpan; o++ {
+				if shardOf(o, shards) == k && in(masks[slot], o) {
+					before++
+				}
+			}
+			for o := nearest * rankSpan; nearest >= 0 && o < (nearest+1)*rankSpan; o++ {
+				if shardOf(o, shards) == k && in(masks[nearest], o) {
+					before++
+				}
+			}
+			part := gsi(GSIProjectBuildsByStatus, projectStatusPK(p.ID, st, shards, k))
+			if r.Ref != "" {
+				part = gsi(GSIRefBuildsByStatus, refStatusPK(p.ID, r.Ref, st, shards, k))
+			}
+			listed = append(listed, partRead{part: part, upTo: upTo, want: before + page})
 		}
 	}
-	rows, err := s.rowsBelow(ctx, parts, func(j *jobs.Job) bool { return rankOrdinal(j, r.Ref) < below }, pass+r.Limit+1)
-	if err != nil {
-		return nil, err
+	if units(ranged) <= units(listed) {
+		return ranged
 	}
-	return s.cut(ctx, rows, pass, r.Limit, r.Whole)
+	return listed
 }
 
 // ranks is what a page read of its statuses' count items: by status (in
-// the page's order) each slot's count, and each slot's id, for every slot
+// the page's order) each slot's mask, and each slot's id, for every slot
 // of bucket known and above (known is in slots), which hold rows rows.
 // Once read it is not changed: the warm cache shares it (cachedRanks).
 type ranks struct {
-	counts []map[int64]int64
-	ids    map[int64]int64
-	known  int64
-	rows   int64
+	masks []map[int64]int64
+	ids   map[int64]int64
+	known int64
+	rows  int64
 }
 
-// covers reports whether rk places the row at skip: its known slots hold
-// more rows, or it holds every slot.
-func (rk *ranks) covers(skip int) bool { return rk.known == 0 || rk.rows > int64(skip) }
+// covers reports whether rk places the rows down to n: its known slots
+// hold more rows, or it holds every slot.
+func (rk *ranks) covers(n int) bool { return rk.known == 0 || rk.rows > int64(n) }
 
 // cachedRanks is readRanks from the warm cache while PageTTL lasts and
-// what it holds covers skip: a client walking deep pages one after the
+// what it holds covers the n rows asked for: a client walking deep pages one after the
 // other reads the counts once a PageTTL, not once a page. The counts are
 // then as stale as a cached page is, and an action here drops them too
 // (ForgetPages).
-func (s *Store) cachedRanks(ctx context.Context, pid int64, ref string, statuses []jobs.Status, skip int) (*ranks, error) {
+func (s *Store) cachedRanks(ctx context.Context, pid int64, ref string, statuses []jobs.Status, n int) (*ranks, error) {
 	var b strings.Builder
 	b.WriteString(id(pid) + "\x00" + ref)
 	for _, st := range statuses {
 		b.WriteString("\x00" + string(st))
 	}
 	k := b.String()
-	if rk, ok := s.warm.ranks.get(k); ok && rk.covers(skip) {
+	if rk, ok := s.warm.ranks.get(k); ok && rk.covers(n) {
 		return rk, nil
 	}
 	perBucket, _ := s.warm.rankRows.hint(k)
-	rk, err := s.readRanks(ctx, pid, ref, statuses, skip, perBucket)
+	rk, err := s.readRanks(ctx, pid, ref, statuses, n, perBucket)
 	if err != nil {
 		return nil, err
 	}
@@ -391,12 +507,12 @@ func firstRead(skip int, perBucket float64) int32 {
 
 // readRanks reads the count items of statuses of project pid's builds (or
 // its ref's) from the top, every part in parallel, until the slots known
-// in all of them hold more than skip rows (or every part is read through):
+// in all of them hold more than n rows (or every part is read through):
 // the first Query of a part reads firstRead's (perBucket: the list's rows
 // a bucket as last read, 0 for unknown), and a part read short of the
 // others is read on, twice as far each time (a status of few builds among
 // many).
-func (s *Store) readRanks(ctx context.Context, pid int64, ref string, statuses []jobs.Status, skip int, perBucket float64) (*ranks, error) {
+func (s *Store) readRanks(ctx context.Context, pid int64, ref string, statuses []jobs.Status, n int, perBucket float64) (*ranks, error) {
 	streams := make([]*rankStream, rankParts)
 	for h := range streams {
 		streams[h] = &rankStream{last: -1, in: &dynamodb.QueryInput{
@@ -405,16 +521,16 @@ func (s *Store) readRanks(ctx context.Context, pid int64, ref string, statuses [
 			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(rankPK(pid, ref, h))},
 			ScanIndexForward:          aws.Bool(false),
 			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
-			Limit:                     aws.Int32(firstRead(skip, perBucket)),
+			Limit:                     aws.Int32(firstRead(n, perBucket)),
 		}}
 	}
 	wanted := map[byte]int{} // a status letter's place in statuses
 	for i, st := range statuses {
 		wanted[rankLetters[st]] = i
 	}
-	out := &ranks{counts: make([]map[int64]int64, len(statuses)), ids: map[int64]int64{}}
-	for i := range out.counts {
-		out.counts[i] = map[int64]int64{}
+	out := &ranks{masks: make([]map[int64]int64, len(statuses)), ids: map[int64]int64{}}
+	for i := range out.masks {
+		out.masks[i] = map[int64]int64{}
 	}
 	var mu sync.Mutex
 	read := func(ctx context.Context, st *rankStream) error {
@@ -428,11 +544,11 @@ func (s *Store) readRanks(ctx context.Context, pid int64, ref string, statuses [
 			b := keyNumber(it["SK"], "")
 			st.last = b
 			for name, v := range it {
-				if len(name) < 2 || (name[0] != 'c' && name[0] != 'f') {
+				if len(name) < 2 || (name[0] != 'm' && name[0] != 'f') {
 					continue
 				}
 				digits, i, ok := name[1:], 0, true
-				if name[0] == 'c' {
+				if name[0] == 'm' {
 					i, ok = wanted[name[1]]
 					digits = name[2:]
 				}
@@ -440,8 +556,8 @@ func (s *Store) readRanks(ctx context.Context, pid int64, ref string, statuses [
 				if !ok || err != nil || n < 0 || n >= rankSlots {
 					continue
 				}
-				if slot := b*rankSlots + n; name[0] == 'c' {
-					out.counts[i][slot] = keyNumber(v, "")
+				if slot := b*rankSlots + n; name[0] == 'm' {
+					out.masks[i][slot] = keyNumber(v, "")
 				} else {
 					out.ids[slot] = keyNumber(v, "")
 				}
@@ -474,14 +590,14 @@ func (s *Store) readRanks(ctx context.Context, pid int64, ref string, statuses [
 			}
 		}
 		out.rows = 0
-		for _, byStatus := range out.counts {
-			for slot, c := range byStatus {
+		for _, byStatus := range out.masks {
+			for slot, m := range byStatus {
 				if slot >= out.known {
-					out.rows += c
+					out.rows += int64(bits.OnesCount64(uint64(m)))
 				}
 			}
 		}
-		if out.covers(skip) {
+		if out.covers(n) {
 			return out, nil
 		}
 		for _, st := range streams {

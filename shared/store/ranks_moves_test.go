@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 )
 
@@ -26,20 +28,22 @@ func TestRankMoves(t *testing.T) {
 		before, after *jobs.Job
 		want          []rankMove
 	}{
-		{"canceled", build(7, 40, jobs.Running), build(7, 40, jobs.Canceled), []rankMove{{"", jobs.Canceled, 2, 7, 1}}},
+		// Ordinal 40 is bit 8 of slot 2, 45 bit 13, 47 bit 15, 48 bit 0 of slot 3.
+		{"canceled", build(7, 40, jobs.Running), build(7, 40, jobs.Canceled), []rankMove{{"", jobs.Canceled, 2, 7, 1 << 8}}},
 		{"created pending", nil, build(8, 41, jobs.Pending), nil},
-		{"imported success", nil, build(8, 47, jobs.Success), []rankMove{{"", jobs.Success, 2, 8, 1}}},
+		{"imported success", nil, build(8, 47, jobs.Success), []rankMove{{"", jobs.Success, 2, 8, 1 << 15}}},
 		{"erased, same slot", build(7, 40, jobs.Success), build(7, 40, jobs.Success), nil},
-		{"renumbered within its slot", build(7, 40, jobs.Failed), build(7, 45, jobs.Failed), nil},
+		{"renumbered within its slot", build(7, 40, jobs.Failed), build(7, 45, jobs.Failed),
+			[]rankMove{{"", jobs.Failed, 2, 7, -1 << 8}, {"", jobs.Failed, 2, 7, 1 << 13}}},
 		{"renumbered to the next slot", build(7, 40, jobs.Failed), build(7, 48, jobs.Failed),
-			[]rankMove{{"", jobs.Failed, 2, 7, -1}, {"", jobs.Failed, 3, 7, 1}}},
+			[]rankMove{{"", jobs.Failed, 2, 7, -1 << 8}, {"", jobs.Failed, 3, 7, 1}}},
 		{"running, renumbered", build(7, 40, jobs.Running), build(7, 48, jobs.Running), nil},
 		{"a bridge", nil, bridge, nil},
 		{"canceled, of a ref", ofRef(build(7, 40, jobs.Running), 3), ofRef(build(7, 40, jobs.Canceled), 3),
-			[]rankMove{{"", jobs.Canceled, 2, 7, 1}, {"feature/x", jobs.Canceled, 0, 7, 1}}},
+			[]rankMove{{"", jobs.Canceled, 2, 7, 1 << 8}, {"feature/x", jobs.Canceled, 0, 7, 1 << 3}}},
 		{"renumbered in its ref only", ofRef(build(7, 40, jobs.Failed), 15), ofRef(build(7, 41, jobs.Failed), 16),
-			[]rankMove{{"feature/x", jobs.Failed, 0, 7, -1}, {"feature/x", jobs.Failed, 1, 7, 1}}},
-		{"a ref not placed", nil, ofRef(build(8, 47, jobs.Skipped), 0), []rankMove{{"", jobs.Skipped, 2, 8, 1}}},
+			[]rankMove{{"", jobs.Failed, 2, 7, -1 << 8}, {"feature/x", jobs.Failed, 0, 7, -1 << 15}, {"", jobs.Failed, 2, 7, 1 << 9}, {"feature/x", jobs.Failed, 1, 7, 1}}},
+		{"a ref not placed", nil, ofRef(build(8, 47, jobs.Skipped), 0), []rankMove{{"", jobs.Skipped, 2, 8, 1 << 15}}},
 		{"not placed", nil, build(8, 0, jobs.Success), nil},
 	} {
 		if got := rankMoves(tc.before, tc.after); !slices.Equal(got, tc.want) {
@@ -49,12 +53,13 @@ func TestRankMoves(t *testing.T) {
 }
 
 // One update a count item (a part's slots of a bucket), each slot's id set
-// once however many statuses of it change (DynamoDB refuses a path twice in
-// one expression), none for a build that leaves.
+// once however many statuses of it change, and each mask added to once
+// however many of its bits change (DynamoDB refuses a path twice in one
+// expression), no id for a build that leaves.
 func TestRankUpdates(t *testing.T) {
 	s := &Store{table: "jobs"}
 	moves := []rankMove{
-		{"", jobs.Success, 3, 70, 1}, {"", jobs.Failed, 3, 71, 2}, {"", jobs.Failed, 3 + rankParts, 90, 1}, // part 3, bucket 0
+		{"", jobs.Success, 3, 70, 1}, {"", jobs.Failed, 3, 71, 2}, {"", jobs.Failed, 3, 72, -8}, {"", jobs.Failed, 3 + rankParts, 90, 1}, // part 3, bucket 0
 		{"", jobs.Canceled, 4, 80, 1},              // part 4, bucket 0
 		{"", jobs.Canceled, 3 + rankSlots, 99, -1}, // part 3, bucket 1
 		{"feature/x", jobs.Success, 3, 70, 1},      // the ref's part 3, bucket 0
@@ -73,8 +78,18 @@ func TestRankUpdates(t *testing.T) {
 		attrs = append(attrs, n)
 	}
 	slices.Sort(attrs)
-	if want := []string{"cf11", "cf3", "cs3", "f11", "f3", "v"}; !slices.Equal(attrs, want) || strings.Count(*first.UpdateExpression, "#f") != 2 {
+	if want := []string{"f11", "f3", "mf11", "mf3", "ms3", "v"}; !slices.Equal(attrs, want) || strings.Count(*first.UpdateExpression, "#f") != 2 {
 		t.Errorf("first update %q names %v, want %v", *first.UpdateExpression, attrs, want)
+	}
+	var sums []string
+	for _, v := range first.ExpressionAttributeValues {
+		if n, ok := v.(*types.AttributeValueMemberN); ok {
+			sums = append(sums, n.Value)
+		}
+	}
+	slices.Sort(sums)
+	if want := []string{"-6", "1", "1", "1", "70", "90"}; !slices.Equal(sums, want) {
+		t.Errorf("first update adds and sets %v, want %v", sums, want)
 	}
 	if strings.Contains(*us[2].UpdateExpression, "SET") {
 		t.Errorf("a leaving build's update %q sets an id", *us[2].UpdateExpression)
@@ -120,6 +135,78 @@ func TestFirstRead(t *testing.T) {
 	} {
 		if got := firstRead(tc.skip, tc.perBucket); got != tc.want {
 			t.Errorf("firstRead(%d, %v) = %d, want %d", tc.skip, tc.perBucket, got, tc.want)
+		}
+	}
+}
+
+// The masks place a page's very ordinals, newest first, at any offset,
+// and only in slots known to every part.
+func TestRankPlace(t *testing.T) {
+	rk := &ranks{masks: []map[int64]int64{
+		{3: 1<<15 | 1<<2, 1: 1}, // success: 63, 50, 16
+		{3: 1 << 7, 0: 1 << 5}}, // failed: 55, 5
+	}
+	for _, tc := range []struct {
+		skip, limit int
+		known       int64
+		want        []int64
+		more        bool
+	}{
+		{0, 2, 0, []int64{63, 55}, true},
+		{1, 3, 0, []int64{55, 50, 16}, true},
+		{3, 5, 0, []int64{16, 5}, false},
+		{4, 1, 0, []int64{5}, false},
+		{5, 1, 0, nil, false},
+		{3, 5, 1, []int64{16}, false}, // slot 0 not known
+	} {
+		rk.known = tc.known
+		if got, more := rk.place(tc.skip, tc.limit); !slices.Equal(got, tc.want) || more != tc.more {
+			t.Errorf("place(%d, %d) known %d = %v, %v; want %v, %v", tc.skip, tc.limit, tc.known, got, more, tc.want, tc.more)
+		}
+	}
+}
+
+// A page of a dense list reads the ordinal index over its range, a row a
+// shard per ordinal of it there; a page of a sparse one reads its status's
+// rows, no more than the masks place from the bound down.
+func TestPageReads(t *testing.T) {
+	p := &jobs.Project{ID: 5, Shards: 2, RankCounts: true}
+	// Ordinals 1..1024: every 8th canceled, the others success.
+	succ, canc, ids := map[int64]int64{}, map[int64]int64{}, map[int64]int64{}
+	for o := int64(1); o <= 1024; o++ {
+		if o%8 == 0 {
+			canc[rankSlot(o)] |= rankBit(o)
+		} else {
+			succ[rankSlot(o)] |= rankBit(o)
+		}
+		ids[rankSlot(o)] = 1000 + o
+	}
+	for _, tc := range []struct {
+		name     string
+		statuses []jobs.Status
+		masks    []map[int64]int64
+		index    string
+		rows     int // the most rows all reads ask for
+	}{
+		{"dense", []jobs.Status{jobs.Success}, []map[int64]int64{succ}, GSIProjectBuilds, 23},
+		{"sparse", []jobs.Status{jobs.Canceled}, []map[int64]int64{canc}, GSIProjectBuildsByStatus, 20 + 3}, // 1 above the page in its slot, 2 in the next
+		{"both", []jobs.Status{jobs.Success, jobs.Canceled}, []map[int64]int64{succ, canc}, GSIProjectBuilds, 20},
+	} {
+		rk := &ranks{masks: tc.masks, ids: ids}
+		at, _ := rk.place(60, 20)
+		if len(at) != 20 {
+			t.Fatalf("%s: placed %v", tc.name, at)
+		}
+		reads := pageReads(p, Range{Statuses: tc.statuses, Skip: 60, Limit: 20}, rk, at)
+		rows := 0
+		for _, rd := range reads {
+			rows += rd.want
+			if rd.part.index != tc.index || rd.need != 0 {
+				t.Errorf("%s: reads %+v, want index %s and no more than asked", tc.name, rd, tc.index)
+			}
+		}
+		if rows > tc.rows || len(reads) > 2 {
+			t.Errorf("%s: %d reads ask for %d rows, want at most 2 and %d", tc.name, len(reads), rows, tc.rows)
 		}
 	}
 }

@@ -65,7 +65,7 @@ func TestRankedPagesAnswerAsTheWholeList(t *testing.T) {
 				t.Fatal(pid, err)
 			}
 			p := f.Project
-			if !p.RankCounts || !p.RefRankCounts {
+			if !p.RankCounts {
 				t.Fatalf("project %d is not counted", pid)
 			}
 			type list struct {
@@ -207,7 +207,7 @@ func TestRankedPagesAnswerAsTheWholeList(t *testing.T) {
 	}
 	st = store.New(env.DynamoDB, env.Table) // a new container: nothing cached
 	for _, pid := range []int64{demo.ProjectBackend, demo.ProjectFrontend} {
-		if f, err := st.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: pid}}); err != nil || f.Project.RankCounts || f.Project.RefRankCounts {
+		if f, err := st.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: pid}}); err != nil || f.Project.RankCounts {
 			t.Fatalf("project %d still marked counted (%v)", pid, err)
 		}
 		if n, err := st.Recount(ctx, pid); err != nil || n == 0 {
@@ -225,7 +225,7 @@ func forgetCounts(t *testing.T, env *testenv.Env, pid int64) {
 	ctx := context.Background()
 	if _, err := env.DynamoDB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(env.Table), Key: keyOf(fmt.Sprintf("P#%d", pid), "P"),
-		UpdateExpression: aws.String("REMOVE tc, tr"),
+		UpdateExpression: aws.String("REMOVE tm"),
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +250,7 @@ func forgetCounts(t *testing.T, env *testenv.Env, pid int64) {
 				_, err = env.DynamoDB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(env.Table), Key: keyOf2(it)})
 			case i == 0:
 				_, err = env.DynamoDB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-					TableName: aws.String(env.Table), Key: keyOf2(it), UpdateExpression: aws.String("SET cs1 = :n"),
+					TableName: aws.String(env.Table), Key: keyOf2(it), UpdateExpression: aws.String("SET ms1 = :n"),
 					ExpressionAttributeValues: map[string]types.AttributeValue{":n": &types.AttributeValueMemberN{Value: "7"}}})
 			}
 			if err != nil {

@@ -21,8 +21,9 @@ import (
 )
 
 // Recount counts project pid's completed builds into its rank counts, and
-// its refs', from the status index, and marks the project counted (tc and
-// tr): for a project stored before counts were kept, whose deep pages read
+// its refs', from the status index, and marks the project counted (tm):
+// for a project stored before counts were kept (or kept as counts of
+// builds, not masks), whose deep pages read
 // every row passed over until then. It reads the count items (of the
 // project and of each ref with a build count), waits reshardSettle (so that
 // the index shows every build whose count those items hold), reads every
@@ -203,8 +204,8 @@ func (s *Store) countCompleted(ctx context.Context, pid int64, refs map[string]b
 					it = withKey(item{}, k)
 					out[keyString(k)] = it
 				}
-				c := countAttr(j.Status, m.slot)
-				it[c] = num(keyNumber(it[c], "") + 1)
+				c := maskAttr(j.Status, m.slot)
+				it[c] = num(keyNumber(it[c], "") | m.d)
 				if f := idAttr(m.slot); it[f] == nil || keyNumber(it[f], "") > j.ID {
 					it[f] = num(j.ID)
 				}

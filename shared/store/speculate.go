@@ -43,7 +43,7 @@ func (s *Store) SpeculateProjectBuilds(ctx context.Context, ref ProjectRef, r Ra
 		return nil
 	}
 	h, ok := s.warm.builds.hint(listOf{id, ""})
-	if countedPage(&jobs.Project{RankCounts: h.ranked || !ok, RefRankCounts: h.refRanked || !ok}, r) {
+	if countedPage(&jobs.Project{RankCounts: h.ranked || !ok}, r) {
 		// Read after the lookup, through the counts (rankedPage): the
 		// Query speculated would be the skip-deep read they replace.
 		return nil
