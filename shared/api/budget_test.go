@@ -407,13 +407,13 @@ func TestRankedPageBudgets(t *testing.T) {
 		}
 		// The counts place the page's very ordinals, and these lists are
 		// most of the builds: their rows are one range of the ordinal
-		// index, one Query (the 8 others read the count items, 4 each).
+		// index, one Query (the 8 others read the count items, 2 each).
 		for _, page := range []int{26, last} { // skip 500, and the last page
 			cases = append(cases, budgetCase{
 				fmt.Sprintf("%s page %d of %d", sc.query, page, last), "list-project-jobs",
 				fmt.Sprintf("/api/v4/projects/1/jobs?%s&per_page=20&page=%d", sc.query, page), token(demo.TokenMaintainer),
-				budget{map[string]int{"BatchGetItem": 3, "Query": 8 + 1}, 5, 8*4 + 30, 11.5},
-				budget{map[string]int{"Query": 8 + 1}, 2, 8*4 + 30, 5},
+				budget{map[string]int{"BatchGetItem": 3, "Query": 8 + 1}, 5, 8*2 + 30, 11.5},
+				budget{map[string]int{"Query": 8 + 1}, 2, 8*2 + 30, 5},
 			})
 		}
 	}

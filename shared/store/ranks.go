@@ -25,14 +25,16 @@ import (
 // shallow one does. GSI2 orders a status's builds by id, and within a
 // project ids grow with ordinals, so a build's rank in a status list is the
 // number of that status's builds of higher ordinal. The table keeps them
-// per slot of rankSpan ordinals: one item per (project, part, bucket of
-// rankSlots slots), holding for each of its slots i each status's mask
+// per slot of rankSpan ordinals: one item per (project, part, bucket), a
+// bucket being rankParts·rankSlots slots and a part's item holding the
+// rankSlots of them whose number is the part's modulo rankParts; for each
+// of its slots, at place i (rankIndex), each status's mask
 // (m<letter><i>, rankLetters: bit b set for the build of ordinal
 // rankSpan·slot+b in that status, so its count is the mask's bits) and
 // f<i>, the id of some build ever counted in the slot (newer than every
 // build below the slot). A page reads the count items from the top until
-// they pass its skip and limit (one small item per 512 ordinals a part,
-// not one row per job), which tells the very ordinals on the page; then it
+// they pass its skip and limit (one item of at most about 600 bytes per
+// 2,048 ordinals a part, not one row per job), which tells the very ordinals on the page; then it
 // reads those rows alone: the ordinal index's range that holds them, or
 // where they are few among many, the statuses' rows from below the f of
 // the nearest counted slot above, as many as the masks place there (see
@@ -44,7 +46,9 @@ import (
 // ordinal, which grows with ids within the ref), in the same writes.
 const (
 	rankSpan  = 16 // ordinals per slot
-	rankSlots = 32 // slots per count item
+	// rankSlots per count item: 16 slots of up to four masks and an id
+	// keep an item under 1 KB, one write unit.
+	rankSlots = 16
 	// rankParts spread a project's count items over partition keys by
 	// slot: the top bucket takes every build that completes, and
 	// consecutive ordinals fall in consecutive slots, so each part takes
@@ -86,7 +90,16 @@ func rankSlot(ordinal int64) int64 { return ordinal / rankSpan }
 
 // rankKey is the count item of a slot of project p's builds (or its ref's).
 func rankKey(p int64, ref string, slot int64) item {
-	return key(rankPK(p, ref, int(slot%rankParts)), bucketSK(slot/rankSlots))
+	return key(rankPK(p, ref, int(slot%rankParts)), bucketSK(rankBucket(slot)))
+}
+
+// rankBucket is the bucket of slot, rankIndex its place in its part's item
+// of the bucket, and slotAt the slot at place n of part h's item of
+// bucket b.
+func rankBucket(slot int64) int64 { return slot / (rankParts * rankSlots) }
+func rankIndex(slot int64) int64  { return slot / rankParts % rankSlots }
+func slotAt(h int, b, n int64) int64 {
+	return (b*rankSlots+n)*rankParts + int64(h)
 }
 
 // rankLetters name the completed statuses in count items' attributes.
@@ -94,7 +107,7 @@ var rankLetters = map[jobs.Status]byte{jobs.Success: 's', jobs.Failed: 'f', jobs
 
 // maskAttr is the name of status st's mask of slot in its item.
 func maskAttr(st jobs.Status, slot int64) string {
-	return "m" + string(rankLetters[st]) + strconv.FormatInt(slot%rankSlots, 10)
+	return "m" + string(rankLetters[st]) + strconv.FormatInt(rankIndex(slot), 10)
 }
 
 // rankBit is the bit of ordinal in its slot's masks.
@@ -102,7 +115,7 @@ func rankBit(ordinal int64) int64 { return 1 << (ordinal % rankSpan) }
 
 // idAttr is the name of slot's id in its item: one for every status, as
 // any build of the slot bounds the ids of every build below it.
-func idAttr(slot int64) string { return "f" + strconv.FormatInt(slot%rankSlots, 10) }
+func idAttr(slot int64) string { return "f" + strconv.FormatInt(rankIndex(slot), 10) }
 
 // bucketSK is a bucket's sort key: zero-padded, so that the strings sort
 // as the numbers.
@@ -475,7 +488,7 @@ func (rk *ranks) perBucket() float64 {
 	if rk.rows == 0 || top < rk.known {
 		return 0
 	}
-	return float64(rk.rows) / float64(top/rankSlots-rk.known/rankSlots+1)
+	return float64(rk.rows) / float64(rankBucket(top)-rankBucket(rk.known)+1)
 }
 
 // maxCachedSlots bounds the counts the warm cache keeps of one list
@@ -488,8 +501,8 @@ const (
 )
 
 // rankFirstRead is the fewest count items a part's first Query asks for:
-// a Query costs half a read unit up to 4 KB anyway, about 25 of them.
-const rankFirstRead = 16
+// a Query costs half a read unit up to 4 KB anyway, about 8 of them full.
+const rankFirstRead = 4
 
 // firstRead is how many count items each part's first Query asks for to
 // pass skip rows: twice the buckets a list of the statuses alone would
@@ -498,7 +511,7 @@ const rankFirstRead = 16
 // and a quarter more, so that a sparse list's deep page reads its counts
 // in one round trip too.
 func firstRead(skip int, perBucket float64) int32 {
-	n := rankFirstRead + 2*skip/(rankSpan*rankSlots)
+	n := rankFirstRead + 2*skip/(rankSpan*rankSlots*rankParts)
 	if perBucket > 0 {
 		n = max(n, int(math.Ceil(1.25*float64(skip)/perBucket))+1)
 	}
@@ -507,21 +520,21 @@ func firstRead(skip int, perBucket float64) int32 {
 
 // readRanks reads the count items of statuses of project pid's builds (or
 // its ref's) from the top, every part in parallel, until the slots known
-// in all of them hold more than n rows (or every part is read through):
+// in all of them hold more than want rows (or every part is read through):
 // the first Query of a part reads firstRead's (perBucket: the list's rows
 // a bucket as last read, 0 for unknown), and a part read short of the
 // others is read on, twice as far each time (a status of few builds among
 // many).
-func (s *Store) readRanks(ctx context.Context, pid int64, ref string, statuses []jobs.Status, n int, perBucket float64) (*ranks, error) {
+func (s *Store) readRanks(ctx context.Context, pid int64, ref string, statuses []jobs.Status, want int, perBucket float64) (*ranks, error) {
 	streams := make([]*rankStream, rankParts)
 	for h := range streams {
-		streams[h] = &rankStream{last: -1, in: &dynamodb.QueryInput{
+		streams[h] = &rankStream{part: h, last: -1, in: &dynamodb.QueryInput{
 			TableName:                 aws.String(s.table),
 			KeyConditionExpression:    aws.String("PK = :pk"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(rankPK(pid, ref, h))},
 			ScanIndexForward:          aws.Bool(false),
 			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
-			Limit:                     aws.Int32(firstRead(n, perBucket)),
+			Limit:                     aws.Int32(firstRead(want, perBucket)),
 		}}
 	}
 	wanted := map[byte]int{} // a status letter's place in statuses
@@ -556,7 +569,7 @@ func (s *Store) readRanks(ctx context.Context, pid int64, ref string, statuses [
 				if !ok || err != nil || n < 0 || n >= rankSlots {
 					continue
 				}
-				if slot := b*rankSlots + n; name[0] == 'm' {
+				if slot := slotAt(st.part, b, n); name[0] == 'm' {
 					out.masks[i][slot] = keyNumber(v, "")
 				} else {
 					out.ids[slot] = keyNumber(v, "")
@@ -597,7 +610,7 @@ func (s *Store) readRanks(ctx context.Context, pid int64, ref string, statuses [
 				}
 			}
 		}
-		if out.covers(n) {
+		if out.covers(want) {
 			return out, nil
 		}
 		for _, st := range streams {
@@ -613,6 +626,7 @@ func (s *Store) readRanks(ctx context.Context, pid int64, ref string, statuses [
 
 // rankStream is one part of a project's count items, read from the top.
 type rankStream struct {
+	part int
 	in   *dynamodb.QueryInput
 	last int64 // the lowest bucket read; -1 before any
 	done bool
@@ -624,5 +638,5 @@ func (st *rankStream) bound() int64 {
 	if st.last < 0 {
 		return math.MaxInt64
 	}
-	return st.last * rankSlots
+	return st.last * rankSlots * rankParts
 }

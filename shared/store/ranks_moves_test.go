@@ -60,9 +60,9 @@ func TestRankUpdates(t *testing.T) {
 	s := &Store{table: "jobs"}
 	moves := []rankMove{
 		{"", jobs.Success, 3, 70, 1}, {"", jobs.Failed, 3, 71, 2}, {"", jobs.Failed, 3, 72, -8}, {"", jobs.Failed, 3 + rankParts, 90, 1}, // part 3, bucket 0
-		{"", jobs.Canceled, 4, 80, 1},              // part 4, bucket 0
-		{"", jobs.Canceled, 3 + rankSlots, 99, -1}, // part 3, bucket 1
-		{"feature/x", jobs.Success, 3, 70, 1},      // the ref's part 3, bucket 0
+		{"", jobs.Canceled, 4, 80, 1},                        // part 4, bucket 0
+		{"", jobs.Canceled, 3 + rankSlots*rankParts, 99, -1}, // part 3, bucket 1
+		{"feature/x", jobs.Success, 3, 70, 1},                // the ref's part 3, bucket 0
 	}
 	us := s.rankUpdates(5, moves)
 	var keys []string
@@ -78,7 +78,7 @@ func TestRankUpdates(t *testing.T) {
 		attrs = append(attrs, n)
 	}
 	slices.Sort(attrs)
-	if want := []string{"f11", "f3", "mf11", "mf3", "ms3", "v"}; !slices.Equal(attrs, want) || strings.Count(*first.UpdateExpression, "#f") != 2 {
+	if want := []string{"f0", "f1", "mf0", "mf1", "ms0", "v"}; !slices.Equal(attrs, want) || strings.Count(*first.UpdateExpression, "#f") != 2 {
 		t.Errorf("first update %q names %v, want %v", *first.UpdateExpression, attrs, want)
 	}
 	var sums []string
@@ -125,12 +125,12 @@ func TestFirstRead(t *testing.T) {
 		perBucket float64
 		want      int32
 	}{
-		{500, 0, 17},
-		{9980, 0, 54},
-		{9980, 256, 54},  // as dense as assumed: the same
-		{9980, 1000, 54}, // denser: never less
-		{1580, 64, 32},   // an eighth of the builds: ceil(1.25*1580/64)+1
-		{9980, 64, 196},
+		{500, 0, 4},
+		{9980, 0, 13},
+		{9980, 1024, 14}, // as dense as assumed (half the builds): about the same
+		{9980, 4000, 13}, // denser: never less
+		{1580, 256, 9},   // an eighth of the builds: ceil(1.25*1580/256)+1
+		{9980, 256, 50},
 		{500000, 1, 1000},
 	} {
 		if got := firstRead(tc.skip, tc.perBucket); got != tc.want {
@@ -207,6 +207,24 @@ func TestPageReads(t *testing.T) {
 		}
 		if rows > tc.rows || len(reads) > 2 {
 			t.Errorf("%s: %d reads ask for %d rows, want at most 2 and %d", tc.name, len(reads), rows, tc.rows)
+		}
+	}
+}
+
+// A slot's part, bucket and place in its item name it again, and the
+// items of a bucket hold its slots, every part the same share.
+func TestRankSlots(t *testing.T) {
+	per := map[[2]int64]int{}
+	for slot := int64(0); slot < 3*rankParts*rankSlots; slot++ {
+		h, b, n := int(slot%rankParts), rankBucket(slot), rankIndex(slot)
+		if got := slotAt(h, b, n); got != slot || n >= rankSlots {
+			t.Fatalf("slot %d: part %d, bucket %d, place %d name slot %d", slot, h, b, n, got)
+		}
+		per[[2]int64{int64(h), b}]++
+	}
+	for k, n := range per {
+		if n != rankSlots {
+			t.Errorf("part %d, bucket %d holds %d slots, want %d", k[0], k[1], n, rankSlots)
 		}
 	}
 }
