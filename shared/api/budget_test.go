@@ -407,7 +407,7 @@ func TestRankedPageBudgets(t *testing.T) {
 		}
 		// The counts place the page's very ordinals, and these lists are
 		// most of the builds: their rows are one range of the ordinal
-		// index, one Query (the 8 others read the count items, 2 each).
+		// index, one Query (the 8 others read the count items, at most 2 each).
 		for _, page := range []int{26, last} { // skip 500, and the last page
 			cases = append(cases, budgetCase{
 				fmt.Sprintf("%s page %d of %d", sc.query, page, last), "list-project-jobs",
