@@ -45,7 +45,7 @@ import (
 // builds are counted the same way a second time (GSI8 by id, slots by ref
 // ordinal, which grows with ids within the ref), in the same writes.
 const (
-	rankSpan  = 16 // ordinals per slot
+	rankSpan = 16 // ordinals per slot
 	// rankSlots per count item: 16 slots of up to four masks and an id
 	// keep an item under 1 KB, one write unit.
 	rankSlots = 16
