@@ -33,12 +33,12 @@ import (
 // rankSpan·slot+b in that status, so its count is the mask's bits) and
 // f<i>, the id of some build ever counted in the slot (newer than every
 // build below the slot). A page reads the count items from the top until
-// they pass its skip and limit (one item of at most about 600 bytes per
-// 2,048 ordinals a part, not one row per job), which tells the very ordinals on the page; then it
-// reads those rows alone: the ordinal index's range that holds them, or
-// where they are few among many, the statuses' rows from below the f of
-// the nearest counted slot above, as many as the masks place there (see
-// pageReads). Masks are written in the transaction that moves a build
+// they pass its skip and limit (one item under 1 KB per 2,048 ordinals a
+// part, not one row per job), which tells the very ordinals on the page;
+// then it reads those rows alone: the ordinal index's range that holds
+// them, or where they are few among many, the statuses' rows from below
+// the f of the nearest counted slot above, as many as the masks place
+// there (see pageReads). Masks are written in the transaction that moves a build
 // into or out of a status (an action), by the move that renumbers it (an
 // import), and by the import for its new builds; a project uses them only
 // if it has been counted since it had no builds (tm, PutProject). A ref's
