@@ -23,14 +23,14 @@ import (
 // Recount counts project pid's completed builds into its rank counts, and
 // its refs', from the status index, and marks the project counted (tm):
 // for a project stored before counts were kept (or kept as counts of
-// builds, not masks), whose deep pages read
+// builds, not masks, in items of another layout), whose deep pages read
 // every row passed over until then. It reads the count items (of the
 // project and of each ref with a build count), waits reshardSettle (so that
 // the index shows every build whose count those items hold), reads every
 // completed build's row, and writes each count item on the condition that
-// no write moved it since (v, which every count write adds to); an item
-// that moved is read and counted again. Running it again is harmless. It
-// returns how many builds it counted.
+// no write moved it since (v, which every count write adds to), deleting
+// those it has no count for; an item that moved is read and counted again.
+// Running it again is harmless. It returns how many builds it counted.
 //
 // Errors: ErrNotFound for a project not stored; ErrConflict when items
 // keep moving; the DynamoDB client's.
