@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"math/big"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -25,30 +26,31 @@ import (
 // shallow one does. GSI2 orders a status's builds by id, and within a
 // project ids grow with ordinals, so a build's rank in a status list is the
 // number of that status's builds of higher ordinal. The table keeps them
-// per slot of rankSpan ordinals: one item per (project, part, bucket), a
-// bucket being rankParts·rankSlots slots and a part's item holding the
-// rankSlots of them whose number is the part's modulo rankParts; for each
-// of its slots, at place i (rankIndex), each status's mask
-// (m<letter><i>, rankLetters: bit b set for the build of ordinal
-// rankSpan·slot+b in that status, so its count is the mask's bits) and
-// f<i>, the id of some build ever counted in the slot (newer than every
-// build below the slot). A page reads the count items from the top until
-// they pass its skip and limit (one item under 1 KB per 2,048 ordinals a
-// part, not one row per job), which tells the very ordinals on the page;
-// then it reads those rows alone: the ordinal index's range that holds
-// them, or where they are few among many, the statuses' rows from below
-// the f of the nearest counted slot above, as many as the masks place
-// there (see pageReads). Masks are written in the transaction that moves a build
-// into or out of a status (an action), by the move that renumbers it (an
-// import), and by the import for its new builds; a project uses them only
-// if it has been counted since it had no builds (tm, PutProject). A ref's
-// builds are counted the same way a second time (GSI8 by id, slots by ref
-// ordinal, which grows with ids within the ref), in the same writes.
+// per slot of rankSpan ordinals, as masks: bit b of a status's mask is set
+// for the build of ordinal rankSpan·slot+b in that status, so the count is
+// the mask's bits. One item per (project, part, bucket) holds them, a
+// bucket being rankParts·rankSlots slots and a part's item the rankSlots
+// of them whose number is the part's modulo rankParts: for each of its
+// slots, at place i (rankIndex), every status's mask in one number (m<i>,
+// rankStatuses) and f<i>, the id of some build ever counted in the slot
+// (newer than every build below the slot). A page reads the count items
+// from the top until they pass its skip and limit (one item under 1 KB per
+// 4,096 ordinals a part, not one row per job), which tells the very
+// ordinals on the page; then it reads those rows alone: the ordinal
+// index's range that holds them, or where they are few among many, the
+// statuses' rows from below the f of the nearest counted slot above, as
+// many as the masks place there (see pageReads). Masks are written in the
+// transaction that moves a build into or out of a status (an action), by
+// the move that renumbers it (an import), and by the import for its new
+// builds; a project uses them only if it has been counted since it had no
+// builds (tm, PutProject). A ref's builds are counted the same way a
+// second time (GSI8 by id, slots by ref ordinal, which grows with ids
+// within the ref), in the same writes.
 const (
 	rankSpan = 16 // ordinals per slot
-	// rankSlots per count item: 16 slots of up to four masks and an id
-	// keep an item under 1 KB, one write unit.
-	rankSlots = 16
+	// rankSlots per count item: 32 slots of masks (at most 14 bytes) and
+	// an id (at most 10) keep an item under 1 KB, one write unit.
+	rankSlots = 32
 	// rankParts spread a project's count items over partition keys by
 	// slot: the top bucket takes every build that completes, and
 	// consecutive ordinals fall in consecutive slots, so each part takes
@@ -102,13 +104,16 @@ func slotAt(h int, b, n int64) int64 {
 	return (b*rankSlots+n)*rankParts + int64(h)
 }
 
-// rankLetters name the completed statuses in count items' attributes.
-var rankLetters = map[jobs.Status]byte{jobs.Success: 's', jobs.Failed: 'f', jobs.Canceled: 'c', jobs.Skipped: 'k'}
+// rankStatuses are the completed statuses, in their places in a slot's
+// masks: one number, status i's mask its bits rankSpan·i and up (a number
+// of at most 20 digits, 11 bytes, where four would take about 16).
+var rankStatuses = []jobs.Status{jobs.Success, jobs.Failed, jobs.Canceled, jobs.Skipped}
 
-// maskAttr is the name of status st's mask of slot in its item.
-func maskAttr(st jobs.Status, slot int64) string {
-	return "m" + string(rankLetters[st]) + strconv.FormatInt(rankIndex(slot), 10)
-}
+// rankShift is where st's mask starts in a slot's masks.
+func rankShift(st jobs.Status) uint { return uint(rankSpan * slices.Index(rankStatuses, st)) }
+
+// maskAttr is the name of slot's masks in its item.
+func maskAttr(slot int64) string { return "m" + strconv.FormatInt(rankIndex(slot), 10) }
 
 // rankBit is the bit of ordinal in its slot's masks.
 func rankBit(ordinal int64) int64 { return 1 << (ordinal % rankSpan) }
@@ -193,21 +198,23 @@ func (s *Store) rankUpdate(p int64, moves []rankMove) *types.Update {
 	var adds, sets []string
 	names := map[string]string{}
 	values := map[string]types.AttributeValue{}
-	// A path may appear once in an update: a build renumbered within its
-	// slot leaves one bit of a mask and enters another.
+	// A path may appear once in an update: a slot's masks are one number,
+	// and a build renumbered within its slot leaves one bit and enters
+	// another. The sum may pass int64: a status's mask starts at bit 48.
 	var masks []string
-	sum := map[string]int64{}
+	sum := map[string]*big.Int{}
 	for _, m := range moves {
-		a := maskAttr(m.st, m.slot)
+		a := maskAttr(m.slot)
 		if _, ok := sum[a]; !ok {
 			masks = append(masks, a)
+			sum[a] = new(big.Int)
 		}
-		sum[a] += m.d
+		sum[a].Add(sum[a], new(big.Int).Lsh(big.NewInt(m.d), rankShift(m.st)))
 	}
 	for i, a := range masks {
-		if sum[a] != 0 {
+		if sum[a].Sign() != 0 {
 			c, d := "#c"+strconv.Itoa(i), ":d"+strconv.Itoa(i)
-			names[c], values[d] = a, num(sum[a])
+			names[c], values[d] = a, &types.AttributeValueMemberN{Value: sum[a].String()}
 			adds = append(adds, c+" "+d)
 		}
 	}
@@ -537,10 +544,6 @@ func (s *Store) readRanks(ctx context.Context, pid int64, ref string, statuses [
 			Limit:                     aws.Int32(firstRead(want, perBucket)),
 		}}
 	}
-	wanted := map[byte]int{} // a status letter's place in statuses
-	for i, st := range statuses {
-		wanted[rankLetters[st]] = i
-	}
 	out := &ranks{masks: make([]map[int64]int64, len(statuses)), ids: map[int64]int64{}}
 	for i := range out.masks {
 		out.masks[i] = map[int64]int64{}
@@ -560,19 +563,20 @@ func (s *Store) readRanks(ctx context.Context, pid int64, ref string, statuses [
 				if len(name) < 2 || (name[0] != 'm' && name[0] != 'f') {
 					continue
 				}
-				digits, i, ok := name[1:], 0, true
-				if name[0] == 'm' {
-					i, ok = wanted[name[1]]
-					digits = name[2:]
-				}
-				n, err := strconv.ParseInt(digits, 10, 64)
-				if !ok || err != nil || n < 0 || n >= rankSlots {
+				n, err := strconv.ParseInt(name[1:], 10, 64)
+				if err != nil || n < 0 || n >= rankSlots {
 					continue
 				}
-				if slot := slotAt(st.part, b, n); name[0] == 'm' {
-					out.masks[i][slot] = keyNumber(v, "")
-				} else {
+				slot := slotAt(st.part, b, n)
+				if name[0] == 'f' {
 					out.ids[slot] = keyNumber(v, "")
+					continue
+				}
+				all := rankMasks(v)
+				for i, s := range statuses {
+					if m := int64(all >> rankShift(s) & (1<<rankSpan - 1)); m != 0 {
+						out.masks[i][slot] = m
+					}
 				}
 			}
 		}
@@ -622,6 +626,16 @@ func (s *Store) readRanks(ctx context.Context, pid int64, ref string, statuses [
 			return out, nil
 		}
 	}
+}
+
+// rankMasks is a slot's masks as stored (0 for none or not a number).
+func rankMasks(v types.AttributeValue) uint64 {
+	n, ok := v.(*types.AttributeValueMemberN)
+	if !ok {
+		return 0
+	}
+	u, _ := strconv.ParseUint(n.Value, 10, 64)
+	return u
 }
 
 // rankStream is one part of a project's count items, read from the top.

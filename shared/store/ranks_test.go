@@ -218,8 +218,8 @@ func TestRankedPagesAnswerAsTheWholeList(t *testing.T) {
 }
 
 // forgetCounts makes project pid as a project stored before rank counts:
-// no marks, and count items of only some slots, one of them wrong, of its
-// builds and of each ref's.
+// no marks, and count items of only some slots, one of them wrong, and one
+// far above its builds, of its builds and of each ref's.
 func forgetCounts(t *testing.T, env *testenv.Env, pid int64) {
 	t.Helper()
 	ctx := context.Background()
@@ -250,12 +250,20 @@ func forgetCounts(t *testing.T, env *testenv.Env, pid int64) {
 				_, err = env.DynamoDB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(env.Table), Key: keyOf2(it)})
 			case i == 0:
 				_, err = env.DynamoDB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-					TableName: aws.String(env.Table), Key: keyOf2(it), UpdateExpression: aws.String("SET ms1 = :n"),
+					TableName: aws.String(env.Table), Key: keyOf2(it), UpdateExpression: aws.String("SET m1 = :n"),
 					ExpressionAttributeValues: map[string]types.AttributeValue{":n": &types.AttributeValueMemberN{Value: "7"}}})
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
+		}
+		// An item far above every build, as an older layout of the
+		// count items could leave: masks read from it would place pages
+		// among ordinals that do not exist.
+		if _, err := env.DynamoDB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(env.Table), Item: map[string]types.AttributeValue{
+			"PK": &types.AttributeValueMemberS{Value: pk}, "SK": &types.AttributeValueMemberS{Value: "000000000099"},
+			"m1": &types.AttributeValueMemberN{Value: "7"}, "cs1": &types.AttributeValueMemberN{Value: "3"}}}); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

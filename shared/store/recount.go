@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -169,7 +170,7 @@ func (s *Store) rankItems(ctx context.Context, pid int64, refs map[string]bool) 
 // refs), each slot's id its oldest build's; and how many builds.
 func (s *Store) countCompleted(ctx context.Context, pid int64, refs map[string]bool) (map[string]item, int, error) {
 	var parts []partition
-	for st := range rankLetters {
+	for _, st := range rankStatuses {
 		for _, pk := range everyShard(func(n, k int) string { return projectStatusPK(pid, st, n, k) }) {
 			parts = append(parts, gsi(GSIProjectBuildsByStatus, pk))
 		}
@@ -204,8 +205,8 @@ func (s *Store) countCompleted(ctx context.Context, pid int64, refs map[string]b
 					it = withKey(item{}, k)
 					out[keyString(k)] = it
 				}
-				c := maskAttr(j.Status, m.slot)
-				it[c] = num(keyNumber(it[c], "") | m.d)
+				c := maskAttr(m.slot)
+				it[c] = &types.AttributeValueMemberN{Value: strconv.FormatUint(rankMasks(it[c])|uint64(m.d)<<rankShift(j.Status), 10)}
 				if f := idAttr(m.slot); it[f] == nil || keyNumber(it[f], "") > j.ID {
 					it[f] = num(j.ID)
 				}
