@@ -105,8 +105,9 @@ func slotAt(h int, b, n int64) int64 {
 }
 
 // rankStatuses are the completed statuses, in their places in a slot's
-// masks: one number, status i's mask its bits rankSpan·i and up (a number
-// of at most 20 digits, 11 bytes, where four would take about 16).
+// masks: one number, status i's mask its bits rankSpan·i and up (at most
+// 20 digits: 11 bytes and a 3-byte name, where four named numbers would
+// take up to 32).
 var rankStatuses = []jobs.Status{jobs.Success, jobs.Failed, jobs.Canceled, jobs.Skipped}
 
 // rankShift is where st's mask starts in a slot's masks.
