@@ -163,7 +163,13 @@ func TestNewCallerBudget(t *testing.T) {
 // tries is how often a budget test measures a request, keeping the fewest
 // round trips: a busy machine can start a goroutine's call after another
 // call ended, which a parallel read on Lambda would not wait for.
-const tries = 3
+// checkBudgets tries on, up to maxTries, while the fewest is over budget:
+// with 16 Queries in parallel, other packages' tests beside it (make
+// test) can hold one back in 3 tries running.
+const (
+	tries    = 3
+	maxTries = 8
+)
 
 // The store budgets of every read endpoint, in a cold container and a warm
 // one: calls, sequential round trips, items read and read units per request.
@@ -212,14 +218,15 @@ func TestShardedStoreBudgets(t *testing.T) {
 }
 
 // checkBudgets measures each case in a cold container and a warm one,
-// keeping the fewest round trips of a few tries, and holds it to its
-// budgets.
+// keeping the fewest round trips of a few tries (more while that is over
+// budget), and holds it to its budgets.
 func checkBudgets(t *testing.T, d *fixture, cases []budgetCase) {
 	d.Deps.Now = time.Now
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var cold, warm cost
-			for try := range tries {
+			over := func() bool { return cold.trips > tc.cold.trips || warm.trips > tc.warm.trips }
+			for try := 0; try < tries || try < maxTries && over(); try++ {
 				d.coldContainer()
 				c := d.measure(t, tc.function, tc.target, tc.header)
 				// Warm, past the page's store.PageTTL: what a
