@@ -95,21 +95,14 @@ func projectBuildsPlan(id, builds int64, shards int, r Range) plan {
 		var parts []partition
 		for _, st := range r.Statuses {
 			for k := range shards {
-				part := gsi(GSIProjectBuildsByStatus, projectStatusPK(id, st, shards, k))
-				if r.Ref != "" {
-					part = gsi(GSIRefBuildsByStatus, refStatusPK(id, r.Ref, st, shards, k))
-				}
-				parts = append(parts, part)
+				parts = append(parts, statusPart(id, r.Ref, st, shards, k))
 			}
 		}
 		return plan{parts: parts, upTo: below(r.After.ID), skip: r.Skip, limit: r.Limit, whole: r.Whole}
 	}
 	parts := make([]partition, shards)
 	for k := range parts {
-		parts[k] = gsi(GSIProjectBuilds, projectBuildsPK(id, shards, k))
-		if r.Ref != "" {
-			parts[k] = gsi(GSIRefBuilds, refBuildsPK(id, r.Ref, shards, k))
-		}
+		parts[k] = buildsPart(id, r.Ref, shards, k)
 	}
 	// Ordinals (a project's or a ref's) are dense and dealt round-robin,
 	// so the limit+1 ordinals at and below any bound hold at most
@@ -132,6 +125,23 @@ func projectBuildsPlan(id, builds int64, shards int, r Range) plan {
 	}
 	pl.none = pl.upTo < 1
 	return pl
+}
+
+// buildsPart is shard k of shards of project id's ordinal index (GSI1),
+// or of ref's (GSI7) when ref is not "".
+func buildsPart(id int64, ref string, shards, k int) partition {
+	if ref != "" {
+		return gsi(GSIRefBuilds, refBuildsPK(id, ref, shards, k))
+	}
+	return gsi(GSIProjectBuilds, projectBuildsPK(id, shards, k))
+}
+
+// statusPart is the same of the status index of st (GSI2, or GSI8).
+func statusPart(id int64, ref string, st jobs.Status, shards, k int) partition {
+	if ref != "" {
+		return gsi(GSIRefBuildsByStatus, refStatusPK(id, ref, st, shards, k))
+	}
+	return gsi(GSIProjectBuildsByStatus, projectStatusPK(id, st, shards, k))
 }
 
 // below is the inclusive upper bound of sort keys before id, or 0 for none.

@@ -384,11 +384,7 @@ func pageReads(p *jobs.Project, r Range, rk *ranks, at []int64) []partRead {
 		if hi < 0 {
 			continue
 		}
-		part := gsi(GSIProjectBuilds, projectBuildsPK(p.ID, shards, k))
-		if r.Ref != "" {
-			part = gsi(GSIRefBuilds, refBuildsPK(p.ID, r.Ref, shards, k))
-		}
-		ranged = append(ranged, partRead{part: part, upTo: hi, want: int((hi-lo)/int64(shards)) + 1})
+		ranged = append(ranged, partRead{part: buildsPart(p.ID, r.Ref, shards, k), upTo: hi, want: int((hi-lo)/int64(shards)) + 1})
 	}
 	// The status index: below the nearest slot above the page's with an
 	// id come at most that slot's rows, then those of the page's slot
@@ -428,11 +424,7 @@ func pageReads(p *jobs.Project, r Range, rk *ranks, at []int64) []partRead {
 					before++
 				}
 			}
-			part := gsi(GSIProjectBuildsByStatus, projectStatusPK(p.ID, st, shards, k))
-			if r.Ref != "" {
-				part = gsi(GSIRefBuildsByStatus, refStatusPK(p.ID, r.Ref, st, shards, k))
-			}
-			listed = append(listed, partRead{part: part, upTo: upTo, want: before + page})
+			listed = append(listed, partRead{part: statusPart(p.ID, r.Ref, st, shards, k), upTo: upTo, want: before + page})
 		}
 	}
 	if units(ranged) <= units(listed) {
@@ -457,8 +449,8 @@ type ranks struct {
 func (rk *ranks) covers(n int) bool { return rk.known == 0 || rk.rows > int64(n) }
 
 // cachedRanks is readRanks from the warm cache while PageTTL lasts and
-// what it holds covers the n rows asked for: a client walking deep pages one after the
-// other reads the counts once a PageTTL, not once a page. The counts are
+// what it holds covers the n rows asked for: a client walking deep pages
+// one after the other reads the counts once a PageTTL, not once a page. The counts are
 // then as stale as a cached page is, and an action here drops them too
 // (ForgetPages).
 func (s *Store) cachedRanks(ctx context.Context, pid int64, ref string, statuses []jobs.Status, n int) (*ranks, error) {
