@@ -45,6 +45,11 @@ type Project struct {
 	// counts. (tm: the counts are masks of ordinals; tc and tr marked
 	// counts of builds, which no page reads any more.)
 	RankCounts bool `db:"tm,omitempty"`
+	// RefCounts is where the count of each ref's builds is kept: 0 in the
+	// project's own partition, 2 in an item of the ref's own (so that
+	// creations in several refs do not all write one partition), 1 while
+	// jobsctl reshard moves them from the one to the other.
+	RefCounts int `db:"ra,omitempty"`
 }
 
 // Protected reports whether ref is one of the project's protected refs: the

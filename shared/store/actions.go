@@ -122,7 +122,7 @@ func (s *Store) ApplyOnce(ctx context.Context, p *jobs.Project, j *jobs.Job, act
 		if once.Key != "" {
 			keys = append(keys, onceKey(once.Key))
 		}
-		if got, counts, err = s.reread(ctx, keys, t.Created); err != nil {
+		if got, counts, err = s.reread(ctx, keys, proj, t.Created); err != nil {
 			return nil, err
 		}
 		it, ok := got[keyString(jobKey(j.ID))]
@@ -207,16 +207,18 @@ type counterItem struct {
 	N int64 `db:"n"`
 }
 
-// creation is what a creating transaction moves on from its value as read
-// (0 for an item that does not exist): the build count of the new build's
-// ref.
-type creation struct{ refBuilds int64 }
+// creation is what a creating transaction moves on from its value as read:
+// the build count of the new build's ref.
+type creation struct{ ref refCount }
 
-// reread reads keys, and for creating job c (nil: none) the counts it
-// moves, in one strongly consistent BatchGetItem.
-func (s *Store) reread(ctx context.Context, keys []item, c *jobs.Job) (map[string]item, *creation, error) {
-	if c != nil && hasRef(c) {
-		keys = append(keys, refCountKey(c.ProjectID, c.Ref))
+// reread reads keys, and for creating job c of project p (nil: none) the
+// counts it moves, in one strongly consistent BatchGetItem. The counts are
+// where the project keeps them as read with keys, if they hold it, else as
+// p says.
+func (s *Store) reread(ctx context.Context, keys []item, p *jobs.Project, c *jobs.Job) (map[string]item, *creation, error) {
+	ref := c != nil && hasRef(c)
+	if ref {
+		keys = append(keys, refEntryKey(p.ID, c.Ref), refCountKey(p.ID, c.Ref))
 	}
 	if len(keys) == 0 {
 		return nil, &creation{}, nil
@@ -225,30 +227,40 @@ func (s *Store) reread(ctx context.Context, keys []item, c *jobs.Job) (map[strin
 	if err != nil || c == nil {
 		return got, nil, err
 	}
-	var counts creation
-	if it, ok := got[keyString(refCountKey(c.ProjectID, c.Ref))]; ok && hasRef(c) {
-		var ci counterItem
-		if err := unmarshal(it, &ci); err != nil {
+	if !ref {
+		return got, &creation{}, nil
+	}
+	mode := p.RefCounts
+	if it, ok := got[keyString(projectKey(p.ID))]; ok {
+		var fresh jobs.Project
+		if err := unmarshal(it, &fresh); err != nil {
 			return nil, nil, err
 		}
-		counts.refBuilds = ci.N
+		mode = fresh.RefCounts
 	}
-	return got, &counts, nil
+	entry, err := countIn(got[keyString(refEntryKey(p.ID, c.Ref))])
+	if err != nil {
+		return nil, nil, err
+	}
+	count, err := countIn(got[keyString(refCountKey(p.ID, c.Ref))])
+	return got, &creation{refCountOf(mode, entry, count)}, err
 }
 
 // creationCounts are the counts creating c moves on as the warm cache has
 // them (the request's lookup read them fresh with Lookup.JobRef, or a
 // creation here wrote them), else as read now. A cached count that is no
 // longer right only loses the creating transaction's condition, after
-// which Apply reads them fresh.
+// which Apply reads them fresh; so does one cached before a reshard moved
+// it (the value moves unchanged). While the counts move, where one is is
+// read.
 func (s *Store) creationCounts(ctx context.Context, p *jobs.Project, c *jobs.Job) (*creation, error) {
 	if !hasRef(c) {
 		return &creation{}, nil
 	}
-	if h, ok := s.warm.builds.get(listOf{p.ID, c.Ref}); ok {
-		return &creation{refBuilds: h.count}, nil
+	if h, ok := s.warm.builds.get(listOf{p.ID, c.Ref}); ok && p.RefCounts != refsMoving {
+		return &creation{refCount{n: h.count, apart: p.RefCounts == refsApart && h.count > 0}}, nil
 	}
-	_, counts, err := s.reread(ctx, nil, c)
+	_, counts, err := s.reread(ctx, nil, p, c)
 	return counts, err
 }
 
@@ -323,21 +335,25 @@ func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counts *creatio
 				set += ", ie = :end"
 				values[":end"] = num(lease[1])
 			}
-			// The shard count as read: the keys written are its.
+			// The shard count as read: the keys written are its. So is
+			// where ref counts are, until a reshard moves them.
+			cond := "nb = :old AND (attribute_not_exists(mx) OR mx < :id) AND (attribute_not_exists(sh) OR sh = :sh)"
+			if p.RefCounts == refsTogether {
+				cond += " AND attribute_not_exists(ra)"
+			}
 			ops = append(ops, op{race: true, w: types.TransactWriteItem{Update: &types.Update{
 				TableName: aws.String(s.table), Key: projectKey(p.ID),
-				UpdateExpression: aws.String(set),
-				ConditionExpression: aws.String("nb = :old AND (attribute_not_exists(mx) OR mx < :id)" +
-					" AND (attribute_not_exists(sh) OR sh = :sh)"),
-				ExpressionAttributeValues: values,
+				UpdateExpression:    aws.String(set),
+				ConditionExpression: aws.String(cond), ExpressionAttributeValues: values,
 			}}})
 		}
 		c.RefOrdinal = 0
 		if hasRef(c) {
 			// The same pipeline, so the same ref: its count moves on too.
-			c.RefOrdinal = counts.refBuilds + 1
-			ops = append(ops, op{race: true, w: types.TransactWriteItem{
-				Update: s.moveCount(refCountKey(p.ID, c.Ref), counts.refBuilds, c.RefOrdinal)}})
+			c.RefOrdinal = counts.ref.n + 1
+			for _, u := range s.refCountWrites(p, c.Ref, counts.ref, c.RefOrdinal) {
+				ops = append(ops, op{race: true, w: types.TransactWriteItem{Update: u}})
+			}
 		}
 		it, err := jobItem(c, shards)
 		if err != nil {

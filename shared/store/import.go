@@ -102,6 +102,7 @@ func (s *Store) PutProject(ctx context.Context, p *jobs.Project, members map[int
 	delete(it, "nb")
 	delete(it, "sh")
 	delete(it, "tm")
+	delete(it, "ra")
 	if err := s.upsertKeeping(ctx, projectKey(p.ID), it, "nb", num(0)); err != nil {
 		return fmt.Errorf("put project %d: %w", p.ID, err)
 	}
@@ -125,7 +126,8 @@ func (s *Store) PutProject(ctx context.Context, p *jobs.Project, members map[int
 }
 
 // startRankCounts marks a project without builds as counted (tm, see
-// rankSpan): from its first build on, every write keeps its rank counts.
+// rankSpan) and as keeping its ref counts apart (ra): from its first build
+// on, every write keeps its rank counts, and its refs' counts.
 // A project stored with builds before counts were kept is left unmarked,
 // and its deep pages read as before.
 func (s *Store) startRankCounts(ctx context.Context, pid int64) error {
@@ -148,8 +150,11 @@ func (s *Store) markCounted(ctx context.Context, pid int64, new bool) error {
 		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}},
 	}
 	if new {
+		// Nor any ref count yet: they start apart.
+		in.UpdateExpression = aws.String("SET tm = :t, ra = :apart REMOVE tc, tr")
 		in.ConditionExpression = aws.String("nb = :zero AND attribute_not_exists(tm)")
 		in.ExpressionAttributeValues[":zero"] = num(0)
+		in.ExpressionAttributeValues[":apart"] = num(refsApart)
 	}
 	_, err := s.db.UpdateItem(ctx, in)
 	return err
@@ -216,7 +221,8 @@ type Build struct {
 // (GSI1) and among its ref's builds (GSI7). Fields are exported for an
 // import's checkpoint.
 type Ordinals struct {
-	Shards int // the project's build index shards, as read
+	Shards    int // the project's build index shards, as read
+	RefCounts int // where the project keeps its refs' build counts, as read
 	// IDs are the new builds, ascending; Ordinal[i] and RefOrdinal[i] are
 	// those of IDs[i].
 	IDs, Ordinal, RefOrdinal []int64
@@ -277,7 +283,10 @@ func (s *Store) PlanOrdinals(ctx context.Context, pid int64, fresh []Build) (*Or
 	if err := unmarshal(it, &p); err != nil {
 		return nil, err
 	}
-	o := &Ordinals{Shards: shardsOf(&p), OldBuilds: p.Builds, Builds: p.Builds, MaxID: p.MaxBuildID,
+	if p.RefCounts == refsMoving {
+		return nil, fmt.Errorf("project %d: a reshard is moving its ref counts: run jobsctl reshard again first", pid)
+	}
+	o := &Ordinals{Shards: shardsOf(&p), RefCounts: p.RefCounts, OldBuilds: p.Builds, Builds: p.Builds, MaxID: p.MaxBuildID,
 		Refs: map[string]RefCount{}}
 	if len(fresh) == 0 {
 		return o, nil
@@ -324,7 +333,7 @@ func (s *Store) PlanOrdinals(ctx context.Context, pid int64, fresh []Build) (*Or
 			names = append(names, e.Ref)
 		}
 	}
-	refs, err := s.refCounts(ctx, pid, names)
+	refs, err := s.refCounts(ctx, pid, o.RefCounts, names)
 	if err != nil {
 		return nil, err
 	}
@@ -436,15 +445,19 @@ func keyNumber(v types.AttributeValue, prefix string) int64 {
 	return n
 }
 
-// refCounts reads the build counts of refs of project pid (n of P#<p>
-// RF#<ref>; 0 for a ref without one).
-func (s *Store) refCounts(ctx context.Context, pid int64, refs []string) (map[string]int64, error) {
+// refCounts reads the build counts of refs of project pid, which keeps them
+// as mode (together or apart; 0 for a ref without one).
+func (s *Store) refCounts(ctx context.Context, pid int64, mode int, refs []string) (map[string]int64, error) {
+	at := func(ref string) item { return refEntryKey(pid, ref) }
+	if mode == refsApart {
+		at = func(ref string) item { return refCountKey(pid, ref) }
+	}
 	out := map[string]int64{}
 	var keys []item
 	for _, ref := range refs {
 		if _, ok := out[ref]; !ok {
 			out[ref] = 0
-			keys = append(keys, refCountKey(pid, ref))
+			keys = append(keys, at(ref))
 		}
 	}
 	got, err := s.batchGet(ctx, keys)
@@ -452,12 +465,8 @@ func (s *Store) refCounts(ctx context.Context, pid int64, refs []string) (map[st
 		return nil, err
 	}
 	for ref := range out {
-		if it, ok := got[keyString(refCountKey(pid, ref))]; ok {
-			var c counterItem
-			if err := unmarshal(it, &c); err != nil {
-				return nil, err
-			}
-			out[ref] = c.N
+		if out[ref], err = countIn(got[keyString(at(ref))]); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
@@ -515,8 +524,21 @@ func (s *Store) CountBuilds(ctx context.Context, pid int64, o *Ordinals) error {
 		if c.Old == 0 {
 			cond = "attribute_not_exists(n) OR n = :old OR n = :new"
 		}
+		at := refEntryKey(pid, refs[0])
+		if o.RefCounts == refsApart {
+			// The entry lists the ref (countedRefs); its count is apart.
+			e := s.leaveEntry(pid, refs[0], 0)
+			_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName: e.TableName, Key: e.Key, UpdateExpression: e.UpdateExpression,
+				ConditionExpression: e.ConditionExpression, ExpressionAttributeValues: e.ExpressionAttributeValues,
+			})
+			if err != nil {
+				return 0, fmt.Errorf("ref %s of project %d: %w", refs[0], pid, err)
+			}
+			at = refCountKey(pid, refs[0])
+		}
 		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: aws.String(s.table), Key: refCountKey(pid, refs[0]),
+			TableName: aws.String(s.table), Key: at,
 			UpdateExpression:          aws.String("SET n = :new"),
 			ConditionExpression:       aws.String(cond),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":new": num(c.New), ":old": num(c.Old)},

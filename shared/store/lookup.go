@@ -114,6 +114,7 @@ type lookup struct {
 	projectID int64                   // the request's project, once known
 	projects  map[int64]*jobs.Project // projects read, by id (nil: missing)
 	refBuilds map[int64]int64         // Lookup.Ref's build count read, by project id
+	refReads  map[listOf]*refRead     // ref build counts being read
 	hints     []int64                 // project ids a stale cache named, read early
 	userID    int64                   // the token's user, from the token or a stale cached one
 	jobTokJob int64                   // a job token's job, likewise
@@ -181,7 +182,7 @@ func (lk *lookup) wanted() ([]want, error) {
 		})
 	}
 	if l.JobRef && f.Job != nil && hasRef(f.Job) && lk.projectID != 0 {
-		wants = lk.ask(wants, refCountKey(lk.projectID, f.Job.Ref), lk.takeRefBuilds(lk.projectID, f.Job.Ref))
+		wants = lk.wantRefCount(wants, lk.projectID, f.Job.Ref)
 	}
 	if l.Related && f.Job != nil && !lk.relatedDone {
 		lk.relatedDone = true
@@ -263,18 +264,17 @@ func (lk *lookup) wantProject(wants []want) []want {
 		if id == 0 {
 			continue
 		}
+		if _, read := lk.projects[id]; !read {
+			if p, ok := s.warm.projects.get(id); ok && l.CachedProject {
+				lk.keepProject(id, p)
+			} else {
+				wants = lk.ask(wants, projectKey(id), lk.takeProject(id))
+			}
+		}
 		if indexedRef(l.Ref) {
 			// Fresh, as the project's own count is for its deep pages.
-			wants = lk.ask(wants, refCountKey(id, l.Ref), lk.takeRefBuilds(id, l.Ref))
+			wants = lk.wantRefCount(wants, id, l.Ref)
 		}
-		if _, read := lk.projects[id]; read {
-			continue
-		}
-		if p, ok := s.warm.projects.get(id); ok && l.CachedProject {
-			lk.keepProject(id, p)
-			continue
-		}
-		wants = lk.ask(wants, projectKey(id), lk.takeProject(id))
 	}
 	if p := lk.projects[lk.projectID]; p != nil {
 		f.Project = p
@@ -283,26 +283,74 @@ func (lk *lookup) wantProject(wants []want) []want {
 	return wants
 }
 
-// takeRefBuilds keeps the count of ref's builds in project id (0 when no
-// build of it was counted): Lookup.Ref's in Found, any in the warm cache.
-func (lk *lookup) takeRefBuilds(id int64, ref string) func(item) error {
-	return func(it item) error {
-		var c counterItem
-		if it != nil {
-			if err := unmarshal(it, &c); err != nil {
-				return err
-			}
-		}
-		lk.s.warm.builds.put(listOf{id, ref}, buildsHint{count: c.N})
-		if ref != lk.l.Ref {
-			return nil
-		}
-		if lk.refBuilds == nil {
-			lk.refBuilds = map[int64]int64{}
-		}
-		lk.refBuilds[id] = c.N
-		return nil
+// refRead is a ref's build count on its way through a lookup: the counts
+// in its entry and its count item as read (see refCountOf).
+type refRead struct {
+	entry, count         int64
+	entryRead, countRead bool
+	done                 bool
+}
+
+// wantRefCount reads the count of ref's builds in project id: from its
+// count item while where the project keeps it is not known (as it is for
+// every project stored or resharded since counts moved apart), and from
+// wherever the project, once read, keeps it. Once read it is kept
+// (keepRefBuilds).
+func (lk *lookup) wantRefCount(wants []want, id int64, ref string) []want {
+	k := listOf{id, ref}
+	if lk.refReads == nil {
+		lk.refReads = map[listOf]*refRead{}
 	}
+	r := lk.refReads[k]
+	if r == nil {
+		r = &refRead{}
+		lk.refReads[k] = r
+	}
+	if r.done {
+		return wants
+	}
+	mode, known := refsApart, false
+	if p, read := lk.projects[id]; read {
+		if p != nil {
+			mode = p.RefCounts
+		}
+		known = true
+	} else if p, ok := lk.s.warm.projects.get(id); ok && p.RefCounts == refsApart {
+		known = true // a project never moves its counts back
+	}
+	if mode != refsTogether && !r.countRead {
+		wants = lk.ask(wants, refCountKey(id, ref), func(it item) (err error) {
+			r.count, err = countIn(it)
+			r.countRead = true
+			return err
+		})
+	}
+	if known && mode != refsApart && !r.entryRead {
+		wants = lk.ask(wants, refEntryKey(id, ref), func(it item) (err error) {
+			r.entry, err = countIn(it)
+			r.entryRead = true
+			return err
+		})
+	}
+	if !known || (mode != refsTogether && !r.countRead) || (mode != refsApart && !r.entryRead) {
+		return wants
+	}
+	r.done = true
+	lk.keepRefBuilds(id, ref, refCountOf(mode, r.entry, r.count).n)
+	return wants
+}
+
+// keepRefBuilds keeps n, the count of ref's builds in project id (0 when no
+// build of it was counted): Lookup.Ref's in Found, any in the warm cache.
+func (lk *lookup) keepRefBuilds(id int64, ref string, n int64) {
+	lk.s.warm.builds.put(listOf{id, ref}, buildsHint{count: n})
+	if ref != lk.l.Ref {
+		return
+	}
+	if lk.refBuilds == nil {
+		lk.refBuilds = map[int64]int64{}
+	}
+	lk.refBuilds[id] = n
 }
 
 // takeProject keeps project id as read (nil when missing).

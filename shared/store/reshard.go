@@ -25,7 +25,8 @@ const reshardSettle = time.Second
 // Reshard gives project pid shards write shards and moves its builds there.
 // It sets the project's count first: from then on builds are created under
 // it (a creation that read the old one fails its condition and reads
-// again). Then it finds every build under any count's keys and rewrites
+// again). A project that keeps its ref counts together (in its own
+// partition) is set to move them too, and they move before the builds do. Then it finds every build under any count's keys and rewrites
 // those not under the new one, each on its version with the version moved
 // on, so that an action that read the build before fails and reads it
 // again. Lists of the project miss the builds not moved yet, until it ends
@@ -41,9 +42,10 @@ func (s *Store) Reshard(ctx context.Context, pid int64, shards int, progress fun
 	}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: projectKey(pid),
-		UpdateExpression:          aws.String("SET sh = :sh"),
-		ConditionExpression:       aws.String("attribute_exists(PK)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":sh": num(int64(shards))},
+		UpdateExpression:    aws.String("SET sh = :sh, ra = if_not_exists(ra, :moving)"),
+		ConditionExpression: aws.String("attribute_exists(PK)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":sh": num(int64(shards)), ":moving": num(refsMoving)},
 	})
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
@@ -53,6 +55,9 @@ func (s *Store) Reshard(ctx context.Context, pid int64, shards int, progress fun
 		return 0, err
 	}
 	if err := pause(ctx, reshardSettle); err != nil {
+		return 0, err
+	}
+	if err := s.keepRefCountsApart(ctx, pid); err != nil {
 		return 0, err
 	}
 	// A build's ref keys are dealt by its ref ordinal, not its ordinal: a

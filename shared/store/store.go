@@ -182,10 +182,6 @@ func refStatusPK(p int64, ref string, st jobs.Status, shards, k int) string {
 	return refPK(p, ref) + "#" + string(st) + shardSuffix(shards, k)
 }
 
-// refCountKey is the item counting a project's builds of one ref: the
-// highest ref ordinal.
-func refCountKey(p int64, ref string) item { return key("P#"+id(p), "RF#"+ref) }
-
 // searchKey orders GSI6 newest root pipeline first when read backwards,
 // and within one root the parent before its children (the smaller own id,
 // the larger key).

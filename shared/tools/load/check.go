@@ -100,12 +100,20 @@ func Check(ctx context.Context, st Stack) ([]string, error) {
 				pipelines[pl.ID] = pl.Counts
 			case pkPrefix(raw, "COUNTER"):
 				err = attributevalue.UnmarshalMap(raw, &counter)
-			case pkPrefix(raw, "P#") && strings.HasPrefix(stringAttr(raw, "SK"), "RF#"):
+			case pkPrefix(raw, "P#") && strings.HasPrefix(stringAttr(raw, "SK"), "RF#"),
+				pkPrefix(raw, "P#") && stringAttr(raw, "SK") == "RF":
+				// A ref's entry, or its count item (where the project keeps
+				// its ref counts apart; the entry then has none).
 				var c counterItem
 				err = attributevalue.UnmarshalMap(raw, &c)
 				var pid int64
 				fmt.Sscanf(stringAttr(raw, "PK"), "P#%d", &pid)
-				refCounts[refKey{pid, strings.TrimPrefix(stringAttr(raw, "SK"), "RF#")}] = c.N
+				ref := strings.TrimPrefix(stringAttr(raw, "SK"), "RF#")
+				if _, apart, ok := strings.Cut(stringAttr(raw, "PK"), "#RF#"); ok {
+					ref = apart
+				}
+				k := refKey{pid, ref}
+				refCounts[k] = max(refCounts[k], c.N)
 			}
 			if err != nil {
 				return nil, err

@@ -34,7 +34,7 @@ func (im *Importer) checkpoint(doc string) *checkpoint {
 
 // planFormat names the plan's encoding: a checkpoint of an importer that
 // planned differently is refused, never misread.
-const planFormat = "plan/6"
+const planFormat = "plan/7"
 
 // load returns the recorded plan and position, or no plan when there is no
 // checkpoint yet.
