@@ -10,11 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
@@ -120,7 +115,7 @@ func TestReshard(t *testing.T) {
 	var created []int64
 	// As stored before ref counts moved apart: creations count in the
 	// refs' entries until the reshard moves the counts, while it runs.
-	keepRefCountsTogether(t, d, 1)
+	d.KeepRefCountsTogether(t, 1)
 	for _, id := range toRetry[9:] {
 		w := d.post(t, "retry-job", fmt.Sprintf("/api/v4/projects/1/jobs/%d/retry", id), "", m)
 		if w.Code != http.StatusCreated {
@@ -195,81 +190,17 @@ func TestReshard(t *testing.T) {
 	}
 }
 
-// keepRefCountsTogether makes project pid's ref counts as a project's
-// stored before they moved apart: each in its ref's entry in the
-// project's partition, and the project not marked (ra).
-func keepRefCountsTogether(t *testing.T, d *fixture, pid int64) {
-	t.Helper()
-	ctx := context.Background()
-	db, table := d.DynamoDB, aws.String(d.Table)
-	pk := fmt.Sprintf("P#%d", pid)
-	for ref := range refEntryCounts(t, d, pid) {
-		count := tableKey(pk+"#RF#"+ref, "RF")
-		got, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: table, Key: count, ConsistentRead: aws.Bool(true)})
-		if err != nil || got.Item["n"] == nil {
-			t.Fatalf("ref %s has no count item (%v)", ref, err)
-		}
-		if _, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: table, Key: tableKey(pk, "RF#"+ref),
-			UpdateExpression:          aws.String("SET n = :n REMOVE ap"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":n": got.Item["n"]}}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: table, Key: count}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: table, Key: tableKey(pk, "P"),
-		UpdateExpression: aws.String("REMOVE ra")}); err != nil {
-		t.Fatal(err)
-	}
-	d.coldContainer()
-}
-
-// refEntryCounts are the refs project pid lists in its partition, each
-// with the count its entry holds (0: none).
-func refEntryCounts(t *testing.T, d *fixture, pid int64) map[string]int64 {
-	t.Helper()
-	out := map[string]int64{}
-	p := dynamodb.NewQueryPaginator(d.DynamoDB, &dynamodb.QueryInput{
-		TableName: aws.String(d.Table), KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :rf)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": &types.AttributeValueMemberS{Value: fmt.Sprintf("P#%d", pid)}, ":rf": &types.AttributeValueMemberS{Value: "RF#"}},
-		ConsistentRead: aws.Bool(true),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, it := range page.Items {
-			var e struct {
-				SK string
-				N  int64 `dynamodbav:"n"`
-			}
-			if err := attributevalue.UnmarshalMap(it, &e); err != nil {
-				t.Fatal(err)
-			}
-			out[strings.TrimPrefix(e.SK, "RF#")] = e.N
-		}
-	}
-	return out
-}
-
 // refEntriesCounting is how many of project pid's ref entries hold their
 // ref's count.
 func refEntriesCounting(t *testing.T, d *fixture, pid int64) int {
 	t.Helper()
 	n := 0
-	for _, c := range refEntryCounts(t, d, pid) {
+	for _, c := range d.RefEntryCounts(t, pid) {
 		if c > 0 {
 			n++
 		}
 	}
 	return n
-}
-
-func tableKey(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: pk}, "SK": &types.AttributeValueMemberS{Value: sk}}
 }
 
 // buildsByRef is project 1's build ids by ref, newest first, from its

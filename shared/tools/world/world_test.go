@@ -480,10 +480,15 @@ func decodeJobOf(t *testing.T, raw json.RawMessage) jobOf {
 // ref in id order, the refs' counts, every pipeline's counts those of its
 // jobs, the id counter above every id): the import adds to counts and never
 // overwrites them. A build created afterwards takes an id above every
-// imported one and the project's next ordinal.
+// imported one and the project's next ordinal. So it does into projects
+// keeping their ref counts together, as stored before counts moved apart.
 func TestImportInPartsKeepsTheInvariants(t *testing.T) {
-	for _, shards := range []int{1, 4} {
-		t.Run(fmt.Sprintf("%d shards", shards), func(t *testing.T) {
+	for _, c := range []struct {
+		shards   int
+		together bool
+	}{{1, false}, {4, false}, {1, true}} {
+		shards := c.shards
+		t.Run(fmt.Sprintf("%d shards, ref counts together %v", shards, c.together), func(t *testing.T) {
 			ctx := context.Background()
 			env := testenv.New(t)
 			seed := func() *world.World {
@@ -509,6 +514,9 @@ func TestImportInPartsKeepsTheInvariants(t *testing.T) {
 			w.Jobs = first
 			if _, err := importer(env).Import(ctx, w); err != nil {
 				t.Fatal(err)
+			}
+			for pid := int64(1); pid <= 3 && c.together; pid++ {
+				env.KeepRefCountsTogether(t, pid)
 			}
 			var cancel jobOf // a job of the first part that the action cancels
 			for _, raw := range first {
@@ -562,6 +570,15 @@ func TestImportInPartsKeepsTheInvariants(t *testing.T) {
 			}
 			for pid := range int64(3) {
 				denseOrdinals(t, env, pid+1)
+				counting := 0
+				for _, n := range env.RefEntryCounts(t, pid+1) {
+					if n > 0 {
+						counting++
+					}
+				}
+				if c.together != (counting > 0) {
+					t.Errorf("project %d: %d ref entries hold counts", pid+1, counting)
+				}
 			}
 		})
 	}
