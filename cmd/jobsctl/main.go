@@ -33,7 +33,8 @@ const usage = `usage:
                               import a world document, idempotently, resuming after a crash
   jobsctl reshard PROJECT SHARDS
                               move a project's builds to SHARDS write shards of its build
-                              indexes (1 to 32; lists miss unmoved builds while it runs)
+                              indexes (1 to 32; lists miss unmoved builds while it runs); a
+                              project stored before ref counts had items of their own gets them
   jobsctl recount PROJECT      count a project stored before rank masks were kept, so that its deep
                               filtered pages of completed builds (and of each ref's) cost what
                               shallow ones do

@@ -9,7 +9,9 @@
 //	PP#<lower(path)>     P          project path alias -> project id
 //	P#<project>          M#<user>   membership with access level
 //	P#<project>          A#<agent>  agent authorized for the project
-//	P#<project>          RF#<ref>   the project's builds of a pipeline ref, counted (the highest ref ordinal)
+//	P#<project>          RF#<ref>   a pipeline ref with builds (and, in a project stored
+//	                                before ra, their count: refcounts.go)
+//	P#<project>#RF#<ref> RF         the project's builds of the ref, counted (the highest ref ordinal)
 //	P#<project>#N#<h>    <bucket>   rank masks of completed builds, per 16 ordinals (ranks.go)
 //	P#<project>#RN#<len(ref)>#<ref>#<h>  <bucket>  the same of a ref's builds, per 16 ref ordinals
 //	                                (a ref over 22 bytes: RN#h#<its SHA-256, 128 bits>, rankRef)
