@@ -214,11 +214,14 @@ type creation struct{ ref refCount }
 // reread reads keys, and for creating job c of project p (nil: none) the
 // counts it moves, in one strongly consistent BatchGetItem. The counts are
 // where the project keeps them as read with keys, if they hold it, else as
-// p says.
+// p says (a project keeping them apart never keeps them together again).
 func (s *Store) reread(ctx context.Context, keys []item, p *jobs.Project, c *jobs.Job) (map[string]item, *creation, error) {
 	ref := c != nil && hasRef(c)
 	if ref {
-		keys = append(keys, refEntryKey(p.ID, c.Ref), refCountKey(p.ID, c.Ref))
+		keys = append(keys, refCountKey(p.ID, c.Ref))
+		if p.RefCounts != refsApart {
+			keys = append(keys, refEntryKey(p.ID, c.Ref))
+		}
 	}
 	if len(keys) == 0 {
 		return nil, &creation{}, nil

@@ -16,9 +16,9 @@ import (
 func (r *Report) Write(w io.Writer, top int) {
 	m := r.Mix
 	fmt.Fprintf(w, "Mix: one project at %.0f job writes/s (over %d pipelines) and %.0f page-1 reads/s (%d callers), "+
-		"plus %.0f creations/s (over %d projects x %d pipelines), plus an import of %.0f jobs/s into one project "+
+		"plus %.0f creations/s (over %d projects x %d pipelines on %d refs), plus an import of %.0f jobs/s into one project "+
 		"of %d shards.\n", m.JobWrites, m.Pipelines, m.ListReads, m.Callers,
-		m.Creations, m.CreationProjects, m.CreationPipelines, m.Imports, m.ImportShards)
+		m.Creations, m.CreationProjects, m.CreationPipelines, max(m.CreationRefs, 1), m.Imports, m.ImportShards)
 	fmt.Fprintf(w, "List reads: C = %.0f warm containers at %.0f requests/s each (a cached page 1 took %v in process here); "+
 		"page TTL %v, identity caches %v.\n\n", m.Containers(), m.ContainerRPS, r.WarmPage.Round(time.Microsecond),
 		store.PageTTL, store.WarmTTL)

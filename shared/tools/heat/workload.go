@@ -28,6 +28,9 @@ type Mix struct {
 	// spread over; the creations spread over CreationPipelines pipelines
 	// in each of CreationProjects projects.
 	Pipelines, CreationProjects, CreationPipelines int
+	// CreationRefs is how many refs a creation project's pipelines are
+	// dealt over (each ref's build count is an item of its own).
+	CreationRefs int
 	// Callers is how many distinct tokens read the hot page;
 	// ContainerRPS how many requests a second one warm container serves
 	// (Lambda: one at a time), which makes the containers C.
@@ -50,8 +53,8 @@ type Mix struct {
 // DefaultMix is issue 10's: one project at 5,000 job writes/s and 20,000
 // list reads/s, plus 10,000 creations/s installation-wide, here over 100
 // projects (100 a second each: one project's creations compare-and-set its
-// build count and its ref's, both in the partition P#<p>, which caps them
-// near 250 a second, see BENCHMARKS.md). The
+// build count, in the partition P#<p>, which caps them near 500 a second,
+// and their ref's, which caps one ref's likewise, see BENCHMARKS.md). The
 // hot project has 32 shards: a job write puts 2 units on its build index
 // row (a transaction's), so 5,000 a second need 10,000 / 800 > 12 shards
 // to stay under 80% when spread evenly (as a project's recent ordinals are),
@@ -63,7 +66,7 @@ type Mix struct {
 // BatchWriteItem: 1 unit a row under 1 KB), in 16 shards: 10,000 / 16 =
 // 625 units a second on each build index key, 63% (8 shards: 125%).
 var DefaultMix = Mix{JobWrites: 5000, ListReads: 20000, Creations: 10000, Pipelines: 50, CreationProjects: 100,
-	CreationPipelines: 10, Callers: 100, ContainerRPS: 100, Samples: 3, HotShards: 32, CreationShards: 1,
+	CreationPipelines: 10, CreationRefs: 1, Callers: 100, ContainerRPS: 100, Samples: 3, HotShards: 32, CreationShards: 1,
 	Imports: 10000, ImportShards: 16, ImportJobs: 1000, ImportPipelineJobs: 8}
 
 // Containers is C, the warm containers serving the list reads.
@@ -337,6 +340,15 @@ func finishedJob(pid int64, pl int) int64      { return 1_000_000 + pid*1000 + i
 func creationPipeline(pid int64, pl int) int64 { return 100_000 + pid*1000 + int64(pl) }
 func callerToken(u int) string                 { return fmt.Sprintf("glpat-heat-caller-%011d", u) }
 
+// creationRef is the ref of a creation project's pipelines dealt to i:
+// main first, as the one ref of the default mix.
+func creationRef(i int) string {
+	if i == 0 {
+		return "main"
+	}
+	return fmt.Sprintf("feature/%d", i)
+}
+
 const importProject = 3
 
 // importStatuses are the imported jobs' statuses, in turn: a history's
@@ -363,14 +375,14 @@ func heatWorld(m Mix, now time.Time) *world.World {
 			Visibility: jobs.Private, Members: members[:1], Name: fmt.Sprintf("p%d", p), Shards: m.CreationShards})
 	}
 	created := now.Add(-time.Hour).Format(docTime)
-	pipeline := func(pid, id int64) map[string]any {
-		pl := pipelineDoc(pid, id, "running", created)
+	pipeline := func(pid, id int64, ref string) map[string]any {
+		pl := pipelineDoc(pid, id, ref, "running", created)
 		w.Pipelines = append(w.Pipelines, mustJSON(pl))
 		return pl
 	}
 	for pl := range m.Pipelines {
 		id := int64(1000 + pl)
-		p := pipeline(hotProject, id)
+		p := pipeline(hotProject, id, "main")
 		for i, st := range []string{"created", "pending", "running", "success"} {
 			jid := hotJob(pl, i)
 			w.Jobs = append(w.Jobs, jobDoc(jid, fmt.Sprintf("rspec %d/4", jid%4+1), st, created, users[1], p))
@@ -381,7 +393,7 @@ func heatWorld(m Mix, now time.Time) *world.World {
 		for i := range m.CreationPipelines {
 			jid := finishedJob(pid, i)
 			w.Jobs = append(w.Jobs, jobDoc(jid, fmt.Sprintf("rspec %d/4", jid%4+1), "success", created, users[1],
-				pipeline(pid, creationPipeline(pid, i))))
+				pipeline(pid, creationPipeline(pid, i), creationRef(i%max(m.CreationRefs, 1)))))
 		}
 	}
 	return w
@@ -399,7 +411,7 @@ func importWorld(m Mix, now time.Time) *world.World {
 	var pl map[string]any
 	for i := range m.ImportJobs {
 		if i%per == 0 {
-			pl = pipelineDoc(importProject, int64(5_000_000+i/per), "success", created)
+			pl = pipelineDoc(importProject, int64(5_000_000+i/per), "main", "success", created)
 			w.Pipelines = append(w.Pipelines, mustJSON(pl))
 		}
 		w.Jobs = append(w.Jobs, jobDoc(int64(50_000_000+i), fmt.Sprintf("rspec %d/%d", i%per+1, per),
@@ -420,11 +432,11 @@ func userDoc(u int) json.RawMessage {
 		"location": "", "public_email": nil, "bot": false, "job_title": "", "pronouns": nil})
 }
 
-// pipelineDoc is pipeline id of project pid on ref main, as GitLab's API
-// shows it.
-func pipelineDoc(pid, id int64, status, created string) map[string]any {
+// pipelineDoc is pipeline id of project pid on ref, as GitLab's API shows
+// it.
+func pipelineDoc(pid, id int64, ref, status, created string) map[string]any {
 	return map[string]any{"id": id, "iid": id, "project_id": pid, "sha": "0ff3ae198f8601a285adcf5c0fff204ee6fba5fd",
-		"ref": "main", "status": status, "source": "push", "created_at": created, "updated_at": created,
+		"ref": ref, "status": status, "source": "push", "created_at": created, "updated_at": created,
 		"web_url": fmt.Sprintf("%s/heat/-/pipelines/%d", instance, id)}
 }
 
@@ -439,7 +451,7 @@ func jobDoc(id int64, name, status, created string, user json.RawMessage, pl map
 	case "success", "failed", "canceled":
 		started, finished = created, created
 	}
-	return mustJSON(map[string]any{"id": id, "status": status, "stage": "test", "name": name, "ref": "main", "tag": false,
+	return mustJSON(map[string]any{"id": id, "status": status, "stage": "test", "name": name, "ref": pl["ref"], "tag": false,
 		"coverage": nil, "allow_failure": false, "created_at": created, "started_at": started, "finished_at": finished,
 		"erased_at": nil, "duration": nil, "queued_duration": nil, "user": user, "pipeline": pl, "project_id": pl["project_id"],
 		"tag_list": []string{"docker", "linux"}, "web_url": fmt.Sprintf("%s/heat/-/jobs/%d", instance, id),
