@@ -126,6 +126,11 @@ func TestReshard(t *testing.T) {
 	if n := refEntriesCounting(t, d, 1); n == 0 {
 		t.Fatal("no ref entry counts builds")
 	}
+	for ref, want := range buildsByRef(t, d) {
+		if got := listAll(t, d, "/api/v4/projects/1/jobs?per_page=30&ref="+url.QueryEscape(ref)); !slices.Equal(got, want) {
+			t.Errorf("ref counts together: ref %s lists %d builds, want %d", ref, len(got), len(want))
+		}
+	}
 	for i, shards := range []int{8, 4, 1} {
 		var wg sync.WaitGroup
 		var moved int

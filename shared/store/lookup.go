@@ -293,9 +293,9 @@ type refRead struct {
 
 // wantRefCount reads the count of ref's builds in project id: from its
 // count item while where the project keeps it is not known (as it is for
-// every project stored or resharded since counts moved apart), and from
-// wherever the project, once read, keeps it. Once read it is kept
-// (keepRefBuilds).
+// every project stored or resharded since counts moved apart), and its
+// entry too when the project, once read or as cached, keeps it there. Once
+// read it is kept (keepRefBuilds).
 func (lk *lookup) wantRefCount(wants []want, id int64, ref string) []want {
 	k := listOf{id, ref}
 	if lk.refReads == nil {
@@ -309,14 +309,16 @@ func (lk *lookup) wantRefCount(wants []want, id int64, ref string) []want {
 	if r.done {
 		return wants
 	}
-	mode, known := refsApart, false
+	mode, known, entry := refsApart, false, false
 	if p, read := lk.projects[id]; read {
 		if p != nil {
 			mode = p.RefCounts
 		}
-		known = true
-	} else if p, ok := lk.s.warm.projects.get(id); ok && p.RefCounts == refsApart {
-		known = true // a project never moves its counts back
+		known, entry = true, mode != refsApart
+	} else if p, ok := lk.s.warm.projects.get(id); ok {
+		// A project never moves its counts back; one that kept them
+		// together a while ago may still, so its entry is read at once.
+		known, entry = p.RefCounts == refsApart, p.RefCounts != refsApart
 	}
 	if mode != refsTogether && !r.countRead {
 		wants = lk.ask(wants, refCountKey(id, ref), func(it item) (err error) {
@@ -325,7 +327,7 @@ func (lk *lookup) wantRefCount(wants []want, id int64, ref string) []want {
 			return err
 		})
 	}
-	if known && mode != refsApart && !r.entryRead {
+	if entry && !r.entryRead {
 		wants = lk.ask(wants, refEntryKey(id, ref), func(it item) (err error) {
 			r.entry, err = countIn(it)
 			r.entryRead = true
