@@ -10,7 +10,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -109,28 +108,16 @@ type rankItem struct {
 }
 
 // countedRefs reads the refs of project pid that have a build count
-// (RF#<ref>), each true.
+// (an entry, see refEntries), each true.
 func (s *Store) countedRefs(ctx context.Context, pid int64) (map[string]bool, error) {
+	entries, err := s.refEntries(ctx, pid)
 	out := map[string]bool{}
-	err := s.queryEach(ctx, &dynamodb.QueryInput{
-		TableName:              aws.String(s.table),
-		KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :rf)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": projectKey(pid)["PK"], ":rf": str("RF#")},
-		ProjectionExpression: aws.String("SK"),
-		ConsistentRead:       aws.Bool(true),
-	}, func(it item) error {
-		if sk, ok := it["SK"].(*types.AttributeValueMemberS); ok {
-			if ref := strings.TrimPrefix(sk.Value, "RF#"); indexedRef(ref) {
-				out[ref] = true
-			}
+	for ref := range entries {
+		if indexedRef(ref) {
+			out[ref] = true
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("refs of project %d: %w", pid, err)
 	}
-	return out, nil
+	return out, err
 }
 
 // rankItems reads the keys and versions of the count items of project

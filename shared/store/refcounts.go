@@ -104,32 +104,16 @@ func (s *Store) keepRefCountsApart(ctx context.Context, pid int64) error {
 		if attempt > maxAttempts {
 			return fmt.Errorf("ref counts of project %d: %d attempts lost: %w", pid, maxAttempts, ErrConflict)
 		}
-		var left []refCount
-		var refs []string
-		err := s.queryEach(ctx, &dynamodb.QueryInput{
-			TableName:              aws.String(s.table),
-			KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :rf)"),
-			FilterExpression:       aws.String("attribute_exists(n)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pk": projectKey(pid)["PK"], ":rf": str("RF#")},
-			ProjectionExpression: aws.String("SK, n"),
-			ConsistentRead:       aws.Bool(true),
-		}, func(it item) error {
-			n, err := countIn(it)
-			if sk, _ := it["SK"].(*types.AttributeValueMemberS); sk != nil && n > 0 {
-				refs, left = append(refs, strings.TrimPrefix(sk.Value, "RF#")), append(left, refCount{n: n})
-			}
-			return err
-		})
+		entries, err := s.refEntries(ctx, pid)
 		if err != nil {
-			return fmt.Errorf("ref counts of project %d: %w", pid, err)
-		}
-		if len(refs) == 0 {
-			break
+			return err
 		}
 		lost := false
-		for i, ref := range refs {
-			us := s.refCountWrites(&jobs.Project{ID: pid, RefCounts: refsMoving}, ref, left[i], left[i].n)
+		for ref, n := range entries {
+			if n == 0 {
+				continue
+			}
+			us := s.refCountWrites(&jobs.Project{ID: pid, RefCounts: refsMoving}, ref, refCount{n: n}, n)
 			ops := make([]op, len(us))
 			for j, u := range us {
 				ops[j] = op{race: true, w: types.TransactWriteItem{Update: u}}
@@ -153,4 +137,28 @@ func (s *Store) keepRefCountsApart(ctx context.Context, pid int64) error {
 		ExpressionAttributeValues: map[string]types.AttributeValue{":apart": num(refsApart)},
 	})
 	return err
+}
+
+// refEntries reads project pid's ref entries: each ref with the count its
+// entry holds (0: none, as where counts are apart).
+func (s *Store) refEntries(ctx context.Context, pid int64) (map[string]int64, error) {
+	out := map[string]int64{}
+	err := s.queryEach(ctx, &dynamodb.QueryInput{
+		TableName:              aws.String(s.table),
+		KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :rf)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": projectKey(pid)["PK"], ":rf": str("RF#")},
+		ProjectionExpression: aws.String("SK, n"),
+		ConsistentRead:       aws.Bool(true),
+	}, func(it item) error {
+		n, err := countIn(it)
+		if sk, ok := it["SK"].(*types.AttributeValueMemberS); ok {
+			out[strings.TrimPrefix(sk.Value, "RF#")] = n
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("refs of project %d: %w", pid, err)
+	}
+	return out, nil
 }
