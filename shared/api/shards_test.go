@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
@@ -238,5 +240,40 @@ func listAll(t *testing.T, d *fixture, target string) []int64 {
 			return all
 		}
 		all = append(all, ids...)
+	}
+}
+
+// A container that cached a project while it kept its ref counts in its
+// entries reads both places for a ref's deep page once a reshard (to the
+// same shard count: only the counts move) has moved them, within WarmTTL:
+// not the emptied entry alone.
+func TestRefPagesOfACachedProjectOnceCountsMoved(t *testing.T) {
+	d := newDemo(t, 40)
+	m := token(demo.TokenMaintainer)
+	d.KeepRefCountsTogether(t, 1)
+	busiest, refs := "", buildsByRef(t, d)
+	for ref, ids := range refs {
+		if len(ids) > len(refs[busiest]) {
+			busiest = ref
+		}
+	}
+	if len(refs[busiest]) < 6 {
+		t.Fatalf("ref %s has %d builds, want a second page of 5", busiest, len(refs[busiest]))
+	}
+	target := "/api/v4/projects/1/jobs?per_page=5&page=2&ref=" + url.QueryEscape(busiest)
+	answer := func(w *httptest.ResponseRecorder) string {
+		return fmt.Sprint(w.Code, w.Header().Get("Link"), w.Body)
+	}
+	container := *d.Deps // another container's, which caches the project as keeping its counts together
+	container.Store = store.New(d.DynamoDB, d.Table)
+	want := answer(d.callWith(t, &container, "list-project-jobs", http.MethodGet, target, m))
+	if _, err := store.New(d.DynamoDB, d.Table).Reshard(context.Background(), 1, 1, nil); err != nil { // jobsctl's
+		t.Fatal(err)
+	}
+	if p := d.project(t, 1); p.RefCounts != 2 || refEntriesCounting(t, d, 1) != 0 {
+		t.Fatalf("ref counts kept as %d after the reshard", p.RefCounts)
+	}
+	if got := answer(d.callWith(t, &container, "list-project-jobs", http.MethodGet, target, m)); got != want {
+		t.Errorf("%s once the counts moved:\n%.300s\nwant, as before\n%.300s", target, got, want)
 	}
 }

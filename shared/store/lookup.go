@@ -112,7 +112,8 @@ type lookup struct {
 	asked map[string]bool
 
 	projectID int64                   // the request's project, once known
-	projects  map[int64]*jobs.Project // projects read, by id (nil: missing)
+	projects  map[int64]*jobs.Project // projects read, by id (nil: missing), or cached
+	cached    map[int64]bool          // the projects of projects taken from the warm cache, not read
 	refBuilds map[int64]int64         // Lookup.Ref's build count read, by project id
 	refReads  map[listOf]*refRead     // ref build counts being read
 	hints     []int64                 // project ids a stale cache named, read early
@@ -267,6 +268,10 @@ func (lk *lookup) wantProject(wants []want) []want {
 		if _, read := lk.projects[id]; !read {
 			if p, ok := s.warm.projects.get(id); ok && l.CachedProject {
 				lk.keepProject(id, p)
+				if lk.cached == nil {
+					lk.cached = map[int64]bool{}
+				}
+				lk.cached[id] = true
 			} else {
 				wants = lk.ask(wants, projectKey(id), lk.takeProject(id))
 			}
@@ -294,8 +299,11 @@ type refRead struct {
 // wantRefCount reads the count of ref's builds in project id: from its
 // count item while where the project keeps it is not known (as it is for
 // every project stored or resharded since counts moved apart), and its
-// entry too when the project, once read or as cached, keeps it there. Once
-// read it is kept (keepRefBuilds).
+// entry too when the project, once read, keeps it there. A project cached
+// as keeping them apart still does (counts never move back); one cached
+// as keeping them in its entries may have moved them since (a reshard), so
+// both places are read then, as while they move. Once read it is kept
+// (keepRefBuilds).
 func (lk *lookup) wantRefCount(wants []want, id int64, ref string) []want {
 	k := listOf{id, ref}
 	if lk.refReads == nil {
@@ -309,17 +317,24 @@ func (lk *lookup) wantRefCount(wants []want, id int64, ref string) []want {
 	if r.done {
 		return wants
 	}
-	mode, known, entry := refsApart, false, false
-	if p, read := lk.projects[id]; read {
+	mode, known := refsApart, false
+	p, read := lk.projects[id]
+	fresh := read && !lk.cached[id]
+	if !read {
+		p, read = lk.s.warm.projects.get(id)
+	}
+	switch {
+	case fresh:
 		if p != nil {
 			mode = p.RefCounts
 		}
-		known, entry = true, mode != refsApart
-	} else if p, ok := lk.s.warm.projects.get(id); ok {
-		// A project never moves its counts back; one that kept them
-		// together a while ago may still, so its entry is read at once.
-		known, entry = p.RefCounts == refsApart, p.RefCounts != refsApart
+		known = true
+	case read: // as cached
+		if known = true; p.RefCounts != refsApart {
+			mode = refsMoving
+		}
 	}
+	entry := mode != refsApart
 	if mode != refsTogether && !r.countRead {
 		wants = lk.ask(wants, refCountKey(id, ref), func(it item) (err error) {
 			r.count, err = countIn(it)
