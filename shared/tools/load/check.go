@@ -72,13 +72,19 @@ func stringAttr(it map[string]types.AttributeValue, name string) string {
 //     every retried job has exactly one successor;
 //   - the job id counter is at or above every job's id;
 //   - a project's build ordinals are 1..n, and its build ids grow with them;
+//   - a ref's builds are numbered 1..n, n its count, held in one place: the
+//     one its project keeps counts in;
 //   - a pipeline's job counts are the counts of its jobs;
 //   - an erased job whose deletion is done (no fp mark) has no files left in S3.
 func Check(ctx context.Context, st Stack) ([]string, error) {
 	var all []jobItem
 	pipelines := map[int64]map[string]int64{}
 	var counter counterItem
-	refCounts := map[refKey]int64{}
+	// Each ref's count as its entry and its count item hold it, and where
+	// each project keeps them (jobs.Project.RefCounts: 0 together in the
+	// entries, 1 moving, 2 apart in the count items).
+	entryCounts, itemCounts := map[refKey]int64{}, map[refKey]int64{}
+	refModes := map[int64]int{}
 	p := dynamodb.NewScanPaginator(st.DynamoDB, &dynamodb.ScanInput{TableName: aws.String(st.Table), ConsistentRead: aws.Bool(true)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -100,20 +106,27 @@ func Check(ctx context.Context, st Stack) ([]string, error) {
 				pipelines[pl.ID] = pl.Counts
 			case pkPrefix(raw, "COUNTER"):
 				err = attributevalue.UnmarshalMap(raw, &counter)
+			case pkPrefix(raw, "P#") && stringAttr(raw, "SK") == "P":
+				var p struct {
+					ID        int64 `dynamodbav:"id"`
+					RefCounts int   `dynamodbav:"ra"`
+				}
+				err = attributevalue.UnmarshalMap(raw, &p)
+				refModes[p.ID] = p.RefCounts
 			case pkPrefix(raw, "P#") && strings.HasPrefix(stringAttr(raw, "SK"), "RF#"),
 				pkPrefix(raw, "P#") && stringAttr(raw, "SK") == "RF":
-				// A ref's entry, or its count item (where the project keeps
-				// its ref counts apart; the entry then has none).
+				// A ref's entry, or its count item.
 				var c counterItem
 				err = attributevalue.UnmarshalMap(raw, &c)
 				var pid int64
 				fmt.Sscanf(stringAttr(raw, "PK"), "P#%d", &pid)
-				ref := strings.TrimPrefix(stringAttr(raw, "SK"), "RF#")
+				ref, counts := strings.TrimPrefix(stringAttr(raw, "SK"), "RF#"), entryCounts
 				if _, apart, ok := strings.Cut(stringAttr(raw, "PK"), "#RF#"); ok {
-					ref = apart
+					ref, counts = apart, itemCounts
 				}
-				k := refKey{pid, ref}
-				refCounts[k] = max(refCounts[k], c.N)
+				if c.N > 0 {
+					counts[refKey{pid, ref}] = c.N
+				}
 			}
 			if err != nil {
 				return nil, err
@@ -181,8 +194,20 @@ func Check(ctx context.Context, st Stack) ([]string, error) {
 					j.ID, i+1, k.ref, k.project, j.RefOrdinal))
 			}
 		}
-		if n := refCounts[k]; n != int64(len(builds)) {
+		if n := max(entryCounts[k], itemCounts[k]); n != int64(len(builds)) {
 			bad = append(bad, fmt.Sprintf("ref %q of project %d counts %d builds, has %d", k.ref, k.project, n, len(builds)))
+		}
+	}
+	// A ref's count is in one place, the one its project keeps it in.
+	for k := range entryCounts {
+		if _, both := itemCounts[k]; both || refModes[k.project] == 2 {
+			bad = append(bad, fmt.Sprintf("ref %q of project %d has a count in its entry, and %d in its count item (project keeps counts as %d)",
+				k.ref, k.project, itemCounts[k], refModes[k.project]))
+		}
+	}
+	for k := range itemCounts {
+		if refModes[k.project] == 0 {
+			bad = append(bad, fmt.Sprintf("ref %q of project %d has a count item, but its project keeps counts in its entries", k.ref, k.project))
 		}
 	}
 	for k, n := range latest {
