@@ -113,7 +113,7 @@ type lookup struct {
 
 	projectID int64                   // the request's project, once known
 	projects  map[int64]*jobs.Project // projects read, by id (nil: missing), or cached
-	cached    map[int64]bool          // the projects of projects taken from the warm cache, not read
+	cached    map[int64]bool          // projects taken from the warm cache (CachedProject), not read
 	refBuilds map[int64]int64         // Lookup.Ref's build count read, by project id
 	refReads  map[listOf]*refRead     // ref build counts being read
 	hints     []int64                 // project ids a stale cache named, read early
