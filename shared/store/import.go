@@ -271,22 +271,14 @@ func (o *Ordinals) Of(id int64) (ordinal, refOrdinal int64) {
 // newer than a fresh one, those builds whole from the table, since they are
 // renumbered. Index entries give only keys: nothing else of them is read.
 func (s *Store) PlanOrdinals(ctx context.Context, pid int64, fresh []Build) (*Ordinals, error) {
-	got, err := s.batchGet(ctx, []item{projectKey(pid)})
+	p, err := s.readProject(ctx, pid)
 	if err != nil {
-		return nil, err
-	}
-	it, ok := got[keyString(projectKey(pid))]
-	if !ok {
-		return nil, fmt.Errorf("project %d: %w", pid, ErrNotFound)
-	}
-	var p jobs.Project
-	if err := unmarshal(it, &p); err != nil {
 		return nil, err
 	}
 	if p.RefCounts == refsMoving {
 		return nil, fmt.Errorf("project %d: a reshard is moving its ref counts: run jobsctl reshard again first", pid)
 	}
-	o := &Ordinals{Shards: shardsOf(&p), RefCounts: p.RefCounts, OldBuilds: p.Builds, Builds: p.Builds, MaxID: p.MaxBuildID,
+	o := &Ordinals{Shards: shardsOf(p), RefCounts: p.RefCounts, OldBuilds: p.Builds, Builds: p.Builds, MaxID: p.MaxBuildID,
 		Refs: map[string]RefCount{}}
 	if len(fresh) == 0 {
 		return o, nil
@@ -337,6 +329,12 @@ func (s *Store) PlanOrdinals(ctx context.Context, pid int64, fresh []Build) (*Or
 	if err != nil {
 		return nil, err
 	}
+	// Counts read where a reshard had just moved them from would be 0.
+	if p, err := s.readProject(ctx, pid); err != nil {
+		return nil, err
+	} else if p.RefCounts != o.RefCounts {
+		return nil, fmt.Errorf("project %d: a reshard moved its ref counts while the import planned: import again", pid)
+	}
 	// A ref's builds below the lowest fresh one keep their ref ordinals:
 	// they are its count less its stored builds from there on.
 	last := maps.Clone(refs)
@@ -371,6 +369,20 @@ func (s *Store) PlanOrdinals(ctx context.Context, pid int64, fresh []Build) (*Or
 	}
 	o.Builds = base + int64(len(all))
 	return o, nil
+}
+
+// readProject reads project pid's item, strongly consistent.
+func (s *Store) readProject(ctx context.Context, pid int64) (*jobs.Project, error) {
+	got, err := s.batchGet(ctx, []item{projectKey(pid)})
+	if err != nil {
+		return nil, err
+	}
+	it, ok := got[keyString(projectKey(pid))]
+	if !ok {
+		return nil, fmt.Errorf("project %d: %w", pid, ErrNotFound)
+	}
+	p := &jobs.Project{}
+	return p, unmarshal(it, p)
 }
 
 // addRank counts new build b of ordinal ord in the rank counts of ref's
@@ -495,9 +507,9 @@ func (s *Store) RenumberBuilds(ctx context.Context, o *Ordinals) error {
 }
 
 // CountBuilds sets a project's build count, highest build id and its refs'
-// build counts as o planned, once its builds are written. Each is one
-// conditional write on the count as o read it (or already as planned: a
-// resumed import's), so a build created meanwhile, which took an ordinal
+// build counts as o planned, once its builds are written. Each is
+// conditional on the count as o read it (or already as planned: a resumed
+// import's), so a build created meanwhile, which took an ordinal
 // the import gave too, fails the import instead of being overwritten. The
 // project's leased ids (ie) are dropped: its next build leases new ones,
 // above the counter and so above every imported id.
@@ -505,45 +517,68 @@ func (s *Store) CountBuilds(ctx context.Context, pid int64, o *Ordinals) error {
 	if len(o.IDs) == 0 {
 		return nil
 	}
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	// Ref counts are written where the project keeps them now, which a
+	// reshard since the plan may have changed (their values it does not):
+	// each write checks that it still does.
+	res, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: projectKey(pid),
-		UpdateExpression:          aws.String("SET nb = :new, mx = :mx REMOVE ie"),
-		ConditionExpression:       aws.String("nb = :old OR nb = :new"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":new": num(o.Builds), ":old": num(o.OldBuilds), ":mx": num(o.MaxID)},
+		UpdateExpression:    aws.String("SET nb = :new, mx = :mx REMOVE ie"),
+		ConditionExpression: aws.String("(nb = :old OR nb = :new) AND (attribute_not_exists(ra) OR ra <> :moving)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":new": num(o.Builds), ":old": num(o.OldBuilds), ":mx": num(o.MaxID),
+			":moving": num(refsMoving)},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		var p jobs.Project
+		if unmarshal(failed.Item, &p) == nil && p.RefCounts == refsMoving {
+			return fmt.Errorf("project %d: a reshard is moving its ref counts: run jobsctl reshard again, then resume the import", pid)
+		}
+	}
 	if err := builtMeanwhile(err, pid, "project"); err != nil {
+		return err
+	}
+	var p jobs.Project
+	if err := unmarshal(res.Attributes, &p); err != nil {
 		return err
 	}
 	if err := s.addRanks(ctx, pid, o); err != nil {
 		return err
 	}
+	keeps := &types.ConditionCheck{TableName: aws.String(s.table), Key: projectKey(pid),
+		ConditionExpression: aws.String("attribute_not_exists(ra)")}
+	if p.RefCounts == refsApart {
+		keeps.ConditionExpression = aws.String("ra = :apart")
+		keeps.ExpressionAttributeValues = map[string]types.AttributeValue{":apart": num(refsApart)}
+	}
 	refs := slices.Sorted(maps.Keys(o.Refs))
 	_, err = inBatches(ctx, refs, 1, 16, nil, func(ctx context.Context, refs []string) (int, error) {
-		c := o.Refs[refs[0]]
+		ref, c := refs[0], o.Refs[refs[0]]
+		writes := []types.TransactWriteItem{{ConditionCheck: keeps}}
 		cond := "n = :old OR n = :new"
 		if c.Old == 0 {
 			cond = "attribute_not_exists(n) OR n = :old OR n = :new"
 		}
-		at := refEntryKey(pid, refs[0])
-		if o.RefCounts == refsApart {
+		at := refEntryKey(pid, ref)
+		if p.RefCounts == refsApart {
 			// The entry lists the ref (countedRefs); its count is apart.
-			e := s.leaveEntry(pid, refs[0], 0)
-			_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-				TableName: e.TableName, Key: e.Key, UpdateExpression: e.UpdateExpression,
-				ConditionExpression: e.ConditionExpression, ExpressionAttributeValues: e.ExpressionAttributeValues,
-			})
-			if err != nil {
-				return 0, fmt.Errorf("ref %s of project %d: %w", refs[0], pid, err)
-			}
-			at = refCountKey(pid, refs[0])
+			writes = append(writes, types.TransactWriteItem{Update: s.leaveEntry(pid, ref, 0)})
+			at = refCountKey(pid, ref)
 		}
-		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		writes = append(writes, types.TransactWriteItem{Update: &types.Update{
 			TableName: aws.String(s.table), Key: at,
 			UpdateExpression:          aws.String("SET n = :new"),
 			ConditionExpression:       aws.String(cond),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":new": num(c.New), ":old": num(c.Old)},
-		})
-		return 1, builtMeanwhile(err, pid, "ref "+refs[0])
+		}})
+		_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
+		var canceled *types.TransactionCanceledException
+		if errors.As(err, &canceled) && len(canceled.CancellationReasons) > 0 &&
+			aws.ToString(canceled.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
+			return 0, fmt.Errorf("project %d: a reshard moved its ref counts during the import: resume it once the reshard is done", pid)
+		}
+		return 1, builtMeanwhile(err, pid, "ref "+ref)
 	})
 	return err
 }
@@ -586,7 +621,8 @@ func (s *Store) addRanks(ctx context.Context, pid int64, o *Ordinals) error {
 
 func builtMeanwhile(err error, pid int64, what string) error {
 	var failed *types.ConditionalCheckFailedException
-	if errors.As(err, &failed) {
+	var canceled *types.TransactionCanceledException
+	if errors.As(err, &failed) || errors.As(err, &canceled) {
 		return fmt.Errorf("project %d: %s gained builds during the import, whose ordinals it gave too: import again: %w", pid, what, ErrConflict)
 	}
 	return err
