@@ -330,7 +330,8 @@ func (lk *lookup) wantRefCount(wants []want, id int64, ref string) []want {
 		}
 		known = true
 	case read: // as cached
-		if known = true; p.RefCounts != refsApart {
+		known = true
+		if p.RefCounts != refsApart {
 			mode = refsMoving
 		}
 	}
