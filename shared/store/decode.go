@@ -21,6 +21,23 @@ var errShape = errors.New("unexpected attribute type")
 // the table themselves (the load check's Scan).
 func DecodeJob(it map[string]types.AttributeValue) (*jobs.Job, error) { return decodeJob(it) }
 
+// IndexKeys are the partition keys of job j's list indexes (GSI1PK, GSI2PK,
+// rk, rsk: those a build has) when its project has shards build index
+// shards, as the store writes them, for the load check.
+func IndexKeys(j *jobs.Job, shards int) (map[string]string, error) {
+	it, err := jobItem(j, shards)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, n := range []string{"GSI1PK", "GSI2PK", "rk", "rsk"} {
+		if v, ok := it[n].(*types.AttributeValueMemberS); ok {
+			out[n] = v.Value
+		}
+	}
+	return out, nil
+}
+
 func decodeJob(it item) (*jobs.Job, error) {
 	j := &jobs.Job{}
 	if err := decodeJobFast(it, j); err != nil {

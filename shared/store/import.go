@@ -506,13 +506,29 @@ func (s *Store) RenumberBuilds(ctx context.Context, o *Ordinals) error {
 	return err
 }
 
+// moveImported rewrites o's new and renumbered builds under shards' keys.
+func (s *Store) moveImported(ctx context.Context, o *Ordinals, shards int) error {
+	keys := make([]item, 0, len(o.IDs)+len(o.Moved))
+	for _, id := range o.IDs {
+		keys = append(keys, jobKey(id))
+	}
+	for _, m := range o.Moved {
+		keys = append(keys, jobKey(m.ID))
+	}
+	_, err := inBatches(ctx, keys, 100, 16, nil, func(ctx context.Context, keys []item) (int, error) {
+		return s.moveBuilds(ctx, keys, shards, func(*jobs.Job) bool { return true })
+	})
+	return err
+}
+
 // CountBuilds sets a project's build count, highest build id and its refs'
 // build counts as o planned, once its builds are written. Each is
 // conditional on the count as o read it (or already as planned: a resumed
 // import's), so a build created meanwhile, which took an ordinal
 // the import gave too, fails the import instead of being overwritten. The
 // project's leased ids (ie) are dropped: its next build leases new ones,
-// above the counter and so above every imported id.
+// above the counter and so above every imported id. Builds written under
+// a shard count a reshard has changed since the plan move to the new one.
 func (s *Store) CountBuilds(ctx context.Context, pid int64, o *Ordinals) error {
 	if len(o.IDs) == 0 {
 		return nil
@@ -542,6 +558,14 @@ func (s *Store) CountBuilds(ctx context.Context, pid int64, o *Ordinals) error {
 	var p jobs.Project
 	if err := unmarshal(res.Attributes, &p); err != nil {
 		return err
+	}
+	if shards := shardsOf(&p); shards != o.Shards {
+		// A reshard since the plan: every write of the import is done, so
+		// either this reads its count and moves the builds written under
+		// the plan's, or the reshard set it later and its scan finds them.
+		if err := s.moveImported(ctx, o, shards); err != nil {
+			return err
+		}
 	}
 	if err := s.addRanks(ctx, pid, o); err != nil {
 		return err

@@ -131,11 +131,18 @@ func (s *Store) keepRefCountsApart(ctx context.Context, pid int64) error {
 			break
 		}
 	}
+	// Conditional, so that a project deleted meanwhile is not written anew
+	// with only this attribute.
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: projectKey(pid),
 		UpdateExpression:          aws.String("SET ra = :apart"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":apart": num(refsApart)},
+		ConditionExpression:       aws.String("ra IN (:moving, :apart)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":apart": num(refsApart), ":moving": num(refsMoving)},
 	})
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		return fmt.Errorf("project %d: %w", pid, ErrNotFound)
+	}
 	return err
 }
 

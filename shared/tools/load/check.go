@@ -32,10 +32,10 @@ type Stack struct {
 // job itself as the store decodes it.
 type (
 	jobItem struct {
-		GSI2PK    string
-		GSI4PK    string
-		RefPK     string `dynamodbav:"rsk"` // the ref index's partition, per status
-		*jobs.Job `dynamodbav:"-"`
+		GSI1PK, GSI2PK, GSI4PK string
+		RefPK                  string `dynamodbav:"rk"`  // the ref index's partition
+		RefStatusPK            string `dynamodbav:"rsk"` // the same, per status
+		*jobs.Job              `dynamodbav:"-"`
 	}
 	pipelineItem struct {
 		ID     int64            `dynamodbav:"id"`
@@ -67,7 +67,8 @@ func stringAttr(it map[string]types.AttributeValue, name string) string {
 // Check lists every violation of what must hold after any interleaving of
 // actions:
 //   - a job's index keys name its current status (so no job is in two
-//     statuses' lists, and none is missing from its own);
+//     statuses' lists, and none is missing from its own), and a build's
+//     its project's shard count (so no list misses it);
 //   - each job of a pipeline (by kind and name) has exactly one latest try:
 //     every retried job has exactly one successor;
 //   - the job id counter is at or above every job's id;
@@ -84,7 +85,7 @@ func Check(ctx context.Context, st Stack) ([]string, error) {
 	// each project keeps them (jobs.Project.RefCounts: 0 together in the
 	// entries, 1 moving, 2 apart in the count items).
 	entryCounts, itemCounts := map[refKey]int64{}, map[refKey]int64{}
-	refModes := map[int64]int{}
+	refModes, shards := map[int64]int{}, map[int64]int{}
 	p := dynamodb.NewScanPaginator(st.DynamoDB, &dynamodb.ScanInput{TableName: aws.String(st.Table), ConsistentRead: aws.Bool(true)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -110,9 +111,10 @@ func Check(ctx context.Context, st Stack) ([]string, error) {
 				var p struct {
 					ID        int64 `dynamodbav:"id"`
 					RefCounts int   `dynamodbav:"ra"`
+					Shards    int   `dynamodbav:"sh"`
 				}
 				err = attributevalue.UnmarshalMap(raw, &p)
-				refModes[p.ID] = p.RefCounts
+				refModes[p.ID], shards[p.ID] = p.RefCounts, max(p.Shards, 1)
 			case pkPrefix(raw, "P#") && strings.HasPrefix(stringAttr(raw, "SK"), "RF#"),
 				pkPrefix(raw, "P#") && stringAttr(raw, "SK") == "RF":
 				// A ref's entry, or its count item.
@@ -147,14 +149,21 @@ func Check(ctx context.Context, st Stack) ([]string, error) {
 		if kind == jobs.Build {
 			builds[j.ProjectID] = append(builds[j.ProjectID], j)
 		}
-		if kind == jobs.Build && !strings.HasSuffix(unsharded(j.GSI2PK), "#"+string(j.Status)) {
-			bad = append(bad, fmt.Sprintf("job %d is %s but listed under %s", j.ID, j.Status, j.GSI2PK))
+		if kind == jobs.Build {
+			n := max(shards[j.ProjectID], 1) // 1 for a build of no stored project
+			want, err := store.IndexKeys(j.Job, n)
+			if err != nil {
+				return nil, err
+			}
+			for name, got := range map[string]string{"GSI1PK": j.GSI1PK, "GSI2PK": j.GSI2PK, "rk": j.RefPK, "rsk": j.RefStatusPK} {
+				if got != want[name] {
+					bad = append(bad, fmt.Sprintf("job %d (%s, ordinal %d, ref ordinal %d, %d shards) is listed under %s %q, want %q",
+						j.ID, j.Status, j.Ordinal, j.RefOrdinal, n, name, got, want[name]))
+				}
+			}
 		}
 		if kind == jobs.Build && j.Ref != "" {
 			byRef[refKey{j.ProjectID, j.Ref}] = append(byRef[refKey{j.ProjectID, j.Ref}], j)
-			if !strings.HasSuffix(unsharded(j.RefPK), "#"+string(j.Status)) {
-				bad = append(bad, fmt.Sprintf("job %d is %s but its ref lists it under %q", j.ID, j.Status, j.RefPK))
-			}
 		}
 		if !strings.HasSuffix(j.GSI4PK, "#"+string(j.Status)+"#"+try) {
 			bad = append(bad, fmt.Sprintf("job %d is %s (%s) but its pipeline lists it under %s", j.ID, j.Status, try, j.GSI4PK))
@@ -238,13 +247,4 @@ func Check(ctx context.Context, st Stack) ([]string, error) {
 	}
 	sort.Strings(bad)
 	return bad, nil
-}
-
-// unsharded is a GSI2 key without its shard, if any (P#1#B#failed#3 ->
-// P#1#B#failed): statuses have no digits.
-func unsharded(pk string) string {
-	if i := strings.LastIndexByte(pk, '#'); i >= 0 && strings.Trim(pk[i+1:], "0123456789") == "" {
-		return pk[:i]
-	}
-	return pk
 }

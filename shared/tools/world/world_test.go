@@ -486,10 +486,13 @@ func TestImportInPartsKeepsTheInvariants(t *testing.T) {
 	for _, c := range []struct {
 		shards   int
 		together bool
-		reshard  bool // once the second part is planned: its ref counts move apart before it counts
-	}{{1, false, false}, {4, false, false}, {1, true, false}, {1, true, true}} {
+		// Once the second part is planned, resharded to this count (0: not):
+		// its builds are written under the old count and its ref counts
+		// (if together) move apart before it counts.
+		reshard int
+	}{{1, false, 0}, {4, false, 0}, {1, true, 0}, {1, true, 4}, {4, false, 2}} {
 		shards := c.shards
-		t.Run(fmt.Sprintf("%d shards, ref counts together %v, resharded %v", shards, c.together, c.reshard), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%d shards, ref counts together %v, resharded to %d", shards, c.together, c.reshard), func(t *testing.T) {
 			ctx := context.Background()
 			env := testenv.New(t)
 			seed := func() *world.World {
@@ -548,8 +551,8 @@ func TestImportInPartsKeepsTheInvariants(t *testing.T) {
 			im := importer(env)
 			im.Meter = progress.New(&hook{phase: "place", fn: func() {
 				act(cancel.ID, jobs.Cancel(false, clock()))
-				for pid := int64(1); pid <= 3 && c.reshard; pid++ {
-					if _, err := store.New(env.DynamoDB, env.Table).Reshard(ctx, pid, shards, nil); err != nil { // jobsctl's
+				for pid := int64(1); pid <= 3 && c.reshard > 0; pid++ {
+					if _, err := store.New(env.DynamoDB, env.Table).Reshard(ctx, pid, c.reshard, nil); err != nil { // jobsctl's
 						t.Fatal(err)
 					}
 				}
@@ -584,7 +587,7 @@ func TestImportInPartsKeepsTheInvariants(t *testing.T) {
 						counting++
 					}
 				}
-				if c.together && !c.reshard != (counting > 0) {
+				if c.together && (c.reshard == 0) != (counting > 0) {
 					t.Errorf("project %d: %d ref entries hold counts", pid+1, counting)
 				}
 			}
