@@ -106,6 +106,49 @@ func TestConcurrentRetriesOfDifferentJobs(t *testing.T) {
 	mustCountRight(t, d, ids...)
 }
 
+// A retry whose transaction loses the build count to another container's
+// creation writes again from what the lost transaction returned (the
+// project's count and its ref's, as they now are): one transaction more
+// than a retry that raced nobody, and no read more.
+func TestLostRaceWritesAgainWithoutReading(t *testing.T) {
+	d := newDemo(t, 40)
+	ctx := context.Background()
+	ids := jobsOf(t, d, 4, retryable)
+	retry := func(st *store.Store, id int64) (*jobs.Job, map[string]int) {
+		t.Helper()
+		f, err := st.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: 1}, JobID: id})
+		if err != nil || f.Job == nil {
+			t.Fatal(id, err)
+		}
+		d.Counter.Reset()
+		j, err := st.Apply(ctx, f.Project, f.Job, jobs.Retry(2, fixedNow))
+		if err != nil {
+			t.Fatal(id, err)
+		}
+		return j, d.Counter.Calls()
+	}
+	// Two containers; mine creates once to warm its caches, and once more.
+	mine, other := store.New(d.DynamoDB, d.Table), store.New(d.DynamoDB, d.Table)
+	warm, _ := retry(mine, ids[0])
+	first, alone := retry(mine, ids[1])
+	second, _ := retry(other, ids[2])
+	// mine still has project 1 as it wrote it: its next transaction loses.
+	third, lost := retry(mine, ids[3])
+	if alone["TransactWriteItems"] != 1 || lost["TransactWriteItems"] != 2 {
+		t.Errorf("transactions: %d alone, %d after losing the build count, want 1 and 2", alone["TransactWriteItems"], lost["TransactWriteItems"])
+	}
+	for _, call := range []string{"BatchGetItem", "GetItem", "Query"} {
+		if lost[call] != alone[call] {
+			t.Errorf("%s: %d after losing the build count, %d alone", call, lost[call], alone[call])
+		}
+	}
+	if want := d.builds(1) + 4; third.Ordinal != want || third.ID <= second.ID || second.ID <= first.ID {
+		t.Errorf("builds %d, %d, %d have ordinals %d, %d, %d: want the last %d", first.ID, second.ID, third.ID,
+			first.Ordinal, second.Ordinal, third.Ordinal, want)
+	}
+	mustCountRight(t, d, warm.ID, first.ID, second.ID, third.ID)
+}
+
 // project reads a project as the store holds it.
 func (d *fixture) project(t *testing.T, id int64) *jobs.Project {
 	t.Helper()

@@ -53,7 +53,8 @@ func creationWorld(n, perProject int) *world.World {
 // one request at a time): across projects (goroutine g retries builds of
 // project g) and within one project (every goroutine retries builds of
 // project 1). It reports creations/s, the retries answered 409 (every
-// attempt lost), the transactions lost and the id leases per retry. Run with -benchtime=Nx, N at most creationPool.
+// attempt lost), the transactions lost, the id leases and the BatchGetItems
+// per retry. Run with -benchtime=Nx, N at most creationPool.
 func BenchmarkCreations(b *testing.B) {
 	env := testenv.New(b)
 	im := &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: time.Now}
@@ -125,6 +126,7 @@ func BenchmarkCreations(b *testing.B) {
 			b.ReportMetric(float64(failed.Load())/float64(b.N), "409s/op")
 			b.ReportMetric(float64(calls["TransactWriteItems"]-made)/float64(b.N), "lost/op")
 			b.ReportMetric(float64(calls["UpdateItem"])/float64(b.N), "leases/op")
+			b.ReportMetric(float64(calls["BatchGetItem"])/float64(b.N), "reads/op") // its lookup's, and re-reads after lost races
 		})
 	}
 }

@@ -18,6 +18,10 @@ import (
 // a race; past it the request gets GitLab's 409 (ErrConflict).
 const maxAttempts = 25
 
+// staleAfter is the longest pause after a lost race after which Apply still
+// writes again from what the lost writes returned, without reading them.
+const staleAfter = 5 * time.Millisecond
+
 // Apply runs a job action and writes its transition so that it applies to
 // the job exactly as it was read: the job is written whole (jobItem, so its
 // index keys follow its status and retried flag) on the condition that its
@@ -35,10 +39,13 @@ const maxAttempts = 25
 // transaction rather than a sequence of idempotent steps, because nothing of
 // a half-done retry may show: no job without its ordinals, no job retried
 // twice. When the transaction loses a race (a condition failed or DynamoDB
-// saw a conflicting transaction), Apply re-reads the job, the project and
-// the ref's count in one BatchGetItem and asks the action again: contention
-// on a build count just tries again, while a job that someone else retried
-// meanwhile is no longer retryable, so the action answers ErrNotRetryable.
+// saw a conflicting transaction), Apply asks the action again of the job,
+// the project and the ref's count as they now are: as the failed writes
+// returned them (DynamoDB returns an item whose condition failed), or, when
+// they do not tell or its pause was long, re-read in one BatchGetItem.
+// Contention on a build count just tries again, while a job that someone
+// else retried meanwhile is no longer retryable, so the action answers
+// ErrNotRetryable.
 //
 // Apply returns the job the request should show: the created job if any,
 // else the job as it now is.
@@ -114,25 +121,42 @@ func (s *Store) ApplyOnce(ctx context.Context, p *jobs.Project, j *jobs.Job, act
 		// (BenchmarkCreations/one-project: 16 writers lost 9 attempts a
 		// retry and 6-9% ran out of them with 5 ms steps to 40 ms), and
 		// maxAttempts of them stay within the function's 10 s.
-		if err := pause(ctx, time.Duration(rand.Int64N(int64(5*time.Millisecond<<min(attempt-1, 6))))); err != nil {
+		wait := time.Duration(rand.Int64N(int64(5 * time.Millisecond << min(attempt-1, 6))))
+		if err := pause(ctx, wait); err != nil {
 			return nil, err
 		}
-		var got map[string]item
-		keys := []item{jobKey(j.ID), projectKey(p.ID)}
-		if once.Key != "" {
-			keys = append(keys, onceKey(once.Key))
+		// What changed is what the lost writes returned, when they tell
+		// (every other item is as this attempt read it) and the pause was
+		// short, else read again: after a longer one, what they returned
+		// has likely changed again, and the next attempt would lose for it
+		// (BenchmarkCreations/one-project: 7% of the retries ran out of
+		// attempts without this).
+		var l *lostRace
+		if !errors.As(err, &l) || wait > staleAfter {
+			l = &lostRace{} // tells nothing
 		}
-		if got, counts, err = s.reread(ctx, keys, proj, t.Created); err != nil {
-			return nil, err
+		got, known := l.now, false
+		if counts, known = l.counts(proj, t.Created, counts); !known {
+			keys := []item{jobKey(j.ID), projectKey(p.ID)}
+			if once.Key != "" {
+				keys = append(keys, onceKey(once.Key))
+			}
+			if got, counts, err = s.reread(ctx, keys, proj, t.Created); err != nil {
+				return nil, err
+			}
 		}
-		it, ok := got[keyString(jobKey(j.ID))]
-		if !ok {
-			return nil, ErrNotFound
+		if it, ok := got[keyString(jobKey(j.ID))]; ok || !known {
+			if it == nil {
+				return nil, ErrNotFound
+			}
+			if written, ok := it[writeTokenAttr].(*types.AttributeValueMemberS); ok && written.Value == token {
+				return shown(t), nil
+			}
+			if cur, err = decodeJob(it); err != nil {
+				return nil, err
+			}
 		}
-		if written, ok := it[writeTokenAttr].(*types.AttributeValueMemberS); ok && written.Value == token {
-			return shown(t), nil
-		}
-		if it, ok := got[keyString(onceKey(once.Key))]; ok && once.Key != "" {
+		if it, ok := got[keyString(onceKey(once.Key))]; ok && it != nil && once.Key != "" {
 			d, err := decodeDone(it)
 			if err != nil {
 				return nil, err
@@ -141,10 +165,7 @@ func (s *Store) ApplyOnce(ctx context.Context, p *jobs.Project, j *jobs.Job, act
 				return s.doneJob(ctx, d)
 			}
 		}
-		if cur, err = decodeJob(it); err != nil {
-			return nil, err
-		}
-		if it, ok := got[keyString(projectKey(p.ID))]; ok {
+		if it, ok := got[keyString(projectKey(p.ID))]; ok && it != nil {
 			proj = &jobs.Project{}
 			if err := unmarshal(it, proj); err != nil {
 				return nil, err
@@ -294,6 +315,63 @@ type op struct {
 // errIDTaken is a lost race for a new job's id: an imported job holds it.
 var errIDTaken = fmt.Errorf("job id taken: %w", ErrConflict)
 
+// lostRace is a write that lost a race: ErrConflict, or errIDTaken when
+// the new job's id is taken. now holds, by keyString, each item whose
+// write's condition failed as it is now (nil: there is none), which
+// DynamoDB returns with the failure at no cost; whole is false when it
+// named a conflicting transaction instead, whose items it does not return.
+type lostRace struct {
+	taken bool
+	now   map[string]item
+	whole bool
+}
+
+func (l *lostRace) Unwrap() error {
+	if l.taken {
+		return errIDTaken
+	}
+	return ErrConflict
+}
+
+func (l *lostRace) Error() string { return l.Unwrap().Error() }
+
+// counts is what creating c (nil: nothing) in project p, as the lost
+// attempt had them, moves on after l: counts, unless l returned the ref's
+// count. known is false when l does not tell (DynamoDB named a conflicting
+// transaction, or the ref's count may have changed places: p keeps counts
+// moving, or l returned the project keeping them otherwise) and Apply reads
+// again.
+func (l *lostRace) counts(p *jobs.Project, c *jobs.Job, counts *creation) (_ *creation, known bool) {
+	if !l.whole {
+		return counts, false
+	}
+	if it := l.now[keyString(projectKey(p.ID))]; it != nil {
+		var now jobs.Project
+		if unmarshal(it, &now) != nil || now.RefCounts != p.RefCounts {
+			return counts, false
+		}
+	}
+	if c == nil || !hasRef(c) {
+		return counts, true
+	}
+	entry, inEntry := l.now[keyString(refEntryKey(p.ID, c.Ref))]
+	count, inItem := l.now[keyString(refCountKey(p.ID, c.Ref))]
+	if p.RefCounts == refsMoving || (inEntry && p.RefCounts == refsApart) {
+		return counts, false
+	}
+	var n int64
+	var err error
+	switch {
+	case inEntry: // together
+		n, err = countIn(entry)
+	case inItem: // apart
+		n, err = countIn(count)
+	default:
+		return counts, true
+	}
+	return &creation{refCount{n: n, apart: inItem && n > 0}}, err == nil
+}
+
 // transitionWrites are the writes of t on cur in project p: see Apply.
 // counts are what a creation moves on; lease is the block of ids the
 // created job's id came from, if new.
@@ -391,21 +469,36 @@ func nonZero(d map[string]int64) map[string]int64 {
 
 // writeOps writes ops atomically: one conditional PutItem when there is
 // only one (half the cost of a transaction), else one TransactWriteItems.
-// A lost race is ErrConflict; any other failed condition an error. token
-// makes the transaction idempotent for DynamoDB (ClientRequestToken).
+// A lost race is a *lostRace (ErrConflict); any other failed condition an
+// error. token makes the transaction idempotent for DynamoDB
+// (ClientRequestToken).
 func (s *Store) writeOps(ctx context.Context, ops []op, token string) error {
 	// This container's next page shows the write (others within PageTTL).
 	defer s.ForgetPages()
+	// A race's write returns its item as it is when its condition fails, so
+	// that the loser need not read it again (Apply).
+	allOld := types.ReturnValuesOnConditionCheckFailureAllOld
+	for _, o := range ops {
+		if o.race && o.w.Put != nil {
+			o.w.Put.ReturnValuesOnConditionCheckFailure = allOld
+		} else if o.race && o.w.Update != nil {
+			o.w.Update.ReturnValuesOnConditionCheckFailure = allOld
+		}
+	}
 	if len(ops) == 1 && ops[0].w.Put != nil {
 		p := ops[0].w.Put
 		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName: p.TableName, Item: p.Item, ConditionExpression: p.ConditionExpression,
 			ExpressionAttributeNames: p.ExpressionAttributeNames, ExpressionAttributeValues: p.ExpressionAttributeValues,
+			ReturnValuesOnConditionCheckFailure: p.ReturnValuesOnConditionCheckFailure,
 		})
 		var failed *types.ConditionalCheckFailedException
 		var conflict *types.TransactionConflictException
-		if errors.As(err, &failed) || errors.As(err, &conflict) {
-			return ErrConflict
+		switch {
+		case errors.As(err, &failed):
+			return &lostRace{taken: ops[0].taken, now: map[string]item{keyString(p.Item): nilIfEmpty(failed.Item)}, whole: true}
+		case errors.As(err, &conflict):
+			return &lostRace{}
 		}
 		return err
 	}
@@ -418,14 +511,47 @@ func (s *Store) writeOps(ctx context.Context, ops []op, token string) error {
 	if !errors.As(err, &canceled) {
 		return err
 	}
+	l := &lostRace{now: map[string]item{}, whole: true}
+	lost, taken, raced := false, false, false
 	for i, r := range canceled.CancellationReasons {
-		code := aws.ToString(r.Code)
-		if code == "ConditionalCheckFailed" && i < len(ops) && ops[i].taken {
-			return errIDTaken
-		}
-		if code == "TransactionConflict" || (code == "ConditionalCheckFailed" && i < len(ops) && ops[i].race) {
-			return ErrConflict
+		switch code := aws.ToString(r.Code); {
+		case i >= len(ops):
+		case code == "TransactionConflict":
+			lost, raced, l.whole = true, true, false
+		case code == "ConditionalCheckFailed" && (ops[i].race || ops[i].taken):
+			lost = true
+			taken, raced = taken || ops[i].taken, raced || !ops[i].taken
+			l.now[keyString(opKey(ops[i].w))] = nilIfEmpty(r.Item)
 		}
 	}
-	return fmt.Errorf("transaction canceled: %w", err)
+	if !lost {
+		return fmt.Errorf("transaction canceled: %w", err)
+	}
+	// The id is an import's only when nothing else raced: a creation that
+	// won the build count may hold it.
+	l.taken = taken && !raced
+	return l
+}
+
+// opKey is the key of the item w writes.
+func opKey(w types.TransactWriteItem) item {
+	switch {
+	case w.Put != nil:
+		return w.Put.Item
+	case w.Update != nil:
+		return w.Update.Key
+	case w.ConditionCheck != nil:
+		return w.ConditionCheck.Key
+	case w.Delete != nil:
+		return w.Delete.Key
+	}
+	return nil
+}
+
+// nilIfEmpty is it, or nil for an item returned empty (there is none).
+func nilIfEmpty(it item) item {
+	if len(it) == 0 {
+		return nil
+	}
+	return it
 }
