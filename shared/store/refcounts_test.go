@@ -50,3 +50,50 @@ func TestRefCounts(t *testing.T) {
 		})
 	}
 }
+
+// What a lost creating transaction tells of the counts its next attempt
+// moves on: the ref's count its failed write returned, or the counts as
+// they were when that write's condition held; nothing when DynamoDB named
+// a conflicting transaction or the count may have changed places.
+func TestLostRaceCounts(t *testing.T) {
+	build := &jobs.Job{ID: 9, ProjectID: 5, Ref: "main", Kind: jobs.Build}
+	had := &creation{refCount{n: 3, apart: true}}
+	project := func(mode int) item {
+		return withKey(item{"id": num(5), "nb": num(40), "ra": num(int64(mode))}, projectKey(5))
+	}
+	counted := func(k item, n int64) item { return withKey(item{"n": num(n)}, k) }
+	for _, c := range []struct {
+		name  string
+		mode  int // where the attempt had the project keep ref counts
+		lost  *lostRace
+		want  *creation
+		known bool
+	}{
+		{"a conflicting transaction", refsApart, &lostRace{}, had, false},
+		{"the build count only", refsApart, lost(project(refsApart)), had, true},
+		{"the ref's count item", refsApart, lost(project(refsApart), counted(refCountKey(5, "main"), 4)),
+			&creation{refCount{n: 4, apart: true}}, true},
+		{"the ref's entry, counts together", refsTogether, lost(counted(refEntryKey(5, "main"), 6)),
+			&creation{refCount{n: 6}}, true},
+		{"the ref's entry, counts apart", refsApart, lost(counted(refEntryKey(5, "main"), 6)), had, false},
+		{"counts moving", refsMoving, lost(counted(refCountKey(5, "main"), 4)), had, false},
+		{"the project, now keeping counts otherwise", refsTogether, lost(project(refsMoving)), had, false},
+		{"only the new job's id", refsApart, &lostRace{taken: true, now: map[string]item{keyString(jobKey(9)): nil}, whole: true}, had, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, known := c.lost.counts(&jobs.Project{ID: 5, RefCounts: c.mode}, build, had)
+			if known != c.known || *got != *c.want {
+				t.Errorf("counts %+v known %v, want %+v %v", *got, known, *c.want, c.known)
+			}
+		})
+	}
+}
+
+// lost is a lost race whose failed writes returned items.
+func lost(items ...item) *lostRace {
+	l := &lostRace{now: map[string]item{}, whole: true}
+	for _, it := range items {
+		l.now[keyString(it)] = it
+	}
+	return l
+}
