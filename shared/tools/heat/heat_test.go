@@ -75,6 +75,24 @@ func TestModelArithmetic(t *testing.T) {
 	if rows[0].Over() || !(heat.Row{WCU: 801}).Over() || (heat.Row{RCU: 2400}).Over() {
 		t.Error("the alarm is above 80% of a limit")
 	}
+
+	// Transactions per item: 100 ops/s naming A and B in one sample of
+	// two and A alone in the other, and 30 ops/s naming B; a single write
+	// holds nothing.
+	items := heat.Serial([]heat.Kind{
+		{Name: "t", Rate: 100, Samples: [][]heat.Call{
+			{{Op: "TransactWriteItems", Items: []string{"A|a", "B|b"}}},
+			{{Op: "TransactWriteItems", Items: []string{"A|a"}}, {Op: "PutItem", Touches: []heat.Touch{{Key: "C", WCU: 1}}}},
+		}},
+		{Name: "u", Rate: 30, Samples: [][]heat.Call{{{Op: "TransactWriteItems", Items: []string{"B|b"}}}}},
+	})
+	if len(items) != 2 || items[0].Key != "A|a" || items[0].TPS != 100 || items[1].Key != "B|b" || items[1].TPS != 80 ||
+		items[1].By["t"] != 50 || items[1].By["u"] != 30 {
+		t.Fatalf("items %+v", items)
+	}
+	if !items[0].Over() || items[1].Over() {
+		t.Errorf("the alarm is above 80%% of %v transactions a second: %+v", heat.TxnLimit, items)
+	}
 }
 
 // The default mix of issue 10 replayed through the real store and list
@@ -95,6 +113,7 @@ func TestDefaultMixUnderLimits(t *testing.T) {
 	}
 	var out strings.Builder
 	heat.Print(&out, r.Rows, 25)
+	heat.PrintItems(&out, r.Items, 10)
 	t.Logf("%d partition keys; job item %d bytes; warm cached page %v\n%s", len(r.Rows), r.JobItem, r.WarmPage, out.String())
 	for _, row := range r.Rows {
 		if row.Over() {

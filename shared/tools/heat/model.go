@@ -14,6 +14,13 @@ const (
 	WriteLimit = 1000.0 // write units a second
 	// Alarm is the share of a limit the heat test allows.
 	Alarm = 0.8
+	// TxnLimit is the transactions a second one item takes. DynamoDB
+	// publishes none: a transaction holds each of its items from their
+	// prepare to its commit and cancels any other that names one of them
+	// meanwhile (TransactionConflict), so an item's transactions go one at
+	// a time. The hold is taken as 10 ms, about a round trip inside the
+	// region and a replicated write (an estimate).
+	TxnLimit = 100.0
 )
 
 // Kind is one kind of operation of a mix: its recorded samples (each the
@@ -82,27 +89,95 @@ func Heat(kinds []Kind) []Row {
 	return out
 }
 
+// ItemRow is one item's transactions a second under a mix.
+type ItemRow struct {
+	Key string             // the item's table key, "partition|sort"
+	TPS float64            // transactions a second that name it
+	By  map[string]float64 // of them, by kind
+}
+
+// Over reports whether the item takes more than the alarm share of TxnLimit.
+func (r ItemRow) Over() bool { return r.TPS > Alarm*TxnLimit }
+
+// Serial sums each kind's transactions per item, times its rate; rows come
+// busiest first.
+func Serial(kinds []Kind) []ItemRow {
+	rows := map[string]*ItemRow{}
+	for _, k := range kinds {
+		if len(k.Samples) == 0 {
+			continue
+		}
+		per := k.Rate / float64(len(k.Samples))
+		for _, calls := range k.Samples {
+			for _, c := range calls {
+				for _, key := range c.Items {
+					if rows[key] == nil {
+						rows[key] = &ItemRow{Key: key, By: map[string]float64{}}
+					}
+					rows[key].TPS += per
+					rows[key].By[k.Name] += per
+				}
+			}
+		}
+	}
+	out := make([]ItemRow, 0, len(rows))
+	for _, r := range rows {
+		if r.TPS > 0 {
+			out = append(out, *r)
+		}
+	}
+	slices.SortFunc(out, func(a, b ItemRow) int { return cmp.Or(cmp.Compare(b.TPS, a.TPS), cmp.Compare(a.Key, b.Key)) })
+	return out
+}
+
+// PrintItems writes the busiest top items (all when top <= 0) against
+// TxnLimit, alike neighbours on one line as Print does.
+func PrintItems(w io.Writer, rows []ItemRow, top int) {
+	fmt.Fprintf(w, "| item | transactions/s | of %.0f | from |\n|---|---:|---:|---|\n", TxnLimit)
+	for lines := 0; len(rows) > 0 && (top <= 0 || lines < top); lines++ {
+		r := rows[0]
+		n := run(rows, func(a, b ItemRow) bool { return a.TPS == b.TPS && from(a.By) == from(b.By) })
+		rows = rows[n:]
+		mark := ""
+		if r.Over() {
+			mark = " **over 80%**"
+		}
+		fmt.Fprintf(w, "| %s | %.0f | %.0f%%%s | %s |\n", keyCell(r.Key, n), r.TPS, 100*r.TPS/TxnLimit, mark, from(r.By))
+	}
+}
+
+// run is how many rows from the first are alike it, to print as one line.
+func run[T any](rows []T, same func(a, b T) bool) int {
+	n := 1
+	for n < len(rows) && same(rows[0], rows[n]) {
+		n++
+	}
+	return n
+}
+
+func keyCell(key string, alike int) string {
+	if alike > 1 {
+		return fmt.Sprintf("`%s` and %d alike", key, alike-1)
+	}
+	return "`" + key + "`"
+}
+
 // Print writes the hottest top lines (all when top <= 0) against the
 // limits; keys next to each other with the same load from the same kinds
 // (the same key of ten projects) are one line.
 func Print(w io.Writer, rows []Row, top int) {
 	fmt.Fprintf(w, "| where | partition key | RCU/s | of 3,000 | WCU/s | of 1,000 | from |\n|---|---|---:|---:|---:|---:|---|\n")
 	for lines := 0; len(rows) > 0 && (top <= 0 || lines < top); lines++ {
-		r, alike := rows[0], 1
-		for alike < len(rows) && rows[alike].Where() == r.Where() && rows[alike].RCU == r.RCU &&
-			rows[alike].WCU == r.WCU && from(rows[alike].By) == from(r.By) {
-			alike++
-		}
-		rows = rows[alike:]
-		key := "`" + r.Key + "`"
-		if alike > 1 {
-			key += fmt.Sprintf(" and %d alike", alike-1)
-		}
+		r := rows[0]
+		n := run(rows, func(a, b Row) bool {
+			return a.Where() == b.Where() && a.RCU == b.RCU && a.WCU == b.WCU && from(a.By) == from(b.By)
+		})
+		rows = rows[n:]
 		mark := ""
 		if r.Over() {
 			mark = " **over 80%**"
 		}
-		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f%% | %.0f | %.0f%%%s | %s |\n", r.Where(), key,
+		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f%% | %.0f | %.0f%%%s | %s |\n", r.Where(), keyCell(r.Key, n),
 			r.RCU, 100*r.RCU/ReadLimit, r.WCU, 100*r.WCU/WriteLimit, mark, from(r.By))
 	}
 }

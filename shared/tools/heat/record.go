@@ -27,8 +27,12 @@ type Touch struct {
 
 // Call is one recorded DynamoDB call and the partitions it touched.
 type Call struct {
-	Op       string
-	Touches  []Touch
+	Op      string
+	Touches []Touch
+	// Items are the table keys of the items a TransactWriteItems names
+	// (ConditionChecks too): a transaction holds each of them until it
+	// commits, and any other transaction on one of them meanwhile fails.
+	Items    []string
 	Reported float64 // the capacity DynamoDB reported (ReturnConsumedCapacity INDEXES), for comparison
 }
 
@@ -278,6 +282,9 @@ func (r *Recorder) call(ctx context.Context, op string, params, result any, ws [
 		for _, w := range ws {
 			if unprocessed[r.keyString(w.key)] {
 				continue
+			}
+			if txn {
+				c.Items = append(c.Items, r.keyString(w.key))
 			}
 			cur := w.put
 			switch {

@@ -46,6 +46,14 @@ func (r *Report) Write(w io.Writer, top int) {
 	}
 	fmt.Fprintf(w, "\nHottest of the %d keys under 80%%:\n\n", len(under))
 	Print(w, under, top)
+	busy := 0
+	for _, it := range r.Items {
+		if it.Over() {
+			busy++
+		}
+	}
+	fmt.Fprintf(w, "\n%d items named by transactions, %d above 80%% of %.0f transactions/s. Busiest:\n\n", len(r.Items), busy, TxnLimit)
+	PrintItems(w, r.Items, top)
 	fmt.Fprintf(w, "\nAssumptions:\n%s", Assumptions)
 }
 
@@ -92,5 +100,10 @@ const Assumptions = `- Limits: 3,000 RCU/s and 1,000 WCU/s per partition key, of
   statuses of a history (60% success). Its rate is per job: the recorded import's load over its jobs. What
   happens once per import (the sections again, the project's counts) is counted at that rate too: an upper
   bound for a long migration, which writes them once.
+- Transactions per item: every item a recorded TransactWriteItems names (ConditionChecks too), scaled as the
+  units are. A transaction holds its items from their prepare to its commit and cancels any other naming one of
+  them meanwhile, so an item takes transactions one at a time: at most 100 a second with a hold of 10 ms (an
+  estimate; DynamoDB publishes no figure). An item compare-and-set by every writer (a project's build count)
+  takes less, one per writer's read-to-commit round trip. Single writes and lost transactions are not counted.
 - Not modelled: the actions' own lookups (POST: token, project read fresh, job), S3 (the import's traces).
 `

@@ -77,6 +77,7 @@ type Report struct {
 	Mix   Mix
 	Kinds []Kind
 	Rows  []Row
+	Items []ItemRow // the items transactions name, busiest first
 	// WarmPage is the in-process time of a warm page-1 request served
 	// from the page cache, measured here (for ContainerRPS's sake).
 	WarmPage time.Duration
@@ -129,7 +130,7 @@ func Replay(ctx context.Context, st Stack, m Mix) (*Report, error) {
 		return nil, err
 	}
 	r.Kinds = append(append([]Kind{writes, creations}, reads...), imp)
-	r.Rows, r.WarmPage, r.JobItem = Heat(r.Kinds), warm, size
+	r.Rows, r.Items, r.WarmPage, r.JobItem = Heat(r.Kinds), Serial(r.Kinds), warm, size
 	if u := Heat([]Kind{{Name: "list without page cache", Rate: m.ListReads, Samples: reads[1].Samples}}); len(u) > 0 {
 		r.Uncached = u[0]
 	}
