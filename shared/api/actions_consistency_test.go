@@ -149,6 +149,69 @@ func TestLostRaceWritesAgainWithoutReading(t *testing.T) {
 	mustCountRight(t, d, warm.ID, first.ID, second.ID, third.ID)
 }
 
+// A transaction DynamoDB cancels for another in flight on one of its items
+// (TransactionConflict: on AWS the usual loss on a busy pipeline's counts;
+// DynamoDB Local runs transactions one at a time and never answers it, so
+// the transport answers it here) is written again as it was, after a short
+// pause, without reading anything again: one transaction more than an
+// action that met no conflict, and no read more.
+func TestConflictingTransactionIsWrittenAgain(t *testing.T) {
+	d := newDemo(t, 40)
+	ctx := context.Background()
+	armed := false
+	f := &faulty{plan: func(op string) fault {
+		if armed && op == "TransactWriteItems" {
+			armed = false
+			return conflict
+		}
+		return pass
+	}}
+	st := faultyDeps(d, f, api.Budget{}).Store
+	for _, tc := range []struct {
+		name string
+		pick func(*jobs.Job) bool
+		act  jobs.Action
+		want func(*jobs.Job) bool
+	}{
+		{"cancel", func(j *jobs.Job) bool { return j.Status.Cancelable() }, jobs.Cancel(false, fixedNow),
+			func(j *jobs.Job) bool { return j.Status == jobs.Canceled || j.Status == jobs.Canceling }},
+		{"retry", retryable, jobs.Retry(2, fixedNow), func(j *jobs.Job) bool { return j.Status == jobs.Pending }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ids := jobsOf(t, d, 3, tc.pick)
+			var created []int64
+			act := func(id int64, conflicts bool) map[string]int {
+				t.Helper()
+				lk, err := st.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: 1}, JobID: id})
+				if err != nil || lk.Job == nil {
+					t.Fatal(id, err)
+				}
+				d.Counter.Reset()
+				armed = conflicts
+				j, err := st.Apply(ctx, lk.Project, lk.Job, tc.act)
+				if err != nil || !tc.want(j) || armed {
+					t.Fatalf("job %d: %+v, %v (conflict still armed: %v)", id, j, err, armed)
+				}
+				if j.ID != id {
+					created = append(created, j.ID)
+				}
+				return d.Counter.Calls()
+			}
+			act(ids[0], false) // warms the store's caches
+			alone, conflicted := act(ids[1], false), act(ids[2], true)
+			if alone["TransactWriteItems"] != 1 || conflicted["TransactWriteItems"] != 2 {
+				t.Errorf("transactions: %d alone, %d after a conflict, want 1 and 2", alone["TransactWriteItems"], conflicted["TransactWriteItems"])
+			}
+			for _, call := range []string{"BatchGetItem", "GetItem", "Query"} {
+				if conflicted[call] != alone[call] {
+					t.Errorf("%s: %d after a conflict, %d alone", call, conflicted[call], alone[call])
+				}
+			}
+			mustCountRight(t, d, created...)
+		})
+	}
+}
+
 // project reads a project as the store holds it.
 func (d *fixture) project(t *testing.T, id int64) *jobs.Project {
 	t.Helper()

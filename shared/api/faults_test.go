@@ -40,6 +40,7 @@ const (
 	reset          // the connection resets before an answer
 	stall          // no answer until the attempt is abandoned
 	lost           // the service applies the request, the answer is lost
+	conflict       // DynamoDB cancels a transaction for another in flight on its last item
 )
 
 // faulty is an HTTP transport in front of the real local DynamoDB and S3:
@@ -71,6 +72,8 @@ func (f *faulty) Do(r *http.Request) (*http.Response, error) {
 	case stall:
 		<-r.Context().Done()
 		return nil, r.Context().Err()
+	case conflict:
+		return conflictResponse(r), nil
 	case lost:
 		resp, err := f.next.Do(r)
 		if err == nil {
@@ -83,13 +86,28 @@ func (f *faulty) Do(r *http.Request) (*http.Response, error) {
 }
 
 func errorResponse(r *http.Request, status int, s3 bool, dynamoType, s3Code string) *http.Response {
-	h := http.Header{}
-	body := `<?xml version="1.0" encoding="UTF-8"?><Error><Code>` + s3Code + `</Code><Message>injected</Message></Error>`
-	h.Set("Content-Type", "application/xml")
 	if !s3 {
-		body = `{"__type":"com.amazonaws.dynamodb.v20120810#` + dynamoType + `","message":"injected"}`
-		h.Set("Content-Type", "application/x-amz-json-1.0")
+		return response(r, status, "application/x-amz-json-1.0", `{"__type":"com.amazonaws.dynamodb.v20120810#`+dynamoType+`","message":"injected"}`)
 	}
+	return response(r, status, "application/xml", `<?xml version="1.0" encoding="UTF-8"?><Error><Code>`+s3Code+`</Code><Message>injected</Message></Error>`)
+}
+
+// conflictResponse is DynamoDB's answer to a TransactWriteItems whose last
+// item another transaction holds: canceled, one reason per item.
+func conflictResponse(r *http.Request) *http.Response {
+	var in struct{ TransactItems []json.RawMessage }
+	if raw, err := io.ReadAll(r.Body); err == nil {
+		_ = json.Unmarshal(raw, &in)
+	}
+	reasons := strings.Repeat(`{"Code":"None"},`, max(len(in.TransactItems)-1, 0)) +
+		`{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}`
+	return response(r, 400, "application/x-amz-json-1.0", `{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException",`+
+		`"Message":"Transaction cancelled, please refer cancellation reasons for specific reasons","CancellationReasons":[`+reasons+`]}`)
+}
+
+func response(r *http.Request, status int, contentType, body string) *http.Response {
+	h := http.Header{}
+	h.Set("Content-Type", contentType)
 	return &http.Response{StatusCode: status, Status: http.StatusText(status), Header: h, Request: r,
 		Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
 }

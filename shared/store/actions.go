@@ -41,8 +41,9 @@ const staleAfter = 5 * time.Millisecond
 // twice. When the transaction loses a race (a condition failed or DynamoDB
 // saw a conflicting transaction), Apply asks the action again of the job,
 // the project and the ref's count as they now are: as the failed writes
-// returned them (DynamoDB returns an item whose condition failed), or, when
-// they do not tell or its pause was long, re-read in one BatchGetItem.
+// returned them (DynamoDB returns an item whose condition failed; a
+// conflicting transaction returns nothing and the rest is as read), or,
+// when they do not tell or its pause was long, re-read in one BatchGetItem.
 // Contention on a build count just tries again, while a job that someone
 // else retried meanwhile is no longer retryable, so the action answers
 // ErrNotRetryable.
@@ -318,8 +319,9 @@ var errIDTaken = fmt.Errorf("job id taken: %w", ErrConflict)
 // lostRace is a write that lost a race: ErrConflict, or errIDTaken when
 // the new job's id is taken. now holds, by keyString, each item whose
 // write's condition failed as it is now (nil: there is none), which
-// DynamoDB returns with the failure at no cost; whole is false when it
-// named a conflicting transaction instead, whose items it does not return.
+// DynamoDB returns with the failure at no cost, and every other item is as
+// the write read it (a conflicting transaction in flight changes nothing
+// that is known); whole is false for a lost race that tells nothing.
 type lostRace struct {
 	taken bool
 	now   map[string]item
@@ -337,10 +339,9 @@ func (l *lostRace) Error() string { return l.Unwrap().Error() }
 
 // counts is what creating c (nil: nothing) in project p, as the lost
 // attempt had them, moves on after l: counts, unless l returned the ref's
-// count. known is false when l does not tell (DynamoDB named a conflicting
-// transaction, or the ref's count may have changed places: p keeps counts
-// moving, or l returned the project keeping them otherwise) and Apply reads
-// again.
+// count. known is false when l does not tell (the ref's count may have
+// changed places: p keeps counts moving, or l returned the project keeping
+// them otherwise) and Apply reads again.
 func (l *lostRace) counts(p *jobs.Project, c *jobs.Job, counts *creation) (_ *creation, known bool) {
 	if !l.whole {
 		return counts, false
@@ -498,7 +499,7 @@ func (s *Store) writeOps(ctx context.Context, ops []op, token string) error {
 		case errors.As(err, &failed):
 			return &lostRace{taken: ops[0].taken, now: map[string]item{keyString(p.Item): nilIfEmpty(failed.Item)}, whole: true}
 		case errors.As(err, &conflict):
-			return &lostRace{}
+			return &lostRace{whole: true} // nothing is known to have changed
 		}
 		return err
 	}
@@ -517,7 +518,11 @@ func (s *Store) writeOps(ctx context.Context, ops []op, token string) error {
 		switch code := aws.ToString(r.Code); {
 		case i >= len(ops):
 		case code == "TransactionConflict":
-			lost, raced, l.whole = true, true, false
+			// Another transaction on the item was in flight: nothing this
+			// one read is known to have changed, so it is written again as
+			// it was. Where the other did change something, a condition
+			// fails then and returns it.
+			lost, raced = true, true
 		case code == "ConditionalCheckFailed" && (ops[i].race || ops[i].taken):
 			lost = true
 			taken, raced = taken || ops[i].taken, raced || !ops[i].taken

@@ -69,7 +69,8 @@ func TestLostRaceCounts(t *testing.T) {
 		want  *creation
 		known bool
 	}{
-		{"a conflicting transaction", refsApart, &lostRace{}, had, false},
+		{"a race that tells nothing (after a long pause)", refsApart, &lostRace{}, had, false},
+		{"a conflicting transaction", refsApart, lost(), had, true},
 		{"the build count only", refsApart, lost(project(refsApart)), had, true},
 		{"the ref's count item", refsApart, lost(project(refsApart), counted(refCountKey(5, "main"), 4)),
 			&creation{refCount{n: 4, apart: true}}, true},
