@@ -41,6 +41,7 @@ const (
 	stall          // no answer until the attempt is abandoned
 	lost           // the service applies the request, the answer is lost
 	conflict       // DynamoDB cancels a transaction for another in flight on its last item
+	busy           // DynamoDB rejects a single write for a transaction in flight on its item
 )
 
 // faulty is an HTTP transport in front of the real local DynamoDB and S3:
@@ -74,6 +75,8 @@ func (f *faulty) Do(r *http.Request) (*http.Response, error) {
 		return nil, r.Context().Err()
 	case conflict:
 		return conflictResponse(r), nil
+	case busy:
+		return errorResponse(r, 400, false, "TransactionConflictException", ""), nil
 	case lost:
 		resp, err := f.next.Do(r)
 		if err == nil {
@@ -283,6 +286,30 @@ func TestTransientFaultAfterBurstIsAbsorbed(t *testing.T) {
 		if resp, _ := invoke(t, deps, api.GetJob, ev, time.Minute); resp.StatusCode != 200 {
 			t.Errorf("fault %d after the burst: %d %s", once, resp.StatusCode, resp.Body)
 		}
+	}
+}
+
+// A single write that DynamoDB rejects for a transaction in flight on its
+// item did not happen, and is sent again (the SDK's standard retryer would
+// not; DynamoDB Local never rejects one): jobsctl reshard's first mark of
+// the project item, which every creating transaction names, is rejected
+// twice, and the reshard goes through.
+func TestWriteRejectedForATransactionIsSentAgain(t *testing.T) {
+	d := newDemo(t, 5)
+	rejected := 0
+	f := &faulty{plan: func(op string) fault {
+		if op == "UpdateItem" && rejected < 2 {
+			rejected++
+			return busy
+		}
+		return pass
+	}}
+	st := faultyDeps(d, f, api.Budget{}).Store
+	if _, err := st.Reshard(context.Background(), 1, 2, nil); err != nil || rejected != 2 {
+		t.Fatalf("reshard: %v after %d rejections", err, rejected)
+	}
+	if p := d.project(t, 1); p.Shards != 2 {
+		t.Errorf("project 1 in %d shards, want 2", p.Shards)
 	}
 }
 

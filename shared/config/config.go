@@ -98,6 +98,9 @@ func get(ctx context.Context, c aws.HTTPClient, url string) (*http.Response, err
 //   - an attempt that has no response headers after attemptTimeout (or no
 //     connection after dialTimeout) is abandoned and retried: DynamoDB
 //     answers in milliseconds, so a silent one is stalled, not busy;
+//   - a single write DynamoDB rejected for a transaction in flight on its
+//     item (TransactionConflictException: DynamoDB Local never answers it)
+//     is retried, as throttling is;
 //   - maxAttempts per call, with full-jitter backoff from backoffBase to
 //     backoffCap, throttling included (the SDK's own backoff starts
 //     throttled retries at 1 s, which alone would spend a request's time);
@@ -127,6 +130,12 @@ func Retryer() aws.Retryer {
 		o.MaxAttempts = maxAttempts
 		o.RateLimiter = ratelimit.None
 		o.Backoff = retry.BackoffDelayerFunc(backoff)
+		// A single write that DynamoDB rejects because a transaction on its
+		// item is in flight did not happen: it is sent again, as the
+		// standard retryer does not. (A transaction's own conflict is a
+		// TransactionCanceledException, which store.Apply handles: its
+		// conditions may be what failed.)
+		o.Retryables = append(o.Retryables, retry.RetryableErrorCode{Codes: map[string]struct{}{"TransactionConflictException": {}}})
 	})
 }
 

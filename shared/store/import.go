@@ -1008,13 +1008,14 @@ func (s *Store) batchWrite(ctx context.Context, batch []item) error {
 }
 
 // transient errors are those an import outlasts by waiting: throttling
-// that the SDK's few attempts did not outlast, and calls that timed out (a
-// busy DynamoDB Local does).
+// and transactions in flight on an item (a live project's) that the SDK's
+// few attempts did not outlast, and calls that timed out (a busy DynamoDB
+// Local does).
 func transient(err error) bool {
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		switch api.ErrorCode() {
-		case "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded":
+		case "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "TransactionConflictException":
 			return true
 		}
 	}
