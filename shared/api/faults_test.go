@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,9 +26,11 @@ import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/config"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/config/s3config"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/lambdafn"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/agreement"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/holds"
 )
 
 // fault is what the faulty transport does with one HTTP attempt.
@@ -76,7 +79,7 @@ func (f *faulty) Do(r *http.Request) (*http.Response, error) {
 	case conflict:
 		return conflictResponse(r), nil
 	case busy:
-		return errorResponse(r, 400, false, "TransactionConflictException", ""), nil
+		return holds.Rejected(r), nil
 	case lost:
 		resp, err := f.next.Do(r)
 		if err == nil {
@@ -102,10 +105,12 @@ func conflictResponse(r *http.Request) *http.Response {
 	if raw, err := io.ReadAll(r.Body); err == nil {
 		_ = json.Unmarshal(raw, &in)
 	}
-	reasons := strings.Repeat(`{"Code":"None"},`, max(len(in.TransactItems)-1, 0)) +
-		`{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}`
-	return response(r, 400, "application/x-amz-json-1.0", `{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException",`+
-		`"Message":"Transaction cancelled, please refer cancellation reasons for specific reasons","CancellationReasons":[`+reasons+`]}`)
+	reasons := make([]string, max(len(in.TransactItems), 1))
+	for i := range reasons {
+		reasons[i] = "None"
+	}
+	reasons[len(reasons)-1] = "TransactionConflict"
+	return holds.Canceled(r, reasons)
 }
 
 func response(r *http.Request, status int, contentType, body string) *http.Response {
@@ -311,6 +316,79 @@ func TestWriteRejectedForATransactionIsSentAgain(t *testing.T) {
 	if p := d.project(t, 1); p.Shards != 2 {
 		t.Errorf("project 1 in %d shards, want 2", p.Shards)
 	}
+}
+
+// Concurrent writers meet the conflicts DynamoDB answers on AWS (holds: a
+// transaction holds its items until it commits), each a container of its
+// own with the production retry policy: ten retries of different jobs of
+// one project, whose creating transactions all name the project's item,
+// and ten cancels, all at once. Every one succeeds, the new builds take the
+// next ordinals without a gap, and every pipeline's counts agree with its
+// jobs.
+func TestConcurrentActionsUnderHolds(t *testing.T) {
+	d := newDemo(t, 40)
+	ctx := context.Background()
+	dopts := d.DynamoDB.Options()
+	config.DynamoDB(&dopts)
+	tr := holds.New(dopts.HTTPClient, "PK", "SK")
+	dopts.HTTPClient = tr
+	db := dynamodb.New(dopts)
+	type task struct {
+		st  *store.Store
+		lk  *store.Found
+		act jobs.Action
+	}
+	var tasks []task
+	for _, c := range []struct {
+		pick func(*jobs.Job) bool
+		act  jobs.Action
+	}{{retryable, jobs.Retry(2, fixedNow)}, {func(j *jobs.Job) bool { return j.Status.Cancelable() }, jobs.Cancel(false, fixedNow)}} {
+		for _, id := range jobsOf(t, d, 10, c.pick) {
+			st := store.New(db, d.Table)
+			lk, err := st.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: 1}, JobID: id})
+			if err != nil || lk.Job == nil {
+				t.Fatal(id, err)
+			}
+			tasks = append(tasks, task{st, lk, c.act})
+		}
+	}
+	shown := make([]*jobs.Job, len(tasks))
+	var wg sync.WaitGroup
+	for i, tk := range tasks {
+		wg.Go(func() {
+			j, err := tk.st.Apply(ctx, tk.lk.Project, tk.lk.Job, tk.act)
+			if err != nil {
+				t.Errorf("job %d: %v", tk.lk.Job.ID, err)
+			}
+			shown[i] = j
+		})
+	}
+	wg.Wait()
+	if tr.Conflicts() == 0 {
+		t.Error("no conflict answered: the writers did not meet")
+	}
+	var created, ordinals []int64
+	for i, j := range shown {
+		switch {
+		case j == nil:
+		case j.ID != tasks[i].lk.Job.ID:
+			created, ordinals = append(created, j.ID), append(ordinals, d.stored(t, j.ID).Ordinal)
+		case j.Status != jobs.Canceled && j.Status != jobs.Canceling:
+			t.Errorf("job %d %s after its cancel", j.ID, j.Status)
+		}
+	}
+	slices.Sort(ordinals)
+	for i, o := range ordinals {
+		if want := d.builds(1) + 1 + int64(i); o != want {
+			t.Errorf("new builds' ordinals %v, want %d on from %d", ordinals, len(ordinals), d.builds(1)+1)
+			break
+		}
+	}
+	if len(created) != 10 {
+		t.Errorf("%d builds created, want 10", len(created))
+	}
+	mustCountRight(t, d, created...)
+	t.Logf("%d conflicts answered", tr.Conflicts())
 }
 
 // An attempt that DynamoDB accepts and never answers is abandoned after
