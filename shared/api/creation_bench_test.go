@@ -10,9 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/holds"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
@@ -51,10 +54,12 @@ func creationWorld(n, perProject int) *world.World {
 // BenchmarkCreations retries failed builds concurrently against DynamoDB
 // Local, each goroutine with a Store of its own (a Lambda container serves
 // one request at a time): across projects (goroutine g retries builds of
-// project g) and within one project (every goroutine retries builds of
-// project 1). It reports creations/s, the retries answered 409 (every
-// attempt lost), the transactions lost, the id leases and the BatchGetItems
-// per retry. Run with -benchtime=Nx, N at most creationPool.
+// project g), within one project (every goroutine retries builds of
+// project 1), and within one project through holds, which answers the
+// transaction conflicts AWS would (project 2). It reports creations/s, the
+// retries answered 409 (every attempt lost), the transactions lost, the
+// conflicts answered, the id leases and the BatchGetItems per retry. Run
+// with -benchtime=Nx, N at most creationPool.
 func BenchmarkCreations(b *testing.B) {
 	env := testenv.New(b)
 	im := &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: time.Now}
@@ -69,12 +74,17 @@ func BenchmarkCreations(b *testing.B) {
 			pools[p] <- int64(500000 + (p-1)*creationPool + i + 1)
 		}
 	}
+	held := env.DynamoDB.Options()
+	tr := holds.New(held.HTTPClient, "PK", "SK")
+	held.HTTPClient = tr
 	for _, c := range []struct {
 		name    string
 		project func(g int) int
+		db      *dynamodb.Client
 	}{
-		{"across-projects", func(g int) int { return g + 1 }},
-		{"one-project", func(int) int { return 1 }},
+		{"across-projects", func(g int) int { return g + 1 }, env.DynamoDB},
+		{"one-project", func(int) int { return 1 }, env.DynamoDB},
+		{"one-project-holds", func(int) int { return 2 }, dynamodb.New(held)},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			const workers = creationProjects
@@ -87,11 +97,12 @@ func BenchmarkCreations(b *testing.B) {
 			}
 			close(work)
 			env.Counter.Reset()
+			conflicts := tr.Conflicts()
 			start := time.Now()
 			var wg sync.WaitGroup
 			var failed atomic.Int64
 			for g := range workers {
-				s := store.New(env.DynamoDB, env.Table)
+				s := store.New(c.db, env.Table)
 				p := int64(c.project(g))
 				wg.Go(func() {
 					for range work {
@@ -125,6 +136,7 @@ func BenchmarkCreations(b *testing.B) {
 			b.ReportMetric(float64(made)/elapsed.Seconds(), "creations/s")
 			b.ReportMetric(float64(failed.Load())/float64(b.N), "409s/op")
 			b.ReportMetric(float64(calls["TransactWriteItems"]-made)/float64(b.N), "lost/op")
+			b.ReportMetric(float64(tr.Conflicts()-conflicts)/float64(b.N), "conflicts/op")
 			b.ReportMetric(float64(calls["UpdateItem"])/float64(b.N), "leases/op")
 			b.ReportMetric(float64(calls["BatchGetItem"])/float64(b.N), "reads/op") // its lookup's, and re-reads after lost races
 		})
