@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
@@ -195,6 +196,56 @@ func TestReshard(t *testing.T) {
 			t.Errorf("%s: resharded and back %.300s, never sharded %.300s", target, d2[i], got)
 		}
 	}
+}
+
+// A reshard while creators keep the project item busy with their
+// transactions meets the rejections AWS answers (holds) and still goes
+// through, as do the creations.
+func TestReshardUnderHolds(t *testing.T) {
+	d := newDemo(t, 60)
+	db, tr := d.underHolds()
+	ids := jobsOf(t, d, 24, retryable)
+	var wg sync.WaitGroup
+	var moved int
+	var err error
+	wg.Go(func() { moved, err = d.Deps.Store.Reshard(context.Background(), 1, 4, nil) })
+	created := make([]int64, len(ids))
+	for w := range 8 {
+		st := store.New(db, d.Table)
+		wg.Go(func() {
+			for i := 3 * w; i < 3*w+3; i++ {
+				lk, err := st.Lookup(context.Background(), store.Lookup{Project: store.ProjectRef{ID: 1}, JobID: ids[i]})
+				var j *jobs.Job
+				if err == nil && lk.Job != nil {
+					j, err = st.Apply(context.Background(), lk.Project, lk.Job, jobs.Retry(2, fixedNow))
+				}
+				if err != nil {
+					t.Errorf("retry %d: %v", ids[i], err)
+					continue
+				}
+				created[i] = j.ID
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("moved %d; %d transactions canceled, %d single writes rejected", moved, tr.Conflicts(), tr.Rejections())
+	if err != nil {
+		t.Fatalf("reshard: %v", err)
+	}
+	if tr.Conflicts() == 0 {
+		t.Error("no conflict answered: the writers did not meet")
+	}
+	d.coldContainer()
+	all := listAll(t, d, "/api/v4/projects/1/jobs?per_page=100")
+	if p := d.project(t, 1); int64(len(all)) != p.Builds || p.Shards != 4 || p.Builds != d.builds(1)+int64(len(ids)) {
+		t.Errorf("%d builds listed, project counts %d under %d shards, want %d under 4", len(all), p.Builds, p.Shards, d.builds(1)+int64(len(ids)))
+	}
+	for ref, want := range buildsByRef(t, d) {
+		if got := listAll(t, d, "/api/v4/projects/1/jobs?per_page=100&ref="+url.QueryEscape(ref)); !slices.Equal(got, want) {
+			t.Errorf("ref %s lists %d builds, want %d", ref, len(got), len(want))
+		}
+	}
+	mustCountRight(t, d, created...)
 }
 
 // refEntriesCounting is how many of project pid's ref entries hold their

@@ -28,9 +28,9 @@ type Transport struct {
 	next aws.HTTPClient
 	keys []string // the table's key attributes
 
-	mu        sync.Mutex
-	held      map[string]int // item -> transactions in flight naming it
-	conflicts atomic.Int64
+	mu                   sync.Mutex
+	held                 map[string]int // item -> transactions in flight naming it
+	conflicts, rejection atomic.Int64
 }
 
 // New puts a Transport in front of next for a table whose key attributes
@@ -39,8 +39,11 @@ func New(next aws.HTTPClient, keys ...string) *Transport {
 	return &Transport{next: next, keys: keys, held: map[string]int{}}
 }
 
-// Conflicts is how many calls it has answered with a conflict.
+// Conflicts is how many transactions it has canceled for a conflict.
 func (t *Transport) Conflicts() int64 { return t.conflicts.Load() }
+
+// Rejections is how many single writes it has rejected for a conflict.
+func (t *Transport) Rejections() int64 { return t.rejection.Load() }
 
 // Do sends r on, or answers it with a conflict when it names an item that
 // a transaction in flight holds.
@@ -77,7 +80,7 @@ func (t *Transport) Do(r *http.Request) (*http.Response, error) {
 		t.conflicts.Add(1)
 		return Canceled(r, reasons), nil
 	case conflict:
-		t.conflicts.Add(1)
+		t.rejection.Add(1)
 		return Rejected(r), nil
 	case !txn:
 		return t.next.Do(r)

@@ -101,7 +101,7 @@ func TestTransactionsHoldTheirItems(t *testing.T) {
 	if err := single("HOT"); err != nil {
 		t.Errorf("a single write after the first is answered: %v", err)
 	}
-	if n := tr.Conflicts(); n != 2 {
-		t.Errorf("%d conflicts answered, want 2", n)
+	if c, r := tr.Conflicts(), tr.Rejections(); c != 1 || r != 1 {
+		t.Errorf("%d transactions canceled and %d single writes rejected, want 1 each", c, r)
 	}
 }
