@@ -318,19 +318,6 @@ func TestWriteRejectedForATransactionIsSentAgain(t *testing.T) {
 	}
 }
 
-// underHolds makes d's dependencies reach DynamoDB Local through holds,
-// with the production retry policy, and returns that client and the
-// transport.
-func (d *fixture) underHolds() (*dynamodb.Client, *holds.Transport) {
-	dopts := d.DynamoDB.Options()
-	config.DynamoDB(&dopts)
-	tr := holds.New(dopts.HTTPClient, "PK", "SK")
-	dopts.HTTPClient = tr
-	db := dynamodb.New(dopts)
-	d.Deps.Store = store.New(db, d.Table)
-	return db, tr
-}
-
 // Concurrent writers meet the conflicts DynamoDB answers on AWS (holds: a
 // transaction holds its items until it commits), each a container of its
 // own with the production retry policy: ten retries of different jobs of
@@ -341,7 +328,7 @@ func (d *fixture) underHolds() (*dynamodb.Client, *holds.Transport) {
 func TestConcurrentActionsUnderHolds(t *testing.T) {
 	d := newDemo(t, 40)
 	ctx := context.Background()
-	db, tr := d.underHolds()
+	db, tr := d.UnderHolds()
 	type task struct {
 		st  *store.Store
 		lk  *store.Found

@@ -203,7 +203,7 @@ func TestReshard(t *testing.T) {
 // through, as do the creations.
 func TestReshardUnderHolds(t *testing.T) {
 	d := newDemo(t, 60)
-	db, tr := d.underHolds()
+	db, tr := d.UnderHolds()
 	ids := jobsOf(t, d, 24, retryable)
 	var wg sync.WaitGroup
 	var moved int

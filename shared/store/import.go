@@ -596,7 +596,16 @@ func (s *Store) CountBuilds(ctx context.Context, pid int64, o *Ordinals) error {
 			ConditionExpression:       aws.String(cond),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":new": num(c.New), ":old": num(c.Old)},
 		}})
-		_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
+		var err error
+		for attempt := 0; ; attempt++ {
+			_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
+			if err == nil || !transient(err) || attempt == 10 {
+				break
+			}
+			if err := backoff(ctx, attempt); err != nil {
+				return 0, err
+			}
+		}
 		var canceled *types.TransactionCanceledException
 		if errors.As(err, &canceled) && len(canceled.CancellationReasons) > 0 &&
 			aws.ToString(canceled.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
@@ -1009,9 +1018,24 @@ func (s *Store) batchWrite(ctx context.Context, batch []item) error {
 
 // transient errors are those an import outlasts by waiting: throttling
 // and transactions in flight on an item (a live project's) that the SDK's
-// few attempts did not outlast, and calls that timed out (a busy DynamoDB
-// Local does).
+// few attempts did not outlast, a transaction canceled for nothing else
+// (the import's own run 16 at a time, each checking the project item), and
+// calls that timed out (a busy DynamoDB Local does).
 func transient(err error) bool {
+	var canceled *types.TransactionCanceledException
+	if errors.As(err, &canceled) {
+		waited := false
+		for _, r := range canceled.CancellationReasons {
+			switch aws.ToString(r.Code) {
+			case "None":
+			case "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded":
+				waited = true
+			default:
+				return false
+			}
+		}
+		return waited
+	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		switch api.ErrorCode() {

@@ -28,9 +28,11 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/config"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/logging"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/holds"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/localaws"
 )
 
@@ -162,6 +164,20 @@ func New(t testing.TB) *Env {
 	}
 	e.Counter.Reset()
 	return e
+}
+
+// UnderHolds makes the dependencies reach DynamoDB Local through holds,
+// which answers the transaction conflicts AWS would, with the production
+// retry policy; it returns that client, for more containers' stores, and
+// the transport.
+func (e *Env) UnderHolds() (*dynamodb.Client, *holds.Transport) {
+	opts := e.DynamoDB.Options()
+	config.DynamoDB(&opts)
+	tr := holds.New(opts.HTTPClient, "PK", "SK")
+	opts.HTTPClient = tr
+	db := dynamodb.New(opts)
+	e.Deps.Store = store.New(db, e.Table)
+	return db, tr
 }
 
 // Logs makes the dependencies log into a buffer the test can read.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -592,5 +593,76 @@ func TestImportInPartsKeepsTheInvariants(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An import meets the conflicts AWS answers (holds): its own ref count
+// transactions, 16 at a time, each check the project item, and into a
+// live project, cancels hold the pipeline and count items that it adds
+// to. The first part goes in, then, while the second part is written,
+// cancels of jobs in its pipelines go through, so does the import, and
+// the table keeps every invariant.
+func TestImportIntoALiveProjectUnderHolds(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.New(t)
+	db, tr := env.UnderHolds()
+	w := demo.Seed(30)
+	var first []json.RawMessage
+	later := map[int64]bool{} // pipelines with jobs in the second part
+	for i, raw := range w.Jobs {
+		if j := decodeJobOf(t, raw); i%3 == 0 {
+			later[j.Pipeline] = true
+		} else {
+			first = append(first, raw)
+		}
+	}
+	w.Jobs = first
+	if _, err := importer(env).Import(ctx, w); err != nil {
+		t.Fatalf("the first part: %v", err)
+	}
+	var cancels []int64
+	for _, raw := range first {
+		if j := decodeJobOf(t, raw); !j.Bridge && later[j.Pipeline] && jobs.Status(j.Status).Cancelable() && len(cancels) < 8 {
+			cancels = append(cancels, j.ID)
+		}
+	}
+	if len(cancels) < 2 {
+		t.Fatalf("only %d cancelable jobs in the second part's pipelines", len(cancels))
+	}
+	var wg sync.WaitGroup
+	im := importer(env)
+	im.Meter = progress.New(&hook{phase: "place", fn: func() {
+		for i, id := range cancels {
+			st := store.New(db, env.Table) // a container each
+			wg.Go(func() {
+				time.Sleep(time.Duration(i) * 15 * time.Millisecond) // spread over the write phase
+				f, err := st.Lookup(ctx, store.Lookup{JobID: id})
+				if err == nil && f.Job != nil {
+					f, err = st.Lookup(ctx, store.Lookup{JobID: id, Project: store.ProjectRef{ID: f.Job.ProjectID}})
+				}
+				if err == nil && f.Project != nil {
+					_, err = st.Apply(ctx, f.Project, f.Job, jobs.Cancel(false, clock()))
+				}
+				if err != nil {
+					t.Errorf("cancel %d: %v", id, err)
+				}
+			})
+		}
+	}}, false)
+	_, err := im.Import(ctx, demo.Seed(30))
+	wg.Wait()
+	t.Logf("%d cancels; %d transactions canceled, %d single writes rejected", len(cancels), tr.Conflicts(), tr.Rejections())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stack := load.Stack{DynamoDB: env.DynamoDB, S3: env.S3, Table: env.Table, Bucket: env.Bucket}
+	if bad, err := load.Check(ctx, stack); err != nil || len(bad) > 0 {
+		t.Fatalf("after the import: %v %q", err, bad)
+	}
+	for _, id := range cancels {
+		if f, err := env.Deps.Store.Lookup(ctx, store.Lookup{JobID: id}); err != nil || f.Job == nil ||
+			(f.Job.Status != jobs.Canceled && f.Job.Status != jobs.Canceling) {
+			t.Errorf("job %d after its cancel: %+v (%v)", id, f.Job, err)
+		}
 	}
 }
