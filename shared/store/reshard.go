@@ -113,13 +113,20 @@ func everyShard(pk func(n, k int) string) []string {
 
 // moveBuilds rewrites the builds of keys, read fresh and changed by place
 // (false: leave it as it is), under shards' keys, each on its version; one
-// that changed meanwhile is read and moved again. It returns how many it
-// moved.
+// that changed meanwhile, or whose transaction met another in flight, is
+// read and moved again after a backoff. It returns how many it moved.
 func (s *Store) moveBuilds(ctx context.Context, keys []item, shards int, place func(*jobs.Job) bool) (int, error) {
 	moved := 0
 	for attempt := 1; len(keys) > 0; attempt++ {
 		if attempt > maxAttempts {
 			return moved, fmt.Errorf("move builds: %d attempts lost: %w", maxAttempts, ErrConflict)
+		}
+		// Callers move 16 batches at once, whose moves add to the same
+		// rank count items: a pause spreads the losers of the last round.
+		if attempt > 1 {
+			if err := backoff(ctx, attempt-2); err != nil {
+				return moved, err
+			}
 		}
 		got, err := s.batchGet(ctx, keys)
 		if err != nil {
