@@ -15,7 +15,7 @@ LOCAL_ENV := AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=
 	AWS_REQUEST_CHECKSUM_CALCULATION=when_required AWS_RESPONSE_CHECKSUM_VALIDATION=when_required \
 	S3_FORCE_PATH_STYLE=true JOBS_TABLE=jobs ARTIFACTS_BUCKET=jobs-artifacts
 
-.PHONY: run test deps check lint unit build bench import seed clean run-lambda invoke bench-coldstart loadcheck fuzz heat
+.PHONY: run test test-holds deps check lint unit build bench import seed clean run-lambda invoke bench-coldstart loadcheck fuzz heat
 
 ## run: start DynamoDB Local + S3, load the demo world once, serve http://127.0.0.1:3000/api/v4
 run: deps
@@ -42,6 +42,10 @@ bench-coldstart: deps
 test: deps lint
 	$(GO) test -count=1 -timeout 15m ./...
 	$(MAKE) -s fuzz
+
+## test-holds: every Go test with DynamoDB Local behind holds, which answers transaction conflicts as AWS does (not in make test)
+test-holds: deps
+	JOBSAPI_TEST_HOLDS=1 $(GO) test -count=1 -timeout 15m ./...
 
 # Every request parser's and the import document's fuzz target (go test runs one target at a time).
 FUZZ_TARGETS := shared/lambdafn:FuzzRequest shared/auth:FuzzFromRequest shared/api:FuzzPathIDs \
