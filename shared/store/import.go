@@ -652,10 +652,13 @@ func (s *Store) addRanks(ctx context.Context, pid int64, o *Ordinals) error {
 	return err
 }
 
+// builtMeanwhile names a failed condition on a count the import moves on
+// (its write or transaction's), not a transaction that only met others in
+// flight past its attempts (transient).
 func builtMeanwhile(err error, pid int64, what string) error {
 	var failed *types.ConditionalCheckFailedException
 	var canceled *types.TransactionCanceledException
-	if errors.As(err, &failed) || errors.As(err, &canceled) {
+	if errors.As(err, &failed) || (errors.As(err, &canceled) && !transient(err)) {
 		return fmt.Errorf("project %d: %s gained builds during the import, whose ordinals it gave too: import again: %w", pid, what, ErrConflict)
 	}
 	return err

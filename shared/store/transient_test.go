@@ -45,3 +45,23 @@ func canceled(codes ...string) error {
 	}
 	return &types.TransactionCanceledException{CancellationReasons: reasons}
 }
+
+// Builds made during an import are a failed condition on its counts; a
+// transaction that met others in flight past its attempts is not taken for
+// them.
+func TestBuiltMeanwhile(t *testing.T) {
+	for _, c := range []struct {
+		err      error
+		conflict bool
+	}{
+		{&types.ConditionalCheckFailedException{}, true},
+		{canceled("None", "ConditionalCheckFailed"), true},
+		{canceled("None", "TransactionConflict"), false},
+		{errors.New("anything else"), false},
+	} {
+		got := builtMeanwhile(c.err, 1, "ref main")
+		if errors.Is(got, ErrConflict) != c.conflict || (!c.conflict && got != c.err) {
+			t.Errorf("builtMeanwhile(%v) = %v, want ErrConflict %v", c.err, got, c.conflict)
+		}
+	}
+}
