@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -141,8 +140,7 @@ func New(t testing.TB) *Env {
 		// make test-holds: DynamoDB Local behind holds, which answers the
 		// transaction conflicts AWS would, with the production retry policy.
 		if os.Getenv(holdsVar) != "" {
-			o.Retryer = config.Retryer()
-			o.HTTPClient = holds.New(awshttp.NewBuildableClient(), "PK", "SK")
+			underHolds(o)
 		}
 	})
 	h, err := localaws.NewS3(s3mem.New(), e.Bucket)
@@ -183,12 +181,19 @@ func New(t testing.TB) *Env {
 // the transport.
 func (e *Env) UnderHolds() (*dynamodb.Client, *holds.Transport) {
 	opts := e.DynamoDB.Options()
-	config.DynamoDB(&opts)
-	tr := holds.New(opts.HTTPClient, "PK", "SK")
-	opts.HTTPClient = tr
+	tr := underHolds(&opts)
 	db := dynamodb.New(opts)
 	e.Deps.Store = store.New(db, e.Table)
 	return db, tr
+}
+
+// underHolds gives o the production retry policy (config.DynamoDB) with
+// holds in front of its HTTP client.
+func underHolds(o *dynamodb.Options) *holds.Transport {
+	config.DynamoDB(o)
+	tr := holds.New(o.HTTPClient, "PK", "SK")
+	o.HTTPClient = tr
+	return tr
 }
 
 // Logs makes the dependencies log into a buffer the test can read.
