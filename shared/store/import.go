@@ -284,7 +284,7 @@ func (s *Store) PlanOrdinals(ctx context.Context, pid int64, fresh []Build) (*Or
 		return o, nil
 	}
 	slices.SortFunc(fresh, func(a, b Build) int { return cmp.Compare(a.ID, b.ID) })
-	base, above, err := s.buildsAbove(ctx, pid, o.Shards, fresh[0].ID)
+	base, above, err := s.indexedAbove(ctx, p, o.Shards, fresh[0].ID)
 	if err != nil {
 		return nil, err
 	}
@@ -400,6 +400,39 @@ func (o *Ordinals) addRank(ref string, b Build, ord int64) {
 	o.rankAt[k] = len(o.Ranks)
 	k.Bits, k.ID = rankBit(ord), b.ID
 	o.Ranks = append(o.Ranks, k)
+}
+
+// indexLagSteps bound how long indexedAbove waits for the ordinal index
+// to show every build of a project: 50 ms doubling, 6.35 s in all (an index
+// on AWS usually shows a write within a second).
+const (
+	indexLagFirst = 50 * time.Millisecond
+	indexLagSteps = 7
+)
+
+// indexedAbove is buildsAbove once the ordinal index shows each of project
+// p's builds: ordinals are dense, so the builds above base must be nb-base.
+// Fewer means the index (eventually consistent on AWS) has not shown a
+// build just created yet, and numbering from it would give the import's
+// first build that build's ordinal, which the compare-and-set of nb would
+// not catch: read again after a pause. More means builds were created
+// since p was read, which that compare-and-set does catch.
+func (s *Store) indexedAbove(ctx context.Context, p *jobs.Project, shards int, low int64) (int64, []int64, error) {
+	wait := indexLagFirst
+	for step := 0; ; step++ {
+		base, above, err := s.buildsAbove(ctx, p.ID, shards, low)
+		if err != nil || base+int64(len(above)) >= p.Builds {
+			return base, above, err
+		}
+		if step == indexLagSteps {
+			return 0, nil, fmt.Errorf("project %d: its ordinal index shows %d of its %d builds (it lags, or a reshard is moving them): import again",
+				p.ID, base+int64(len(above)), p.Builds)
+		}
+		if err := pause(ctx, wait); err != nil {
+			return 0, nil, err
+		}
+		wait *= 2
+	}
 }
 
 // buildsAbove reads each shard of a project's ordinal index from the top
