@@ -402,37 +402,23 @@ func (o *Ordinals) addRank(ref string, b Build, ord int64) {
 	o.Ranks = append(o.Ranks, k)
 }
 
-// indexLagSteps bound how long indexedAbove waits for the ordinal index
-// to show every build of a project: 50 ms doubling, 6.35 s in all (an index
-// on AWS usually shows a write within a second).
-const (
-	indexLagFirst = 50 * time.Millisecond
-	indexLagSteps = 7
-)
-
 // indexedAbove is buildsAbove once the ordinal index shows each of project
 // p's builds: ordinals are dense, so the builds above base must be nb-base.
-// Fewer means the index (eventually consistent on AWS) has not shown a
-// build just created yet, and numbering from it would give the import's
-// first build that build's ordinal, which the compare-and-set of nb would
-// not catch: read again after a pause. More means builds were created
-// since p was read, which that compare-and-set does catch.
-func (s *Store) indexedAbove(ctx context.Context, p *jobs.Project, shards int, low int64) (int64, []int64, error) {
-	wait := indexLagFirst
-	for step := 0; ; step++ {
-		base, above, err := s.buildsAbove(ctx, p.ID, shards, low)
-		if err != nil || base+int64(len(above)) >= p.Builds {
-			return base, above, err
-		}
-		if step == indexLagSteps {
-			return 0, nil, fmt.Errorf("project %d: its ordinal index shows %d of its %d builds (it lags, or a reshard is moving them): import again",
-				p.ID, base+int64(len(above)), p.Builds)
-		}
-		if err := pause(ctx, wait); err != nil {
-			return 0, nil, err
-		}
-		wait *= 2
+// Fewer means the index has not shown a build just created yet, and
+// numbering from it would give the import's first build that build's
+// ordinal, which the compare-and-set of nb would not catch. More means
+// builds were created since p was read, which that compare-and-set does
+// catch.
+func (s *Store) indexedAbove(ctx context.Context, p *jobs.Project, shards int, low int64) (base int64, above []int64, err error) {
+	err = untilIndexed(ctx, func() (int64, int64, error) {
+		var err error
+		base, above, err = s.buildsAbove(ctx, p.ID, shards, low)
+		return base + int64(len(above)), p.Builds, err
+	})
+	if errors.Is(err, errIndexLags) {
+		err = fmt.Errorf("project %d: %w (or a reshard is moving them): import again", p.ID, err)
 	}
+	return base, above, err
 }
 
 // buildsAbove reads each shard of a project's ordinal index from the top

@@ -22,6 +22,37 @@ import (
 // Reshard rewrites it and so fails its version condition.
 const reshardSettle = time.Second
 
+// Index lag: a GSI shows a write a moment after it on AWS (DynamoDB Local
+// at once). Who writes from what an index shows waits until it shows as
+// many builds as the table counts: 50 ms doubling, 6.35 s in all (an index
+// usually shows a write within a second).
+const (
+	indexLagFirst = 50 * time.Millisecond
+	indexLagSteps = 7
+)
+
+// errIndexLags is untilIndexed's answer when the index still shows fewer.
+var errIndexLags = errors.New("the index lags")
+
+// untilIndexed calls read until what it read shows at least want builds,
+// pausing between reads, or answers errIndexLags.
+func untilIndexed(ctx context.Context, read func() (shown, want int64, err error)) error {
+	wait := indexLagFirst
+	for step := 0; ; step++ {
+		shown, want, err := read()
+		if err != nil || shown >= want {
+			return err
+		}
+		if step == indexLagSteps {
+			return fmt.Errorf("%w: it shows %d of %d builds", errIndexLags, shown, want)
+		}
+		if err := pause(ctx, wait); err != nil {
+			return err
+		}
+		wait *= 2
+	}
+}
+
 // Reshard gives project pid shards write shards and moves its builds there.
 // It sets the project's count first: from then on builds are created under
 // it (a creation that read the old one fails its condition and reads
@@ -40,18 +71,23 @@ func (s *Store) Reshard(ctx context.Context, pid int64, shards int, progress fun
 	if shards < 1 || shards > MaxShards {
 		return 0, fmt.Errorf("shards %d, want 1 to %d", shards, MaxShards)
 	}
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	set, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: projectKey(pid),
 		UpdateExpression:    aws.String("SET sh = :sh, ra = if_not_exists(ra, :moving)"),
 		ConditionExpression: aws.String("attribute_exists(PK)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":sh": num(int64(shards)), ":moving": num(refsMoving)},
+		ReturnValues: types.ReturnValueAllNew,
 	})
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
 		return 0, ErrNotFound
 	}
 	if err != nil {
+		return 0, err
+	}
+	var p jobs.Project
+	if err := unmarshal(set.Attributes, &p); err != nil {
 		return 0, err
 	}
 	if err := pause(ctx, reshardSettle); err != nil {
@@ -79,21 +115,46 @@ func (s *Store) Reshard(ctx context.Context, pid int64, shards int, progress fun
 		lists = append(lists, list{GSIRefBuilds, func(n, k int) string { return refBuildsPK(pid, ref, n, k) },
 			func(j *jobs.Job) int64 { return j.RefOrdinal }})
 	}
+	// Every build created before the count was set is under some key of
+	// the ordinal index, and of its ref's if that is read: a build an
+	// index does not show yet would stay misplaced in it. A build counts
+	// as shown when both show it.
 	var misplaced []item
-	seen := map[int64]bool{}
-	for _, l := range lists {
-		for _, pk := range everyShard(l.pk) {
-			found, err := s.queryAll(ctx, gsi(l.index, pk))
-			if err != nil {
-				return 0, err
-			}
-			for _, j := range found {
-				if pk != l.pk(shards, shardOf(l.ordinal(j), shards)) && !seen[j.ID] {
-					seen[j.ID] = true
-					misplaced = append(misplaced, jobKey(j.ID))
+	err = untilIndexed(ctx, func() (int64, int64, error) {
+		misplaced = nil
+		seen, indexed, inRef := map[int64]bool{}, map[int64]*jobs.Job{}, map[int64]bool{}
+		for _, l := range lists {
+			for _, pk := range everyShard(l.pk) {
+				found, err := s.queryAll(ctx, gsi(l.index, pk))
+				if err != nil {
+					return 0, 0, err
+				}
+				for _, j := range found {
+					if l.index == GSIProjectBuilds {
+						indexed[j.ID] = j
+					} else {
+						inRef[j.ID] = true
+					}
+					if pk != l.pk(shards, shardOf(l.ordinal(j), shards)) && !seen[j.ID] {
+						seen[j.ID] = true
+						misplaced = append(misplaced, jobKey(j.ID))
+					}
 				}
 			}
 		}
+		shown := int64(0)
+		for id, j := range indexed {
+			if inRef[id] || !hasRef(j) || !refs[j.Ref] {
+				shown++
+			}
+		}
+		return shown, p.Builds, nil
+	})
+	if errors.Is(err, errIndexLags) {
+		return 0, fmt.Errorf("project %d: %w: run it again", pid, err)
+	}
+	if err != nil {
+		return 0, err
 	}
 	return inBatches(ctx, misplaced, 100, 16, progress, func(ctx context.Context, keys []item) (int, error) {
 		return s.moveBuilds(ctx, keys, shards, func(*jobs.Job) bool { return true })

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -24,7 +25,9 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
@@ -194,6 +197,29 @@ func underHolds(o *dynamodb.Options) *holds.Transport {
 	tr := holds.New(o.HTTPClient, "PK", "SK")
 	o.HTTPClient = tr
 	return tr
+}
+
+// HideFromIndexes makes o's index Queries leave out the item whose PK is
+// pk from the first times answers that would show it: an index that has
+// not shown a write yet, as one on AWS may for a moment (DynamoDB Local
+// shows every write at once). It returns how often it left the item out.
+func HideFromIndexes(o *dynamodb.Options, pk string, times int64) *atomic.Int64 {
+	var hid atomic.Int64
+	o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
+		return s.Initialize.Add(middleware.InitializeMiddlewareFunc("lagging-index", func(ctx context.Context,
+			in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			out, md, err := next.HandleInitialize(ctx, in)
+			q, isQuery := in.Parameters.(*dynamodb.QueryInput)
+			if res, ok := out.Result.(*dynamodb.QueryOutput); ok && isQuery && q.IndexName != nil {
+				res.Items = slices.DeleteFunc(res.Items, func(it map[string]types.AttributeValue) bool {
+					v, _ := it["PK"].(*types.AttributeValueMemberS)
+					return v != nil && v.Value == pk && hid.Add(1) <= times
+				})
+			}
+			return out, md, err
+		}), middleware.After)
+	})
+	return &hid
 }
 
 // Logs makes the dependencies log into a buffer the test can read.

@@ -9,19 +9,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go/middleware"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobfiles"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
@@ -702,23 +698,8 @@ func TestImportBesideALaggingIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The index hides it from the first three Queries that reach it.
-	hidden := "J#" + strconv.FormatInt(created.ID, 10)
-	var hid atomic.Int64
 	opts := env.DynamoDB.Options()
-	opts.APIOptions = append(opts.APIOptions, func(s *middleware.Stack) error {
-		return s.Initialize.Add(middleware.InitializeMiddlewareFunc("lagging-index", func(ctx context.Context,
-			in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-			out, md, err := next.HandleInitialize(ctx, in)
-			q, isQuery := in.Parameters.(*dynamodb.QueryInput)
-			if res, ok := out.Result.(*dynamodb.QueryOutput); ok && isQuery && aws.ToString(q.IndexName) == store.GSIProjectBuilds {
-				res.Items = slices.DeleteFunc(res.Items, func(it map[string]types.AttributeValue) bool {
-					pk, _ := it["PK"].(*types.AttributeValueMemberS)
-					return pk != nil && pk.Value == hidden && hid.Add(1) <= 3
-				})
-			}
-			return out, md, err
-		}), middleware.After)
-	})
+	hid := testenv.HideFromIndexes(&opts, "J#"+strconv.FormatInt(created.ID, 10), 3)
 	im := &world.Importer{Store: store.New(dynamodb.New(opts), env.Table), Files: env.Files, Now: clock}
 	w2 := demo.Seed(30)
 	w2.Jobs = late
