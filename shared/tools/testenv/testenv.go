@@ -204,7 +204,7 @@ func underHolds(o *dynamodb.Options) *holds.Transport {
 // not shown a write yet, as one on AWS may for a moment (DynamoDB Local
 // shows every write at once). It returns how often it left the item out.
 func HideFromIndexes(o *dynamodb.Options, pk string, times int64) *atomic.Int64 {
-	var hid atomic.Int64
+	var met, hid atomic.Int64
 	o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
 		return s.Initialize.Add(middleware.InitializeMiddlewareFunc("lagging-index", func(ctx context.Context,
 			in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
@@ -213,7 +213,11 @@ func HideFromIndexes(o *dynamodb.Options, pk string, times int64) *atomic.Int64 
 			if res, ok := out.Result.(*dynamodb.QueryOutput); ok && isQuery && q.IndexName != nil {
 				res.Items = slices.DeleteFunc(res.Items, func(it map[string]types.AttributeValue) bool {
 					v, _ := it["PK"].(*types.AttributeValueMemberS)
-					return v != nil && v.Value == pk && hid.Add(1) <= times
+					hide := v != nil && v.Value == pk && met.Add(1) <= times
+					if hide {
+						hid.Add(1)
+					}
+					return hide
 				})
 			}
 			return out, md, err
