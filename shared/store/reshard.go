@@ -35,7 +35,8 @@ const (
 var errIndexLags = errors.New("the index lags")
 
 // untilIndexed calls read until what it read shows at least want builds,
-// pausing between reads, or answers errIndexLags.
+// pausing between reads, or answers errIndexLags. The pauses are fixed, not
+// backoff's jitter: one reader waits for an index, with no racers to spread.
 func untilIndexed(ctx context.Context, read func() (shown, want int64, err error)) error {
 	wait := indexLagFirst
 	for step := 0; ; step++ {

@@ -693,7 +693,7 @@ func TestImportBesideALaggingIndex(t *testing.T) {
 	if err != nil || len(done.Jobs) == 0 {
 		t.Fatalf("completed builds %v: %v", done, err)
 	}
-	created, err := st.Apply(ctx, f.Project, done.Jobs[0], jobs.Retry(1, time.Now()))
+	created, err := st.Apply(ctx, f.Project, done.Jobs[0], jobs.Retry(1, clock()))
 	if err != nil {
 		t.Fatal(err)
 	}
