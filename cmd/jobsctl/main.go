@@ -33,8 +33,9 @@ const usage = `usage:
                               import a world document, idempotently, resuming after a crash
   jobsctl reshard PROJECT SHARDS
                               move a project's builds to SHARDS write shards of its build
-                              indexes (1 to 32; lists miss unmoved builds while it runs); a
-                              project stored before ref counts had items of their own gets them
+                              indexes (1 to 32; lists read both counts' keys until it ends, so
+                              they stay whole: it first waits 10 s, until every function knows);
+                              a project stored before ref counts had items of their own gets them
   jobsctl recount PROJECT      count a project stored before rank masks were kept, so that its deep
                               filtered pages of completed builds (and of each ref's) cost what
                               shallow ones do
@@ -128,7 +129,9 @@ func reshard(ctx context.Context, args []string) error {
 		return err
 	}
 	start := time.Now()
-	moved, err := deps.Store.Reshard(ctx, pid, shards, func(done int) {
+	// The functions' containers trust a project they read for store.WarmTTL:
+	// lists read both counts' keys once every one of them knows of the move.
+	moved, err := deps.Store.Reshard(ctx, pid, shards, store.WarmTTL, func(done int) {
 		fmt.Fprintf(os.Stderr, "\rmoved %d builds", done)
 	})
 	if err != nil {

@@ -310,7 +310,7 @@ func TestWriteRejectedForATransactionIsSentAgain(t *testing.T) {
 		return pass
 	}}
 	st := faultyDeps(d, f, api.Budget{}).Store
-	if _, err := st.Reshard(context.Background(), 1, 2, nil); err != nil || rejected != 2 {
+	if _, err := st.Reshard(context.Background(), 1, 2, 0, nil); err != nil || rejected != 2 {
 		t.Fatalf("reshard: %v after %d rejections", err, rejected)
 	}
 	if p := d.project(t, 1); p.Shards != 2 {

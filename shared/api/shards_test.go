@@ -12,7 +12,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
@@ -142,7 +144,7 @@ func TestReshard(t *testing.T) {
 		var wg sync.WaitGroup
 		var moved int
 		var err error
-		wg.Go(func() { moved, err = d.Deps.Store.Reshard(context.Background(), 1, shards, nil) })
+		wg.Go(func() { moved, err = d.Deps.Store.Reshard(context.Background(), 1, shards, 0, nil) })
 		for _, id := range toRetry[3*i : 3*i+3] {
 			w := d.post(t, "retry-job", fmt.Sprintf("/api/v4/projects/1/jobs/%d/retry", id), "", m)
 			if w.Code != http.StatusCreated {
@@ -161,7 +163,7 @@ func TestReshard(t *testing.T) {
 			t.Errorf("reshard to %d: ref counts kept as %d, %d entries still counting", shards, p.RefCounts, n)
 		}
 		before := answers()
-		if again, err := d.Deps.Store.Reshard(context.Background(), 1, shards, nil); err != nil || again != 0 {
+		if again, err := d.Deps.Store.Reshard(context.Background(), 1, shards, 0, nil); err != nil || again != 0 {
 			t.Errorf("reshard to %d again: moved %d, %v", shards, again, err)
 		}
 		if after := answers(); !slices.Equal(before, after) {
@@ -212,7 +214,7 @@ func TestReshardUnderHolds(t *testing.T) {
 	var wg sync.WaitGroup
 	var moved int
 	var err error
-	wg.Go(func() { moved, err = d.Deps.Store.Reshard(context.Background(), 1, 4, nil) })
+	wg.Go(func() { moved, err = d.Deps.Store.Reshard(context.Background(), 1, 4, 0, nil) })
 	created := make([]int64, len(ids))
 	for w := range 8 {
 		st := store.New(db, d.Table)
@@ -263,6 +265,50 @@ func refEntriesCounting(t *testing.T, d *fixture, pid int64) int {
 		}
 	}
 	return n
+}
+
+// While a reshard moves a project's builds, from 1 shard to 4 and back,
+// its lists stay whole: a container that reads the project meanwhile reads
+// the keys of both counts. Here a reshard stopped once it set the new
+// count, before it moved any build (lists read every build under the old
+// count's keys), and running it again finishes it (lists read the new
+// count's keys only).
+func TestListsStayWholeWhileAReshardMoves(t *testing.T) {
+	d := newDemo(t, 1200)
+	// Pages past offset 500 of completed builds read through the rank
+	// counts: the rows they read are those of both counts' keys too.
+	targets := []string{"/api/v4/projects/1/jobs?per_page=100", "/api/v4/projects/1/jobs?per_page=20&scope[]=success&scope[]=failed&scope[]=canceled&scope[]=skipped",
+		"/api/v4/projects/1/jobs?per_page=30&ref=main", "/api/v4/projects/1/jobs?per_page=30&ref=main&scope[]=success"}
+	var want [][]int64
+	for _, target := range targets {
+		want = append(want, listAll(t, d, target))
+	}
+	for _, c := range []struct{ from, to int }{{1, 4}, {4, 1}} {
+		if _, err := d.DynamoDB.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+			TableName: aws.String(d.Table), Key: map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: "P#1"}, "SK": &types.AttributeValueMemberS{Value: "P"}},
+			UpdateExpression: aws.String("SET sh = :to, so = :from"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":to": &types.AttributeValueMemberN{Value: strconv.Itoa(c.to)}, ":from": &types.AttributeValueMemberN{Value: strconv.Itoa(c.from)}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for phase, run := range []bool{false, true} {
+			if run {
+				if moved, err := d.Deps.Store.Reshard(context.Background(), 1, c.to, 0, nil); err != nil || moved != len(want[0]) {
+					t.Fatalf("reshard to %d again: moved %d of %d builds: %v", c.to, moved, len(want[0]), err)
+				}
+			}
+			d.coldContainer()
+			for i, target := range targets {
+				if got := listAll(t, d, target); !slices.Equal(got, want[i]) {
+					t.Errorf("%d to %d shards, %s: %s lists %d builds, want %d", c.from, c.to, []string{"none moved", "done"}[phase], target, len(got), len(want[i]))
+				}
+			}
+		}
+		if p := d.project(t, 1); p.ShardsToo != 0 || max(p.Shards, 1) != c.to {
+			t.Errorf("reshard to %d done: project has %d shards and reads %d's keys too", c.to, p.Shards, p.ShardsToo)
+		}
+	}
 }
 
 // buildsByRef is project 1's build ids by ref, newest first, from its
@@ -322,7 +368,7 @@ func TestRefPagesOfACachedProjectOnceCountsMoved(t *testing.T) {
 	container := *d.Deps // another container's, which caches the project as keeping its counts together
 	container.Store = store.New(d.DynamoDB, d.Table)
 	want := answer(d.callWith(t, &container, "list-project-jobs", http.MethodGet, target, m))
-	if _, err := store.New(d.DynamoDB, d.Table).Reshard(context.Background(), 1, 1, nil); err != nil { // jobsctl's
+	if _, err := store.New(d.DynamoDB, d.Table).Reshard(context.Background(), 1, 1, 0, nil); err != nil { // jobsctl's
 		t.Fatal(err)
 	}
 	if p := d.project(t, 1); p.RefCounts != 2 || refEntriesCounting(t, d, 1) != 0 {
@@ -343,7 +389,7 @@ func TestReshardBesideALaggingIndex(t *testing.T) {
 	id := jobsOf(t, d, 1, func(j *jobs.Job) bool { return j.Ref != "" })[0]
 	opts := d.DynamoDB.Options()
 	hid := testenv.HideFromIndexes(&opts, "J#"+strconv.FormatInt(id, 10), 3)
-	moved, err := store.New(dynamodb.New(opts), d.Table).Reshard(context.Background(), 1, 4, nil)
+	moved, err := store.New(dynamodb.New(opts), d.Table).Reshard(context.Background(), 1, 4, 0, nil)
 	if err != nil {
 		t.Fatalf("reshard: %v", err)
 	}

@@ -40,6 +40,9 @@ type Project struct {
 	MaxBuildID int64 `db:"mx,omitempty"` // the highest build id: a new build's id is above it
 	IDsEnd     int64 `db:"ie,omitempty"` // ids MaxBuildID+1..IDsEnd are leased for the next builds
 	Shards     int   `db:"sh,omitempty"` // write shards of the build indexes; 0 is 1
+	// ShardsToo is another shard count whose index keys lists read as well
+	// while jobsctl reshard moves builds between the two (0: none).
+	ShardsToo int `db:"so,omitempty"`
 	// RankCounts: the project's completed builds, and each ref's, have been
 	// counted since it had none, so deep offset pages of them may read the
 	// counts. (tm: the counts are masks of ordinals; tc and tr marked

@@ -47,17 +47,18 @@ func TestPageCacheBound(t *testing.T) {
 			t.Fatalf("%d pages, want at most %d", len(c.m), maxPages)
 		}
 	}
-	base := projectBuildsPlan(1, 100, 1, Range{Limit: 20})
+	base := projectBuildsPlan(1, 100, []int{1}, Range{Limit: 20})
 	keys := map[string]bool{base.pageKey(): true}
 	for _, pl := range []plan{
-		projectBuildsPlan(2, 100, 1, Range{Limit: 20}),
-		projectBuildsPlan(1, 100, 1, Range{Limit: 21}),
-		projectBuildsPlan(1, 100, 1, Range{Limit: 20, Skip: 20}),
-		projectBuildsPlan(1, 100, 1, Range{Limit: 20, After: Position{ID: 90, Ordinal: 50}}),
-		projectBuildsPlan(1, 100, 1, Range{Limit: 20, Statuses: []jobs.Status{jobs.Success}}),
-		projectBuildsPlan(1, 100, 8, Range{Limit: 20}),
-		projectBuildsPlan(1, 100, 1, Range{Limit: 20, Ref: "main"}),
-		projectBuildsPlan(1, 100, 1, Range{Limit: 20, Whole: true}),
+		projectBuildsPlan(2, 100, []int{1}, Range{Limit: 20}),
+		projectBuildsPlan(1, 100, []int{1}, Range{Limit: 21}),
+		projectBuildsPlan(1, 100, []int{1}, Range{Limit: 20, Skip: 20}),
+		projectBuildsPlan(1, 100, []int{1}, Range{Limit: 20, After: Position{ID: 90, Ordinal: 50}}),
+		projectBuildsPlan(1, 100, []int{1}, Range{Limit: 20, Statuses: []jobs.Status{jobs.Success}}),
+		projectBuildsPlan(1, 100, []int{8}, Range{Limit: 20}),
+		projectBuildsPlan(1, 100, []int{8, 4}, Range{Limit: 20}),
+		projectBuildsPlan(1, 100, []int{1}, Range{Limit: 20, Ref: "main"}),
+		projectBuildsPlan(1, 100, []int{1}, Range{Limit: 20, Whole: true}),
 		pipelineJobsPlan(1, jobs.Build, Range{Limit: 20}),
 	} {
 		if keys[pl.pageKey()] {
@@ -65,7 +66,7 @@ func TestPageCacheBound(t *testing.T) {
 		}
 		keys[pl.pageKey()] = true
 	}
-	if projectBuildsPlan(1, 100, 1, Range{Limit: 20}).pageKey() != base.pageKey() {
+	if projectBuildsPlan(1, 100, []int{1}, Range{Limit: 20}).pageKey() != base.pageKey() {
 		t.Error("the same reads, two keys")
 	}
 }

@@ -79,13 +79,14 @@ func (s *Store) ProjectBuildsWith(ctx context.Context, sp *Speculation, p *jobs.
 	if r.Ref != "" {
 		builds = r.RefBuilds
 	}
-	return s.run(ctx, sp, projectBuildsPlan(p.ID, builds, shardsOf(p), r))
+	return s.run(ctx, sp, projectBuildsPlan(p.ID, builds, layoutsOf(p), r))
 }
 
-// projectBuildsPlan is what ProjectBuilds reads for project id in shards
-// shards whose list (all builds, or r.Ref's) has builds rows; builds < 0 is
-// unknown (a speculation without a cached count).
-func projectBuildsPlan(id, builds int64, shards int, r Range) plan {
+// projectBuildsPlan is what ProjectBuilds reads for project id, under the
+// keys of each shard count of layouts, whose list (all builds, or r.Ref's)
+// has builds rows; builds < 0 is unknown (a speculation without a cached
+// count).
+func projectBuildsPlan(id, builds int64, layouts []int, r Range) plan {
 	if r.Ref != "" && !indexedRef(r.Ref) {
 		return plan{none: true}
 	}
@@ -94,21 +95,20 @@ func projectBuildsPlan(id, builds int64, shards int, r Range) plan {
 		// shard may hold the whole page, so each reads all of it.
 		var parts []partition
 		for _, st := range r.Statuses {
-			for k := range shards {
-				parts = append(parts, statusPart(id, r.Ref, st, shards, k))
-			}
+			parts = append(parts, sharedParts(layouts, func(shards, k int) partition { return statusPart(id, r.Ref, st, shards, k) })...)
 		}
 		return plan{parts: parts, upTo: below(r.After.ID), skip: r.Skip, limit: r.Limit, whole: r.Whole}
-	}
-	parts := make([]partition, shards)
-	for k := range parts {
-		parts[k] = buildsPart(id, r.Ref, shards, k)
 	}
 	// Ordinals (a project's or a ref's) are dense and dealt round-robin,
 	// so the limit+1 ordinals at and below any bound hold at most
 	// ceil((limit+1)/shards) of each shard: the top of each shard has them
-	// all.
-	pl := plan{parts: parts, limit: r.Limit, each: (r.Limit + shards) / shards, whole: r.Whole}
+	// all. Under two counts' keys a partition holds at most that many of
+	// each count whose shard it is.
+	pl := plan{parts: sharedParts(layouts, func(shards, k int) partition { return buildsPart(id, r.Ref, shards, k) }),
+		limit: r.Limit, whole: r.Whole}
+	for _, shards := range layouts {
+		pl.each += (r.Limit + shards) / shards
+	}
 	switch {
 	case r.After.Ordinal > 0:
 		pl.upTo = r.After.Ordinal - 1 - int64(r.Skip)
@@ -125,6 +125,21 @@ func projectBuildsPlan(id, builds int64, shards int, r Range) plan {
 	}
 	pl.none = pl.upTo < 1
 	return pl
+}
+
+// sharedParts is part of every shard of each count of layouts, each
+// partition once: shard k of two counts can be one partition (the keys of
+// shard k do not name the count, but for 1).
+func sharedParts(layouts []int, part func(shards, k int) partition) []partition {
+	var out []partition
+	for _, shards := range layouts {
+		for k := range shards {
+			if pt := part(shards, k); !slices.Contains(out, pt) {
+				out = append(out, pt)
+			}
+		}
+	}
+	return out
 }
 
 // buildsPart is shard k of shards of project id's ordinal index (GSI1),
@@ -214,6 +229,8 @@ func (s *Store) page(ctx context.Context, pl plan) (*Page, error) {
 // limit, read whole from the table if whole.
 func (s *Store) cut(ctx context.Context, rows []*jobs.Job, skip, limit int, whole bool) (*Page, error) {
 	pg := &Page{}
+	// A build a reshard moves meanwhile can be read under both counts' keys.
+	rows = slices.CompactFunc(rows, func(a, b *jobs.Job) bool { return a.ID == b.ID })
 	if len(rows) <= skip {
 		return pg, nil
 	}

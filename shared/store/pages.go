@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,7 +52,7 @@ func (s *Store) cachedPage(ctx context.Context, pl plan) (*Page, error) {
 // rankedCachedPage is rankedPage from the page cache, as cachedPage.
 func (s *Store) rankedCachedPage(ctx context.Context, p *jobs.Project, r Range) (*Page, error) {
 	var b strings.Builder
-	b.WriteString("ranked\x00" + id(p.ID) + "\x00" + strconv.Itoa(shardsOf(p)) + "\x00" + r.Ref)
+	b.WriteString("ranked\x00" + id(p.ID) + "\x00" + fmt.Sprint(layoutsOf(p)) + "\x00" + r.Ref)
 	for _, st := range r.Statuses {
 		b.WriteString("\x00" + string(st))
 	}

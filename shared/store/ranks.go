@@ -363,7 +363,6 @@ const listedRowBytes = 512
 // passes over come first: the masks tell how many). It takes the way of
 // fewer read units, a Query costing half a unit for each 4 KB it reads.
 func pageReads(p *jobs.Project, r Range, rk *ranks, at []int64) []partRead {
-	shards := shardsOf(p)
 	units := func(reads []partRead) int {
 		n := 0
 		for _, rd := range reads {
@@ -371,20 +370,40 @@ func pageReads(p *jobs.Project, r Range, rk *ranks, at []int64) []partRead {
 		}
 		return n
 	}
-	// The ordinal index: each shard from its newest ordinal of the page
-	// down to its oldest, every ordinal between being one row.
+	// Each partition, with the shards it is of (a count and a shard of
+	// it: two while a reshard moves builds, when it is shard k of both).
+	// A partition holds at most the rows each of them deals there.
+	shares := func(part func(shards, k int) partition) ([]partition, map[partition][][2]int) {
+		of := map[partition][][2]int{}
+		for _, shards := range layoutsOf(p) {
+			for k := range shards {
+				pt := part(shards, k)
+				of[pt] = append(of[pt], [2]int{shards, k})
+			}
+		}
+		return sharedParts(layoutsOf(p), part), of
+	}
+	// The ordinal index: each partition from its newest ordinal of the
+	// page down to its oldest, every ordinal between being one row.
 	var ranged []partRead
-	for k := range shards {
+	parts, of := shares(func(shards, k int) partition { return buildsPart(p.ID, r.Ref, shards, k) })
+	for _, pt := range parts {
 		hi, lo := int64(-1), int64(-1)
 		for _, o := range at {
-			if shardOf(o, shards) == k {
-				hi, lo = max(hi, o), o
+			for _, sk := range of[pt] {
+				if shardOf(o, sk[0]) == sk[1] {
+					hi, lo = max(hi, o), o
+				}
 			}
 		}
 		if hi < 0 {
 			continue
 		}
-		ranged = append(ranged, partRead{part: buildsPart(p.ID, r.Ref, shards, k), upTo: hi, want: int((hi-lo)/int64(shards)) + 1})
+		want := 0
+		for _, sk := range of[pt] {
+			want += int((hi-lo)/int64(sk[0])) + 1
+		}
+		ranged = append(ranged, partRead{part: pt, upTo: hi, want: want})
 	}
 	// The status index: below the nearest slot above the page's with an
 	// id come at most that slot's rows, then those of the page's slot
@@ -403,28 +422,30 @@ func pageReads(p *jobs.Project, r Range, rk *ranks, at []int64) []partRead {
 	var listed []partRead
 	for i, st := range r.Statuses {
 		masks := rk.masks[i]
-		for k := range shards {
-			page := 0
-			for _, o := range at {
-				if shardOf(o, shards) == k && in(masks[rankSlot(o)], o) {
-					page++
+		parts, of := shares(func(shards, k int) partition { return statusPart(p.ID, r.Ref, st, shards, k) })
+		for _, pt := range parts {
+			page, before := 0, 0
+			for _, sk := range of[pt] {
+				shards, k := sk[0], sk[1]
+				for _, o := range at {
+					if shardOf(o, shards) == k && in(masks[rankSlot(o)], o) {
+						page++
+					}
+				}
+				for o := at[0] + 1; o < (slot+1)*rankSpan; o++ {
+					if shardOf(o, shards) == k && in(masks[slot], o) {
+						before++
+					}
+				}
+				for o := nearest * rankSpan; nearest >= 0 && o < (nearest+1)*rankSpan; o++ {
+					if shardOf(o, shards) == k && in(masks[nearest], o) {
+						before++
+					}
 				}
 			}
-			if page == 0 {
-				continue
+			if page > 0 {
+				listed = append(listed, partRead{part: pt, upTo: upTo, want: before + page})
 			}
-			before := 0
-			for o := at[0] + 1; o < (slot+1)*rankSpan; o++ {
-				if shardOf(o, shards) == k && in(masks[slot], o) {
-					before++
-				}
-			}
-			for o := nearest * rankSpan; nearest >= 0 && o < (nearest+1)*rankSpan; o++ {
-				if shardOf(o, shards) == k && in(masks[nearest], o) {
-					before++
-				}
-			}
-			listed = append(listed, partRead{part: statusPart(p.ID, r.Ref, st, shards, k), upTo: upTo, want: before + page})
 		}
 	}
 	if units(ranged) <= units(listed) {

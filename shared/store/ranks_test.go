@@ -194,7 +194,7 @@ func TestRankedPagesAnswerAsTheWholeList(t *testing.T) {
 	}
 	check(t, "renumbered")
 
-	if _, err := st.Reshard(ctx, demo.ProjectBackend, 2, nil); err != nil {
+	if _, err := st.Reshard(ctx, demo.ProjectBackend, 2, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	check(t, "resharded")

@@ -54,31 +54,57 @@ func untilIndexed(ctx context.Context, read func() (shown, want int64, err error
 	}
 }
 
-// Reshard gives project pid shards write shards and moves its builds there.
-// It sets the project's count first: from then on builds are created under
-// it (a creation that read the old one fails its condition and reads
-// again). A project that keeps its ref counts together (in its own
-// partition) is set to move them too, and they move before the builds do. Then it finds every build under any count's keys and rewrites
-// those not under the new one, each on its version with the version moved
-// on, so that an action that read the build before fails and reads it
-// again. Lists of the project miss the builds not moved yet, until it ends
-// and for WarmTTL after (containers' cached projects): run it before a
-// project gets busy. Running it again finishes an interrupted run. It
-// returns how many builds it moved; progress, if not nil, is told as they
-// are.
+// Reshard gives project pid shards write shards and moves its builds there,
+// keeping every list whole meanwhile: lists read the keys of both counts
+// until the builds are moved (jobs.Project.ShardsToo). It first tells lists
+// to read the new count's keys too and waits warm, how long a container
+// trusts a project it read (WarmTTL, the functions'), so that every list
+// reads both before anything is under the new count's keys. Then it sets
+// the new count: from then on builds are created under it (a creation that
+// read the old one fails its condition and reads again). A project that
+// keeps its ref counts together (in its own partition) is set to move them
+// too, and they move before the builds do. Then it finds every build under
+// any count's keys and rewrites those not under the new one, each on its
+// version with the version moved on, so that an action that read the build
+// before fails and reads it again, and last lets lists read the new count's
+// keys only. Running it again finishes an interrupted run; another count
+// must wait until it has. It returns how many builds it moved; progress, if
+// not nil, is told as they are.
 //
-// Errors: ErrNotFound for a project not stored; the DynamoDB client's.
-func (s *Store) Reshard(ctx context.Context, pid int64, shards int, progress func(done int)) (int, error) {
+// Errors: ErrNotFound for a project not stored; ErrConflict while another
+// count's reshard is unfinished; the DynamoDB client's.
+func (s *Store) Reshard(ctx context.Context, pid int64, shards int, warm time.Duration, progress func(done int)) (int, error) {
 	if shards < 1 || shards > MaxShards {
 		return 0, fmt.Errorf("shards %d, want 1 to %d", shards, MaxShards)
 	}
+	was, err := s.readProject(ctx, pid)
+	if err != nil {
+		return 0, err
+	}
+	old := shardsOf(was)
+	if was.ShardsToo > 0 && old != shards && was.ShardsToo != shards {
+		return 0, fmt.Errorf("project %d: a reshard from %d to %d shards is unfinished: finish it first: %w", pid, was.ShardsToo, old, ErrConflict)
+	}
+	if old != shards {
+		if err := s.markMoving(ctx, pid, "SET so = :new", old, shards); err != nil {
+			return 0, err
+		}
+		if err := pause(ctx, warm); err != nil {
+			return 0, err
+		}
+	}
+	update := "SET sh = :new, ra = if_not_exists(ra, :moving)"
+	values := map[string]types.AttributeValue{":new": num(int64(shards)), ":moving": num(refsMoving)}
+	if old != shards {
+		update += ", so = :old" // lists read the old count's keys until the end
+		values[":old"] = num(int64(old))
+	}
 	set, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: projectKey(pid),
-		UpdateExpression:    aws.String("SET sh = :sh, ra = if_not_exists(ra, :moving)"),
-		ConditionExpression: aws.String("attribute_exists(PK)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":sh": num(int64(shards)), ":moving": num(refsMoving)},
-		ReturnValues: types.ReturnValueAllNew,
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String("attribute_exists(PK)"),
+		ExpressionAttributeValues: values,
+		ReturnValues:              types.ReturnValueAllNew,
 	})
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
@@ -157,9 +183,37 @@ func (s *Store) Reshard(ctx context.Context, pid int64, shards int, progress fun
 	if err != nil {
 		return 0, err
 	}
-	return inBatches(ctx, misplaced, 100, 16, progress, func(ctx context.Context, keys []item) (int, error) {
+	moved, err := inBatches(ctx, misplaced, 100, 16, progress, func(ctx context.Context, keys []item) (int, error) {
 		return s.moveBuilds(ctx, keys, shards, func(*jobs.Job) bool { return true })
 	})
+	if err != nil || p.ShardsToo == 0 {
+		return moved, err
+	}
+	// Every build is under the new count's keys: lists read those only.
+	return moved, s.markMoving(ctx, pid, "REMOVE so", shards, 0)
+}
+
+// markMoving updates project pid with update (of :new, the other count)
+// on the condition that its count is still shards, as Reshard read it.
+func (s *Store) markMoving(ctx context.Context, pid int64, update string, shards, too int) error {
+	values := map[string]types.AttributeValue{":sh": num(int64(shards))}
+	if too > 0 {
+		values[":new"] = num(int64(too))
+	}
+	cond := "sh = :sh"
+	if shards == 1 {
+		cond = "(sh = :sh OR attribute_not_exists(sh))" // 1 is stored as none
+	}
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: projectKey(pid),
+		UpdateExpression: aws.String(update), ConditionExpression: aws.String(cond),
+		ExpressionAttributeValues: values,
+	})
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		return fmt.Errorf("project %d: another reshard ran meanwhile: %w", pid, ErrConflict)
+	}
+	return err
 }
 
 // everyShard is pk of every shard k of a count n a build's key can be

@@ -122,6 +122,15 @@ const MaxShards = 32
 // shardsOf is p's number of build index write shards (at least 1).
 func shardsOf(p *jobs.Project) int { return max(p.Shards, 1) }
 
+// layoutsOf is the shard counts whose keys p's lists read: its own, and
+// while a reshard moves its builds the other one (Reshard).
+func layoutsOf(p *jobs.Project) []int {
+	if p.ShardsToo > 0 && p.ShardsToo != shardsOf(p) {
+		return []int{shardsOf(p), p.ShardsToo}
+	}
+	return []int{shardsOf(p)}
+}
+
 // shardOf is the write shard of a build: ordinals are dealt round-robin, so
 // every shard holds its exact share of any range of ordinals.
 func shardOf(ordinal int64, shards int) int { return int(ordinal % int64(shards)) }

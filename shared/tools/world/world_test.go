@@ -555,7 +555,7 @@ func TestImportInPartsKeepsTheInvariants(t *testing.T) {
 			im.Meter = progress.New(&hook{phase: "place", fn: func() {
 				act(cancel.ID, jobs.Cancel(false, clock()))
 				for pid := int64(1); pid <= 3 && c.reshard > 0; pid++ {
-					if _, err := store.New(env.DynamoDB, env.Table).Reshard(ctx, pid, c.reshard, nil); err != nil { // jobsctl's
+					if _, err := store.New(env.DynamoDB, env.Table).Reshard(ctx, pid, c.reshard, 0, nil); err != nil { // jobsctl's
 						t.Fatal(err)
 					}
 				}
