@@ -47,6 +47,12 @@ test: deps lint
 test-holds: deps
 	JOBSAPI_TEST_HOLDS=1 $(GO) test -count=1 -timeout 15m ./...
 
+## test-histories: the random-histories test (lists against the table after retries, cancels, imports, reshards,
+## recounts in a random order) with five new seeds; a failure prints its seed (not in make test, which runs seed 1)
+test-histories: deps
+	for i in 1 2 3 4 5; do JOBSAPI_TEST_SEED=$$(od -An -N8 -tu8 /dev/urandom | tr -d ' ') \
+		$(GO) test -count=1 -run TestHistoriesListAsTheTable ./shared/tools/load || exit 1; done
+
 # Every request parser's and the import document's fuzz target (go test runs one target at a time).
 FUZZ_TARGETS := shared/lambdafn:FuzzRequest shared/auth:FuzzFromRequest shared/api:FuzzPathIDs \
 	shared/api:FuzzQueryParams shared/api:FuzzPostParams shared/tools/world:FuzzImportDocument shared/tools/world:FuzzSplitter \
