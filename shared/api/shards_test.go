@@ -304,6 +304,15 @@ func TestListsStayWholeWhileAReshardMoves(t *testing.T) {
 					t.Errorf("%d to %d shards, %s: %s lists %d builds, want %d", c.from, c.to, []string{"none moved", "done"}[phase], target, len(got), len(want[i]))
 				}
 			}
+			// A warm page 1 reads each partition of both counts once (the
+			// unsharded one and 4 shards' while it moves): one Query each,
+			// the speculation's included.
+			d.Deps.Store.ForgetPages()
+			d.Counter.Reset()
+			d.call(t, "list-project-jobs", http.MethodGet, "/api/v4/projects/1/jobs?per_page=20", token(demo.TokenMaintainer))
+			if q, want := d.Counter.Calls()["Query"], []int{5, c.to}[phase]; q != want {
+				t.Errorf("%d to %d shards, %s: page 1 ran %d Queries, want %d", c.from, c.to, []string{"none moved", "done"}[phase], q, want)
+			}
 		}
 		if p := d.project(t, 1); p.ShardsToo != 0 || max(p.Shards, 1) != c.to {
 			t.Errorf("reshard to %d done: project has %d shards and reads %d's keys too", c.to, p.Shards, p.ShardsToo)

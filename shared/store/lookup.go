@@ -382,7 +382,7 @@ func (lk *lookup) takeProject(id int64) func(item) error {
 		if err := unmarshal(it, p); err != nil {
 			return err
 		}
-		h := buildsHint{p.Builds, shardsOf(p), p.RankCounts}
+		h := buildsHint{p.Builds, layoutsOf(p), p.RankCounts}
 		lk.s.warm.builds.put(listOf{p.ID, ""}, h)
 		lk.s.counts.tell(p.ID, h)
 		lk.s.warm.projects.put(p.ID, p)

@@ -52,7 +52,7 @@ func (s *Store) SpeculateProjectBuilds(ctx context.Context, ref ProjectRef, r Ra
 		return s.speculateOnCount(ctx, id, r)
 	}
 	if !ok {
-		h = buildsHint{count: -1, shards: 1}
+		h = buildsHint{count: -1, layouts: []int{1}}
 	}
 	if r.Ref != "" {
 		// A ref's count is its own; the shards are the project's.
@@ -62,7 +62,7 @@ func (s *Store) SpeculateProjectBuilds(ctx context.Context, ref ProjectRef, r Ra
 			h.count = rh.count
 		}
 	}
-	return s.speculate(ctx, projectBuildsPlan(id, h.count, []int{h.shards}, r))
+	return s.speculate(ctx, projectBuildsPlan(id, h.count, h.layouts, r))
 }
 
 // speculateOnCount is an unfiltered offset page past the first in a
@@ -74,7 +74,7 @@ func (s *Store) speculateOnCount(ctx context.Context, id int64, r Range) *Specul
 	ctx, cancel := context.WithCancel(ctx)
 	sp := &Speculation{planned: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
 	forget := s.counts.add(id, func(h buildsHint) {
-		sp.plan = projectBuildsPlan(id, h.count, []int{h.shards}, r)
+		sp.plan = projectBuildsPlan(id, h.count, h.layouts, r)
 		close(sp.planned)
 	})
 	go func() {

@@ -30,8 +30,8 @@ func TestCountWaits(t *testing.T) {
 			if tc.forget {
 				forget()
 			}
-			w.tell(tc.tell, buildsHint{count: 7, shards: 1})
-			w.tell(tc.tell, buildsHint{count: 8, shards: 1}) // a second read tells nobody again
+			w.tell(tc.tell, buildsHint{count: 7, layouts: []int{1}})
+			w.tell(tc.tell, buildsHint{count: 8, layouts: []int{1}}) // a second read tells nobody again
 			slices.Sort(heard)
 			if !slices.Equal(heard, tc.want) {
 				t.Errorf("heard %v, want %v", heard, tc.want)

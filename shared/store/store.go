@@ -88,9 +88,9 @@ type item = map[string]types.AttributeValue
 // buildsHint is what a speculative page of a project's builds needs to
 // know of it.
 type buildsHint struct {
-	count  int64
-	shards int
-	ranked bool // the project's RankCounts
+	count   int64
+	layouts []int // the shard counts whose keys its lists read (layoutsOf)
+	ranked  bool  // the project's RankCounts
 }
 
 // JobSK is the sort key of every job item (PK J#<id>), as the table's
