@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -274,7 +276,24 @@ func refEntriesCounting(t *testing.T, d *fixture, pid int64) int {
 // count's keys), and running it again finishes it (lists read the new
 // count's keys only).
 func TestListsStayWholeWhileAReshardMoves(t *testing.T) {
-	d := newDemo(t, 1200)
+	// The project's five newest builds are imported last: not while a
+	// reshard moves its builds (the import's plan reads one count's keys).
+	w := demo.Seed(1200)
+	var late []json.RawMessage
+	for i := len(w.Jobs) - 1; i >= 0 && len(late) < 5; i-- {
+		var j struct {
+			ProjectID int64  `json:"project_id"`
+			Type      string `json:"type"`
+		}
+		if err := json.Unmarshal(w.Jobs[i], &j); err != nil {
+			t.Fatal(err)
+		}
+		if j.ProjectID == 1 && j.Type != "bridge" {
+			late = append(late, w.Jobs[i])
+			w.Jobs = slices.Delete(w.Jobs, i, i+1)
+		}
+	}
+	d := newWorld(t, w)
 	// Pages past offset 500 of completed builds read through the rank
 	// counts: the rows they read are those of both counts' keys too.
 	targets := []string{"/api/v4/projects/1/jobs?per_page=100", "/api/v4/projects/1/jobs?per_page=20&scope[]=success&scope[]=failed&scope[]=canceled&scope[]=skipped",
@@ -291,6 +310,12 @@ func TestListsStayWholeWhileAReshardMoves(t *testing.T) {
 				":to": &types.AttributeValueMemberN{Value: strconv.Itoa(c.to)}, ":from": &types.AttributeValueMemberN{Value: strconv.Itoa(c.from)}},
 		}); err != nil {
 			t.Fatal(err)
+		}
+		lateWorld := *w
+		lateWorld.Jobs = late
+		im := &world.Importer{Store: d.Deps.Store, Files: d.Files, Now: time.Now}
+		if _, err := im.Import(context.Background(), &lateWorld); err == nil || !strings.Contains(err.Error(), "a reshard is moving its builds") {
+			t.Errorf("an import while builds move: %v", err)
 		}
 		for phase, run := range []bool{false, true} {
 			if run {
@@ -317,6 +342,12 @@ func TestListsStayWholeWhileAReshardMoves(t *testing.T) {
 		if p := d.project(t, 1); p.ShardsToo != 0 || max(p.Shards, 1) != c.to {
 			t.Errorf("reshard to %d done: project has %d shards and reads %d's keys too", c.to, p.Shards, p.ShardsToo)
 		}
+	}
+	lateWorld := *w
+	lateWorld.Jobs = late
+	im := &world.Importer{Store: d.Deps.Store, Files: d.Files, Now: time.Now}
+	if _, err := im.Import(context.Background(), &lateWorld); err != nil {
+		t.Errorf("an import once the reshards ended: %v", err)
 	}
 }
 

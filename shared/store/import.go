@@ -278,6 +278,10 @@ func (s *Store) PlanOrdinals(ctx context.Context, pid int64, fresh []Build) (*Or
 	if p.RefCounts == refsMoving {
 		return nil, fmt.Errorf("project %d: a reshard is moving its ref counts: run jobsctl reshard again first", pid)
 	}
+	if p.ShardsToo != 0 {
+		// Its builds are under two counts' keys, the plan reads one's.
+		return nil, fmt.Errorf("project %d: a reshard is moving its builds: let it end, or run jobsctl reshard again, first", pid)
+	}
 	o := &Ordinals{Shards: shardsOf(p), RefCounts: p.RefCounts, OldBuilds: p.Builds, Builds: p.Builds, MaxID: p.MaxBuildID,
 		Refs: map[string]RefCount{}}
 	if len(fresh) == 0 {
