@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +22,7 @@ import (
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/load"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
@@ -276,23 +278,35 @@ func refEntriesCounting(t *testing.T, d *fixture, pid int64) int {
 // count's keys), and running it again finishes it (lists read the new
 // count's keys only).
 func TestListsStayWholeWhileAReshardMoves(t *testing.T) {
-	// The project's five newest builds are imported last: not while a
-	// reshard moves its builds (the import's plan reads one count's keys).
+	// The project's newest pipeline is imported last: not while a reshard
+	// moves its builds (the import's plan reads one count's keys).
 	w := demo.Seed(1200)
-	var late []json.RawMessage
-	for i := len(w.Jobs) - 1; i >= 0 && len(late) < 5; i-- {
+	pipelineOf := func(raw json.RawMessage) (project, pipeline int64) {
 		var j struct {
-			ProjectID int64  `json:"project_id"`
-			Type      string `json:"type"`
+			ProjectID int64 `json:"project_id"`
+			Pipeline  struct {
+				ID int64 `json:"id"`
+			} `json:"pipeline"`
 		}
-		if err := json.Unmarshal(w.Jobs[i], &j); err != nil {
+		if err := json.Unmarshal(raw, &j); err != nil {
 			t.Fatal(err)
 		}
-		if j.ProjectID == 1 && j.Type != "bridge" {
-			late = append(late, w.Jobs[i])
-			w.Jobs = slices.Delete(w.Jobs, i, i+1)
+		return j.ProjectID, j.Pipeline.ID
+	}
+	var newest int64
+	for _, raw := range w.Jobs {
+		if project, pipeline := pipelineOf(raw); project == 1 {
+			newest = max(newest, pipeline)
 		}
 	}
+	var late []json.RawMessage
+	w.Jobs = slices.DeleteFunc(w.Jobs, func(raw json.RawMessage) bool {
+		if _, pipeline := pipelineOf(raw); pipeline == newest {
+			late = append(late, raw)
+			return true
+		}
+		return false
+	})
 	d := newWorld(t, w)
 	// Pages past offset 500 of completed builds read through the rank
 	// counts: the rows they read are those of both counts' keys too.
@@ -317,11 +331,19 @@ func TestListsStayWholeWhileAReshardMoves(t *testing.T) {
 		if _, err := im.Import(context.Background(), &lateWorld); err == nil || !strings.Contains(err.Error(), "a reshard is moving its builds") {
 			t.Errorf("an import while builds move: %v", err)
 		}
+		if _, err := d.Deps.Store.Reshard(context.Background(), 1, 2, 0, nil); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("a reshard to a third count while builds move: %v, want ErrConflict", err)
+		}
 		for phase, run := range []bool{false, true} {
 			if run {
 				if moved, err := d.Deps.Store.Reshard(context.Background(), 1, c.to, 0, nil); err != nil || moved != len(want[0]) {
 					t.Fatalf("reshard to %d again: moved %d of %d builds: %v", c.to, moved, len(want[0]), err)
 				}
+			}
+			// Builds not moved yet are where the other count puts them.
+			bad, err := load.Check(context.Background(), load.Stack{DynamoDB: d.DynamoDB, S3: d.S3, Table: d.Table, Bucket: d.Bucket})
+			if err != nil || len(bad) > 0 {
+				t.Errorf("%d to %d shards, %s: %v %v", c.from, c.to, []string{"none moved", "done"}[phase], err, bad)
 			}
 			d.coldContainer()
 			for i, target := range targets {

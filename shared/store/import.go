@@ -619,16 +619,10 @@ func (s *Store) CountBuilds(ctx context.Context, pid int64, o *Ordinals) error {
 			ConditionExpression:       aws.String(cond),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":new": num(c.New), ":old": num(c.Old)},
 		}})
-		var err error
-		for attempt := 0; ; attempt++ {
-			_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
-			if err == nil || !transient(err) || attempt == 10 {
-				break
-			}
-			if err := backoff(ctx, attempt); err != nil {
-				return 0, err
-			}
-		}
+		err := outlasting(ctx, func() error {
+			_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
+			return err
+		})
 		var canceled *types.TransactionCanceledException
 		if errors.As(err, &canceled) && len(canceled.CancellationReasons) > 0 &&
 			aws.ToString(canceled.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
@@ -1040,6 +1034,21 @@ func (s *Store) batchWrite(ctx context.Context, batch []item) error {
 		}
 	}
 	return nil
+}
+
+// outlasting calls f until it does not fail transiently, with a backoff
+// between calls, 11 calls at most: a write the SDK's few attempts gave up
+// on (an operator's command, which has time to wait).
+func outlasting(ctx context.Context, f func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := f()
+		if err == nil || !transient(err) || attempt == 10 {
+			return err
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return err
+		}
+	}
 }
 
 // transient errors are those an import outlasts by waiting: throttling

@@ -83,7 +83,9 @@ func (s *Store) Reshard(ctx context.Context, pid int64, shards int, warm time.Du
 	}
 	old := shardsOf(was)
 	if was.ShardsToo > 0 && old != shards && was.ShardsToo != shards {
-		return 0, fmt.Errorf("project %d: a reshard from %d to %d shards is unfinished: finish it first: %w", pid, was.ShardsToo, old, ErrConflict)
+		// Running it to the count the project has finishes either way.
+		return 0, fmt.Errorf("project %d: a reshard between %d and %d shards is unfinished: run jobsctl reshard %d %d first: %w",
+			pid, old, was.ShardsToo, pid, old, ErrConflict)
 	}
 	if old != shards {
 		if err := s.markMoving(ctx, pid, "SET so = :new", old, shards); err != nil {
@@ -99,12 +101,18 @@ func (s *Store) Reshard(ctx context.Context, pid int64, shards int, warm time.Du
 		update += ", so = :old" // lists read the old count's keys until the end
 		values[":old"] = num(int64(old))
 	}
-	set, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: projectKey(pid),
-		UpdateExpression:          aws.String(update),
-		ConditionExpression:       aws.String("attribute_exists(PK)"),
-		ExpressionAttributeValues: values,
-		ReturnValues:              types.ReturnValueAllNew,
+	// The project item is every creation's: its transactions can keep a
+	// single write out for longer than the client's attempts.
+	var set *dynamodb.UpdateItemOutput
+	err = outlasting(ctx, func() (err error) {
+		set, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(s.table), Key: projectKey(pid),
+			UpdateExpression:          aws.String(update),
+			ConditionExpression:       aws.String("attribute_exists(PK)"),
+			ExpressionAttributeValues: values,
+			ReturnValues:              types.ReturnValueAllNew,
+		})
+		return err
 	})
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
@@ -193,8 +201,9 @@ func (s *Store) Reshard(ctx context.Context, pid int64, shards int, warm time.Du
 	return moved, s.markMoving(ctx, pid, "REMOVE so", shards, 0)
 }
 
-// markMoving updates project pid with update (of :new, the other count)
-// on the condition that its count is still shards, as Reshard read it.
+// markMoving applies update (too is its :new, if any) to project pid on
+// the condition that its count is still shards, as Reshard read it: a
+// reshard run meanwhile makes it fail with ErrConflict.
 func (s *Store) markMoving(ctx context.Context, pid int64, update string, shards, too int) error {
 	values := map[string]types.AttributeValue{":sh": num(int64(shards))}
 	if too > 0 {
@@ -204,10 +213,13 @@ func (s *Store) markMoving(ctx context.Context, pid int64, update string, shards
 	if shards == 1 {
 		cond = "(sh = :sh OR attribute_not_exists(sh))" // 1 is stored as none
 	}
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: projectKey(pid),
-		UpdateExpression: aws.String(update), ConditionExpression: aws.String(cond),
-		ExpressionAttributeValues: values,
+	err := outlasting(ctx, func() error {
+		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(s.table), Key: projectKey(pid),
+			UpdateExpression: aws.String(update), ConditionExpression: aws.String(cond),
+			ExpressionAttributeValues: values,
+		})
+		return err
 	})
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
