@@ -2,9 +2,6 @@ package load_test
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,12 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/gateway"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/load"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/localaws"
-	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/sam"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
 )
@@ -37,22 +30,7 @@ func TestMixHoldsTheInvariants(t *testing.T) {
 	if bad, err := load.Check(context.Background(), stack); err != nil || len(bad) > 0 {
 		t.Fatalf("the demo world itself: %v %v", bad, err)
 	}
-	root, err := localaws.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := sam.Load(filepath.Join(root, "template.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	handlers := map[string]http.Handler{}
-	for _, f := range api.Functions() {
-		handlers[string(f)] = f.Handler(env.Deps)
-	}
-	srv := httptest.NewServer(gateway.Handler(gateway.NewRouter(tmpl), gateway.InProcess(handlers)))
-	defer srv.Close()
-
-	rep, err := load.Run(context.Background(), load.Options{BaseURL: srv.URL + "/api/v4",
+	rep, err := load.Run(context.Background(), load.Options{BaseURL: serve(t, env),
 		Projects: []string{"1", "demo/platform/frontend", "3"}, Tokens: []string{demo.TokenMaintainer, demo.TokenAdmin},
 		Duration: 20 * time.Second, MaxRequests: 600, Workers: 8, Seed: 1})
 	if err != nil {
