@@ -54,8 +54,8 @@ func TestHistoriesListAsTheTable(t *testing.T) {
 	env := testenv.New(t)
 	ctx := context.Background()
 
-	// Pipelines held back in three parts, each older than most stored
-	// ones: each import of a part renumbers the builds above it.
+	// Pipelines held back in three parts, of every age: each import of a
+	// part renumbers the stored builds newer than its oldest.
 	w := demo.Seed(1200)
 	var parts [4]world.World
 	for i := range parts {
