@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -271,18 +270,10 @@ var nextLink = regexp.MustCompile(`<([^>]+)>; rel="next"`)
 // get reads a list page: its jobs' ids, and its rel="next" link.
 func get(t *testing.T, client *http.Client, u string) ([]int64, string) {
 	t.Helper()
-	rq, _ := http.NewRequest(http.MethodGet, u, nil)
-	rq.Header.Set("PRIVATE-TOKEN", demo.TokenMaintainer)
-	resp, err := client.Do(rq)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := send(t, client, http.MethodGet, u, http.StatusOK)
 	defer resp.Body.Close()
 	var page []struct {
 		ID int64 `json:"id"`
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", u, resp.Status)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
 		t.Fatal(u, err)
@@ -293,9 +284,6 @@ func get(t *testing.T, client *http.Client, u string) ([]int64, string) {
 	}
 	next := ""
 	if m := nextLink.FindStringSubmatch(resp.Header.Get("Link")); m != nil {
-		if _, err := url.Parse(m[1]); err != nil {
-			t.Fatal(err)
-		}
 		next = m[1]
 	}
 	return ids, next
@@ -304,14 +292,24 @@ func get(t *testing.T, client *http.Client, u string) ([]int64, string) {
 // post runs an action; a 201 is what GitLab answers.
 func post(t *testing.T, client *http.Client, u string) {
 	t.Helper()
-	rq, _ := http.NewRequest(http.MethodPost, u, nil)
+	send(t, client, http.MethodPost, u, http.StatusCreated).Body.Close()
+}
+
+// send makes a request as the demo's maintainer and wants status back.
+func send(t *testing.T, client *http.Client, method, u string, status int) *http.Response {
+	t.Helper()
+	rq, err := http.NewRequest(method, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rq.Header.Set("PRIVATE-TOKEN", demo.TokenMaintainer)
 	resp, err := client.Do(rq)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST %s: %s", u, resp.Status)
+	if resp.StatusCode != status {
+		resp.Body.Close()
+		t.Fatalf("%s %s: %s", method, u, resp.Status)
 	}
+	return resp
 }
