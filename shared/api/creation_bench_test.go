@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
@@ -139,6 +143,89 @@ func BenchmarkCreations(b *testing.B) {
 			b.ReportMetric(float64(tr.Conflicts()-conflicts)/float64(b.N), "conflicts/op")
 			b.ReportMetric(float64(calls["UpdateItem"])/float64(b.N), "leases/op")
 			b.ReportMetric(float64(calls["BatchGetItem"])/float64(b.N), "reads/op") // its lookup's, and re-reads after lost races
+		})
+	}
+}
+
+// BenchmarkBatchedPlacements measures the premise of combined placement
+// (BENCHMARKS.md, "Ids and shards", the fifth design), which is not built:
+// what DynamoDB Local commits in one project when each transaction places
+// batch creations, writers at once. A transaction is what placing batch
+// retries writes: the project's build count and its ref's, each moved on
+// by batch on the condition that it is as read (one strongly consistent
+// BatchGetItem before), and per creation the retried job's update and the
+// new job's put, about 1 KB each. Run with -benchtime=Nx (N creations).
+func BenchmarkBatchedPlacements(b *testing.B) {
+	env := testenv.New(b)
+	db, table := env.DynamoDB, env.Table
+	ctx := context.Background()
+	n := func(v int64) types.AttributeValue {
+		return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+	}
+	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	pad := s(strings.Repeat("x", 900))
+	var ids atomic.Int64
+	for _, c := range []struct{ writers, batch int }{{1, 1}, {16, 1}, {1, 16}, {1, 48}, {16, 48}} {
+		b.Run(fmt.Sprintf("writers=%d/batch=%d", c.writers, c.batch), func(b *testing.B) {
+			// A project of its own for each run: counts start at 0.
+			run := strconv.FormatInt(ids.Add(1), 10)
+			project := map[string]types.AttributeValue{"PK": s("P#x" + run), "SK": s("P")}
+			ref := map[string]types.AttributeValue{"PK": s("P#x" + run + "#RF#main"), "SK": s("RF")}
+			for _, k := range []map[string]types.AttributeValue{project, ref} {
+				if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: map[string]types.AttributeValue{"PK": k["PK"], "SK": k["SK"], "n": n(0)}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			moveOn := func(k map[string]types.AttributeValue, old, by int64) types.TransactWriteItem {
+				return types.TransactWriteItem{Update: &types.Update{TableName: &table, Key: k,
+					UpdateExpression: aws.String("SET n = :new"), ConditionExpression: aws.String("n = :old"),
+					ExpressionAttributeValues: map[string]types.AttributeValue{":new": n(old + by), ":old": n(old)}}}
+			}
+			var placed, lost atomic.Int64
+			start := time.Now()
+			var wg sync.WaitGroup
+			for range c.writers {
+				wg.Go(func() {
+					for placed.Load() < int64(b.N) {
+						got, err := db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+							table: {ConsistentRead: aws.Bool(true), Keys: []map[string]types.AttributeValue{project, ref}}}})
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						counts := map[string]int64{}
+						for _, it := range got.Responses[table] {
+							counts[it["PK"].(*types.AttributeValueMemberS).Value], _ = strconv.ParseInt(it["n"].(*types.AttributeValueMemberN).Value, 10, 64)
+						}
+						pk := func(k map[string]types.AttributeValue) string { return k["PK"].(*types.AttributeValueMemberS).Value }
+						nb := counts[pk(project)]
+						items := []types.TransactWriteItem{moveOn(project, nb, int64(c.batch)), moveOn(ref, counts[pk(ref)], int64(c.batch))}
+						for i := range c.batch {
+							id := strconv.FormatInt(ids.Add(1), 10)
+							items = append(items,
+								types.TransactWriteItem{Put: &types.Put{TableName: &table, ConditionExpression: aws.String("attribute_not_exists(PK)"),
+									Item: map[string]types.AttributeValue{"PK": s("J#" + id), "SK": s("J"), "x": pad, "GSI1PK": s(pk(project) + "#B"), "GSI1SK": n(nb + int64(i) + 1)}}},
+								types.TransactWriteItem{Update: &types.Update{TableName: &table, Key: map[string]types.AttributeValue{"PK": s("J#" + id + "r"), "SK": s("J")},
+									UpdateExpression: aws.String("SET x = :x"), ConditionExpression: aws.String("attribute_not_exists(PK)"),
+									ExpressionAttributeValues: map[string]types.AttributeValue{":x": pad}}})
+						}
+						_, err = db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+						var canceled *types.TransactionCanceledException
+						switch {
+						case err == nil:
+							placed.Add(int64(c.batch))
+						case errors.As(err, &canceled):
+							lost.Add(1)
+						default:
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(placed.Load())/time.Since(start).Seconds(), "creations/s")
+			b.ReportMetric(float64(lost.Load())*float64(c.batch)/float64(placed.Load()), "lost/op")
 		})
 	}
 }
