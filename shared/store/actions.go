@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -91,12 +93,13 @@ func (s *Store) ApplyOnce(ctx context.Context, p *jobs.Project, j *jobs.Job, act
 				return nil, err
 			}
 		}
-		ops, err := s.transitionWrites(cur, proj, counts, t, lease, token)
+		var refs map[string]refCount
+		if c := t.Created; c != nil && hasRef(c) {
+			refs = map[string]refCount{c.Ref: counts.ref}
+		}
+		ops, err := s.transitionWrites(proj, refs, []placing{{cur, t, token, once}}, lease)
 		if err != nil {
 			return nil, err
-		}
-		if once.Key != "" {
-			ops = append(ops, s.onceWrite(once, shown(t).ID))
 		}
 		err = s.writeOps(ctx, ops, fmt.Sprintf("%s-%d", token, attempt))
 		if err == nil {
@@ -373,12 +376,24 @@ func (l *lostRace) counts(p *jobs.Project, c *jobs.Job, counts *creation) (_ *cr
 	return &creation{refCount{n: n, apart: inItem && n > 0}}, err == nil
 }
 
-// transitionWrites are the writes of t on cur in project p: see Apply.
-// counts are what a creation moves on; lease is the block of ids the
-// created job's id came from, if new.
-func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counts *creation, t jobs.Transition, lease [2]int64, token string) ([]op, error) {
+// placing is one action's transition to write: t, asked of cur as read,
+// by the call of token, with once's record (zero: none).
+type placing struct {
+	cur   *jobs.Job
+	t     jobs.Transition
+	token string
+	once  Once
+}
+
+// transitionWrites are the writes of the transitions batch in project p as
+// read (see Apply): one transaction, each item written once. refs are the
+// ref counts the creations move on, as read; lease is the block of ids the
+// created jobs' ids came from, if new (they are set, growing in batch
+// order). Builds created take the next ordinals in batch order.
+func (s *Store) transitionWrites(p *jobs.Project, refs map[string]refCount, batch []placing, lease [2]int64) ([]op, error) {
 	shards := shardsOf(p)
 	var ops []op
+	var moves []rankMove
 	deltas := map[int64]map[string]int64{}
 	addDelta := func(pl int64, d map[string]int64) {
 		if deltas[pl] == nil {
@@ -388,68 +403,84 @@ func (s *Store) transitionWrites(cur *jobs.Job, p *jobs.Project, counts *creatio
 			deltas[pl][k] += v
 		}
 	}
-	if t.Job != nil {
-		t.Job.Version = cur.Version + 1
-		it, err := jobItem(t.Job, shards)
-		if err != nil {
-			return nil, err
+	builds, maxID := p.Builds, int64(0)
+	refOrdinals := map[string]int64{}
+	for _, b := range batch {
+		cur, t := b.cur, b.t
+		if t.Job != nil {
+			t.Job.Version = cur.Version + 1
+			it, err := jobItem(t.Job, shards)
+			if err != nil {
+				return nil, err
+			}
+			it[writeTokenAttr] = str(b.token)
+			ops = append(ops, op{race: true, w: types.TransactWriteItem{Put: &types.Put{
+				TableName: aws.String(s.table), Item: it,
+				ConditionExpression:       aws.String("#v = :v"),
+				ExpressionAttributeNames:  map[string]string{"#v": "v"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(cur.Version)},
+			}}})
+			addDelta(cur.PipelineID, countDelta(cur, t.Job))
+			moves = append(moves, rankMoves(cur, t.Job)...)
 		}
-		it[writeTokenAttr] = str(token)
-		ops = append(ops, op{race: true, w: types.TransactWriteItem{Put: &types.Put{
-			TableName: aws.String(s.table), Item: it,
-			ConditionExpression:       aws.String("#v = :v"),
-			ExpressionAttributeNames:  map[string]string{"#v": "v"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(cur.Version)},
-		}}})
-		addDelta(cur.PipelineID, countDelta(cur, t.Job))
-		for _, u := range s.rankUpdates(p.ID, rankMoves(cur, t.Job)) {
-			ops = append(ops, op{w: types.TransactWriteItem{Update: u}})
+		if c := t.Created; c != nil {
+			c.Version = 1
+			if c.Kind != jobs.Bridge {
+				builds++
+				c.Ordinal, maxID = builds, c.ID
+			}
+			c.RefOrdinal = 0
+			if hasRef(c) {
+				// The same pipeline, so the same ref: its count moves on too.
+				if _, ok := refOrdinals[c.Ref]; !ok {
+					refOrdinals[c.Ref] = refs[c.Ref].n
+				}
+				refOrdinals[c.Ref]++
+				c.RefOrdinal = refOrdinals[c.Ref]
+			}
+			it, err := jobItem(c, shards)
+			if err != nil {
+				return nil, err
+			}
+			// An import never replaces a job that carries a token (Writer).
+			it[writeTokenAttr] = str(b.token)
+			ops = append(ops, op{race: true, taken: true, w: types.TransactWriteItem{Put: &types.Put{
+				TableName: aws.String(s.table), Item: it, ConditionExpression: aws.String("attribute_not_exists(PK)"),
+			}}})
+			addDelta(c.PipelineID, countDelta(nil, c))
+			moves = append(moves, rankMoves(nil, c)...)
+		}
+		if b.once.Key != "" {
+			ops = append(ops, s.onceWrite(b.once, shown(t).ID))
 		}
 	}
-	if c := t.Created; c != nil {
-		c.Version = 1
-		if c.Kind != jobs.Bridge {
-			c.Ordinal = p.Builds + 1
-			set := "SET nb = :new, mx = :id"
-			values := map[string]types.AttributeValue{
-				":new": num(c.Ordinal), ":old": num(p.Builds), ":id": num(c.ID), ":sh": num(int64(shards))}
-			if lease[1] > 0 {
-				set += ", ie = :end"
-				values[":end"] = num(lease[1])
-			}
-			// The shard count as read: the keys written are its. So is
-			// where ref counts are, until a reshard moves them.
-			cond := "nb = :old AND (attribute_not_exists(mx) OR mx < :id) AND (attribute_not_exists(sh) OR sh = :sh)"
-			if p.RefCounts == refsTogether {
-				cond += " AND attribute_not_exists(ra)"
-			}
-			ops = append(ops, op{race: true, w: types.TransactWriteItem{Update: &types.Update{
-				TableName: aws.String(s.table), Key: projectKey(p.ID),
-				UpdateExpression:    aws.String(set),
-				ConditionExpression: aws.String(cond), ExpressionAttributeValues: values,
-			}}})
+	if builds > p.Builds {
+		set := "SET nb = :new, mx = :id"
+		values := map[string]types.AttributeValue{
+			":new": num(builds), ":old": num(p.Builds), ":id": num(maxID), ":sh": num(int64(shards))}
+		if lease[1] > 0 {
+			set += ", ie = :end"
+			values[":end"] = num(lease[1])
 		}
-		c.RefOrdinal = 0
-		if hasRef(c) {
-			// The same pipeline, so the same ref: its count moves on too.
-			c.RefOrdinal = counts.ref.n + 1
-			for _, u := range s.refCountWrites(p, c.Ref, counts.ref, c.RefOrdinal) {
-				ops = append(ops, op{race: true, w: types.TransactWriteItem{Update: u}})
-			}
+		// The shard count as read: the keys written are its. So is
+		// where ref counts are, until a reshard moves them.
+		cond := "nb = :old AND (attribute_not_exists(mx) OR mx < :id) AND (attribute_not_exists(sh) OR sh = :sh)"
+		if p.RefCounts == refsTogether {
+			cond += " AND attribute_not_exists(ra)"
 		}
-		it, err := jobItem(c, shards)
-		if err != nil {
-			return nil, err
-		}
-		// An import never replaces a job that carries a token (Writer).
-		it[writeTokenAttr] = str(token)
-		ops = append(ops, op{race: true, taken: true, w: types.TransactWriteItem{Put: &types.Put{
-			TableName: aws.String(s.table), Item: it, ConditionExpression: aws.String("attribute_not_exists(PK)"),
+		ops = append(ops, op{race: true, w: types.TransactWriteItem{Update: &types.Update{
+			TableName: aws.String(s.table), Key: projectKey(p.ID),
+			UpdateExpression:    aws.String(set),
+			ConditionExpression: aws.String(cond), ExpressionAttributeValues: values,
 		}}})
-		addDelta(c.PipelineID, countDelta(nil, c))
-		for _, u := range s.rankUpdates(p.ID, rankMoves(nil, c)) {
-			ops = append(ops, op{w: types.TransactWriteItem{Update: u}})
+	}
+	for _, ref := range slices.Sorted(maps.Keys(refOrdinals)) {
+		for _, u := range s.refCountWrites(p, ref, refs[ref], refOrdinals[ref]) {
+			ops = append(ops, op{race: true, w: types.TransactWriteItem{Update: u}})
 		}
+	}
+	for _, u := range s.rankUpdates(p.ID, moves) {
+		ops = append(ops, op{w: types.TransactWriteItem{Update: u}})
 	}
 	for pl, d := range deltas {
 		if u := s.countsUpdate(pl, nonZero(d)); u != nil {
