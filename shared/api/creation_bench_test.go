@@ -45,7 +45,7 @@ func creationWorld(n, perProject int) *world.World {
 			pl := map[string]any{"id": 900000 + p*1000 + i/50, "iid": i / 50, "project_id": p, "sha": "0ff3ae198f8601a285adcf5c0fff204ee6fba5fd",
 				"ref": "main", "status": "failed", "source": "push", "created_at": "2026-02-01T00:00:00.000Z",
 				"updated_at": "2026-02-01T00:00:00.000Z", "web_url": "https://gitlab.example.com/bench/-/pipelines/1"}
-			b, _ := json.Marshal(map[string]any{"id": id, "status": "failed", "stage": "test", "name": "rspec", "ref": "main",
+			b, _ := json.Marshal(map[string]any{"id": id, "status": "failed", "stage": "test", "name": fmt.Sprintf("rspec %d", i), "ref": "main",
 				"tag": false, "coverage": nil, "allow_failure": false, "created_at": "2026-02-01T00:00:00.000Z",
 				"started_at": nil, "finished_at": nil, "erased_at": nil, "duration": nil, "queued_duration": nil,
 				"pipeline": pl, "project_id": p, "tag_list": []string{}, "artifacts": []any{}})

@@ -53,6 +53,11 @@ type Project struct {
 	// creations in several refs do not all write one partition), 1 while
 	// jobsctl reshard moves them from the one to the other.
 	RefCounts int `db:"ra,omitempty"`
+	// Combiner is the token of the container that places the project's
+	// queued creations, until CombinerUntil (Unix milliseconds): while it
+	// is live, creations queue instead of racing for Builds.
+	Combiner      string `db:"cl,omitempty"`
+	CombinerUntil int64  `db:"ce,omitempty"`
 }
 
 // Protected reports whether ref is one of the project's protected refs: the

@@ -81,42 +81,22 @@ func (s *Store) ApplyOnce(ctx context.Context, p *jobs.Project, j *jobs.Job, act
 		if err != nil || (t.Job == nil && t.Created == nil) {
 			return cur, err
 		}
-		var lease [2]int64
-		if t.Created != nil {
-			if counts == nil {
-				counts, err = s.creationCounts(ctx, proj, t.Created)
-				if err != nil {
-					return nil, err
-				}
+		var lost error // how the attempt lost: a *lostRace, or errRequestLost
+		if c := t.Created; c != nil && c.Kind != jobs.Bridge && (combinerLive(proj, time.Now()) || attempt > queueAfter) {
+			// The project is busy: queue for its combiner (combine.go).
+			// A lost request tells nothing, so the job is read again.
+			shownJob, err := s.queued(ctx, proj, placing{cur, t, token, once})
+			if !errors.Is(err, errRequestLost) {
+				return shownJob, err
 			}
-			if t.Created.ID, lease, err = s.newID(ctx, proj, t.Created, fresh); err != nil {
-				return nil, err
+			lost = err
+		} else {
+			shownJob, err := s.writeDirect(ctx, proj, placing{cur, t, token, once}, attempt, &counts, &fresh)
+			if !errors.Is(err, ErrConflict) {
+				return shownJob, err
 			}
+			lost = err
 		}
-		var refs map[string]refCount
-		if c := t.Created; c != nil && hasRef(c) {
-			refs = map[string]refCount{c.Ref: counts.ref}
-		}
-		ops, err := s.transitionWrites(proj, refs, []placing{{cur, t, token, once}}, lease)
-		if err != nil {
-			return nil, err
-		}
-		err = s.writeOps(ctx, ops, fmt.Sprintf("%s-%d", token, attempt))
-		if err == nil {
-			if c := t.Created; c != nil && hasRef(c) {
-				s.warm.builds.put(listOf{proj.ID, c.Ref}, buildsHint{count: c.RefOrdinal})
-			}
-			return shown(t), nil
-		}
-		if !errors.Is(err, ErrConflict) {
-			return nil, err
-		}
-		// The transaction did not happen: its leased ids are unused, but
-		// for a taken one.
-		if fresh = errors.Is(err, errIDTaken); fresh {
-			lease[0] = t.Created.ID + 1
-		}
-		s.giveBack(lease[0], lease[1])
 		if attempt == maxAttempts {
 			return nil, fmt.Errorf("job %d: %d attempts lost: %w", j.ID, attempt, ErrConflict)
 		}
@@ -136,7 +116,7 @@ func (s *Store) ApplyOnce(ctx context.Context, p *jobs.Project, j *jobs.Job, act
 		// (BenchmarkCreations/one-project: 7% of the retries ran out of
 		// attempts without this).
 		var l *lostRace
-		if !errors.As(err, &l) || wait > staleAfter {
+		if !errors.As(lost, &l) || wait > staleAfter {
 			l = &lostRace{} // tells nothing
 		}
 		got, known := l.now, false
@@ -176,6 +156,52 @@ func (s *Store) ApplyOnce(ctx context.Context, p *jobs.Project, j *jobs.Job, act
 			}
 		}
 	}
+}
+
+// writeDirect is one attempt of ApplyOnce to write b itself, in one
+// transaction (or PutItem), that of the attempt-th try: counts are the
+// creation's counts as read (read here when nil), fresh asks for new ids
+// (and is set when the transaction lost for an id an import holds). A lost
+// race is ErrConflict.
+func (s *Store) writeDirect(ctx context.Context, proj *jobs.Project, b placing, attempt int, counts **creation, fresh *bool) (*jobs.Job, error) {
+	t := b.t
+	var lease [2]int64
+	var refs map[string]refCount
+	if c := t.Created; c != nil {
+		if *counts == nil {
+			var err error
+			if *counts, err = s.creationCounts(ctx, proj, c); err != nil {
+				return nil, err
+			}
+		}
+		var err error
+		if c.ID, lease, err = s.newID(ctx, proj, c, *fresh); err != nil {
+			return nil, err
+		}
+		if hasRef(c) {
+			refs = map[string]refCount{c.Ref: (*counts).ref}
+		}
+	}
+	ops, err := s.transitionWrites(proj, refs, []placing{b}, lease, combinerHold{now: time.Now()})
+	if err != nil {
+		return nil, err
+	}
+	err = s.writeOps(ctx, ops, fmt.Sprintf("%s-%d", b.token, attempt))
+	if err == nil {
+		if c := t.Created; c != nil && hasRef(c) {
+			s.warm.builds.put(listOf{proj.ID, c.Ref}, buildsHint{count: c.RefOrdinal})
+		}
+		return shown(t), nil
+	}
+	if errors.Is(err, ErrConflict) && t.Created != nil {
+		// The transaction did not happen: its leased ids are unused, but
+		// for a taken one.
+		if *fresh = errors.Is(err, errIDTaken); *fresh {
+			lease[0] = t.Created.ID + 1
+		}
+		s.giveBack(lease[0], lease[1])
+	}
+	return nil, err
 }
 
 // doneJob is the job a Once record names, as it now is.
@@ -390,7 +416,9 @@ type placing struct {
 // ref counts the creations move on, as read; lease is the block of ids the
 // created jobs' ids came from, if new (they are set, growing in batch
 // order). Builds created take the next ordinals in batch order.
-func (s *Store) transitionWrites(p *jobs.Project, refs map[string]refCount, batch []placing, lease [2]int64) ([]op, error) {
+// hold is the combiner that writes the batch (see combine.go), or none:
+// then the project's write requires that no combiner's lease is live.
+func (s *Store) transitionWrites(p *jobs.Project, refs map[string]refCount, batch []placing, lease [2]int64, hold combinerHold) ([]op, error) {
 	shards := shardsOf(p)
 	var ops []op
 	var moves []rankMove
@@ -468,6 +496,7 @@ func (s *Store) transitionWrites(p *jobs.Project, refs map[string]refCount, batc
 		if p.RefCounts == refsTogether {
 			cond += " AND attribute_not_exists(ra)"
 		}
+		set, cond = hold.write(set, cond, values)
 		ops = append(ops, op{race: true, w: types.TransactWriteItem{Update: &types.Update{
 			TableName: aws.String(s.table), Key: projectKey(p.ID),
 			UpdateExpression:    aws.String(set),

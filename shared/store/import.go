@@ -1015,6 +1015,13 @@ func (s *Store) batchWrite(ctx context.Context, batch []item) error {
 	for i, it := range batch {
 		reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: it}}
 	}
+	return s.writeRequests(ctx, reqs)
+}
+
+// writeRequests sends up to 25 puts and deletes in one BatchWriteItem, and
+// again what DynamoDB leaves unprocessed or fails transiently, after a
+// backoff.
+func (s *Store) writeRequests(ctx context.Context, reqs []types.WriteRequest) error {
 	pending := map[string][]types.WriteRequest{s.table: reqs}
 	for attempt := 0; len(pending[s.table]) > 0; attempt++ {
 		res, err := s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})

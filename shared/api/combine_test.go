@@ -1,0 +1,80 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/load"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
+)
+
+// Retries in one busy project, 16 containers at once, go through its
+// combiner (store/combine.go): every retried build gets exactly one new
+// build, a build retried by two containers at once only one, none is
+// answered 409, and the table keeps every invariant (ordinals dense, ids
+// growing with them, counts right).
+func TestBusyProjectRetriesAreCombined(t *testing.T) {
+	env := testenv.New(t)
+	const builds, writers = 96, 16
+	im := &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: time.Now}
+	if _, err := im.Import(context.Background(), creationWorld(1, builds)); err != nil {
+		t.Fatal(err)
+	}
+	// Every build twice, so that some are retried by two writers at once.
+	work := make(chan int64, 2*builds)
+	for i := range builds {
+		work <- int64(500001 + i)
+		work <- int64(500001 + i)
+	}
+	close(work)
+	env.Counter.Reset()
+	var mu sync.Mutex
+	made := map[int64][]int64{} // retried build: the builds made in its place
+	var wg sync.WaitGroup
+	for range writers {
+		s := store.New(env.DynamoDB, env.Table)
+		wg.Go(func() {
+			for id := range work {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				f, err := s.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: 1}, JobID: id})
+				if err != nil || f.Job == nil {
+					t.Errorf("lookup %d: %v", id, err)
+					cancel()
+					return
+				}
+				j, err := s.Apply(ctx, f.Project, f.Job, jobs.Retry(2, time.Now()))
+				cancel()
+				switch {
+				case errors.Is(err, jobs.ErrNotRetryable):
+				case err != nil:
+					t.Errorf("retry %d: %v", id, err)
+				default:
+					mu.Lock()
+					made[id] = append(made[id], j.ID)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := range builds {
+		if got := made[int64(500001+i)]; len(got) != 1 {
+			t.Errorf("build %d retried into %v, want one build", 500001+i, got)
+		}
+	}
+	calls := env.Counter.Calls()
+	if calls["TransactWriteItems"] >= len(made) {
+		t.Errorf("%d transactions for %d creations: none combined", calls["TransactWriteItems"], len(made))
+	}
+	bad, err := load.Check(context.Background(), load.Stack{DynamoDB: env.DynamoDB, S3: env.S3, Table: env.Table, Bucket: env.Bucket})
+	if err != nil || len(bad) > 0 {
+		t.Errorf("invariants: %v %v", err, bad)
+	}
+	t.Logf("%d creations, calls %v", len(made), calls)
+}

@@ -1,0 +1,493 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
+)
+
+// Combined placement. Every creation of a build compare-and-sets its
+// project's build count, so one project's creations commit one after
+// another, one per transaction's round trip, and racing writers waste most
+// of them (BENCHMARKS.md, "Combined placement"). When a project is busy (a
+// creation lost queueAfter races, or a combiner's lease is live), a
+// creation queues its transition as a request instead, and one container at
+// a time, the project's combiner (it holds the lease on the project item,
+// cl and ce), places up to combineBatch requests in each transaction: the
+// same writes a direct creation makes, each item once, with the build
+// count moved on by all of them. Ordinals stay dense and ids grow with
+// them, since one writer hands out both in order.
+const (
+	// queueAfter is how many races a creation loses before it queues.
+	queueAfter = 2
+	// combineBatch requests a transaction: 2 or 3 items each (the retried
+	// job, the new one, an idempotency record) and the shared ones stay
+	// within TransactWriteItems' 100.
+	combineBatch = 32
+	// queueShards spread the requests over partition keys: each is
+	// written and deleted once, ≈ 3 WCU.
+	queueShards = 16
+	// leaseFor is how long a combiner's lease lasts past its last
+	// placement; a requester takes over one that ran out.
+	leaseFor = 2 * time.Second
+	// pollEvery is how often a queued requester looks for its answer.
+	pollEvery = 15 * time.Millisecond
+)
+
+// errRequestLost is a queued request that was not placed: its job changed
+// (another request retried it first), its once record was taken, or its
+// time ran out. The caller asks its action again of the job as it now is.
+var errRequestLost = fmt.Errorf("queued creation not placed: %w", ErrConflict)
+
+// combinerHold is who writes a project's build count: the combiner of
+// token owner, which renews its lease to until, or a direct creation
+// (owner ""), which requires that no lease is live at now.
+type combinerHold struct {
+	owner      string
+	now, until time.Time
+}
+
+// write adds the hold to the project item's update set and condition.
+func (h combinerHold) write(set, cond string, values map[string]types.AttributeValue) (string, string) {
+	if h.owner == "" {
+		values[":now"] = num(h.now.UnixMilli())
+		return set, cond + " AND (attribute_not_exists(ce) OR ce < :now)"
+	}
+	values[":me"], values[":until"] = str(h.owner), num(h.until.UnixMilli())
+	return set + ", ce = :until", cond + " AND cl = :me"
+}
+
+// combinerLive reports whether p, as read, has a combiner at now.
+func combinerLive(p *jobs.Project, now time.Time) bool {
+	return p.Combiner != "" && p.CombinerUntil >= now.UnixMilli()
+}
+
+// queuePK is shard h of project p's queue of requests.
+func queuePK(p int64, h int) string { return "P#" + id(p) + "#Q#" + strconv.Itoa(h) }
+
+// requestKey is the request of the call of token, queued at: sorted by
+// when it was queued, so that the oldest are placed first.
+func requestKey(p int64, token string, at time.Time) item {
+	f := fnv.New32a()
+	f.Write([]byte(token))
+	return key(queuePK(p, int(f.Sum32()%queueShards)), fmt.Sprintf("%020d#%s", at.UnixNano(), token))
+}
+
+// request is a queued placing, by its key, to be placed before deadline.
+type request struct {
+	key      item
+	b        placing
+	deadline time.Time
+}
+
+// requestItem is the stored form of r: the jobs as their items hold them
+// (their keys too, which nothing indexes inside a map).
+func requestItem(r *request) (item, error) {
+	it := withKey(item{"tok": str(r.b.token), "dl": num(r.deadline.UnixMilli())}, r.key)
+	for name, j := range map[string]*jobs.Job{"cur": r.b.cur, "job": r.b.t.Job, "new": r.b.t.Created} {
+		if j == nil {
+			continue
+		}
+		m, err := jobItem(j, 1)
+		if err != nil {
+			return nil, err
+		}
+		it[name] = &types.AttributeValueMemberM{Value: m}
+	}
+	if o := r.b.once; o.Key != "" {
+		it["ok"], it["oa"], it["ox"] = str(o.Key), num(o.At.UnixMilli()), num(o.Expires.UnixMilli())
+	}
+	return it, nil
+}
+
+// decodeRequest is the request stored as it.
+func decodeRequest(it item) (*request, error) {
+	r := &request{key: key(keyAttr(it, "PK"), keyAttr(it, "SK"))}
+	r.b.token = keyAttr(it, "tok")
+	dl, err := avInt(it["dl"])
+	if err != nil {
+		return nil, fmt.Errorf("request %v: %w", r.key, err)
+	}
+	r.deadline = time.UnixMilli(dl)
+	for name, to := range map[string]**jobs.Job{"cur": &r.b.cur, "job": &r.b.t.Job, "new": &r.b.t.Created} {
+		m, ok := it[name].(*types.AttributeValueMemberM)
+		if !ok {
+			continue
+		}
+		if *to, err = decodeJob(m.Value); err != nil {
+			return nil, err
+		}
+	}
+	if r.b.cur == nil || r.b.t.Created == nil {
+		return nil, fmt.Errorf("request %v: no job to create", r.key)
+	}
+	if k, ok := it["ok"].(*types.AttributeValueMemberS); ok {
+		at, err1 := avInt(it["oa"])
+		ex, err2 := avInt(it["ox"])
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, err
+		}
+		r.b.once = Once{Key: k.Value, At: time.UnixMilli(at), Expires: time.UnixMilli(ex)}
+	}
+	return r, nil
+}
+
+// keyAttr is the string attribute name of it ("" when it is none).
+func keyAttr(it item, name string) string {
+	if s, ok := it[name].(*types.AttributeValueMemberS); ok {
+		return s.Value
+	}
+	return ""
+}
+
+// newJobAttr is the retried job's attribute naming the job a combiner
+// created in its place, so that the request's caller can show it.
+const newJobAttr = "nj"
+
+// queued places b through project p's combiner: it queues b, and until its
+// answer comes (or its time runs out) it looks for it, taking the lease
+// and combining itself when no combiner is live. It returns the job
+// created, or errRequestLost.
+func (s *Store) queued(ctx context.Context, p *jobs.Project, b placing) (*jobs.Job, error) {
+	defer s.ForgetPages()
+	now := time.Now()
+	deadline, ok := ctx.Deadline()
+	if !ok || deadline.Sub(now) > maxQueued {
+		deadline = now.Add(maxQueued)
+	}
+	r := &request{key: requestKey(p.ID, b.token, now), b: b, deadline: deadline}
+	it, err := requestItem(r)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: it}); err != nil {
+		return nil, fmt.Errorf("queue creation: %w", err)
+	}
+	for {
+		got, err := s.batchGet(ctx, []item{jobKey(b.cur.ID), r.key, projectKey(p.ID)})
+		if err != nil {
+			return nil, err
+		}
+		if j, err := s.placedAs(ctx, got[keyString(jobKey(b.cur.ID))], b.token); j != nil || err != nil {
+			return j, err
+		}
+		if got[keyString(r.key)] == nil {
+			// Answered: placed (the job read above may be older than the
+			// answer) or lost.
+			again, err := s.batchGet(ctx, []item{jobKey(b.cur.ID)})
+			if err != nil {
+				return nil, err
+			}
+			if j, err := s.placedAs(ctx, again[keyString(jobKey(b.cur.ID))], b.token); j != nil || err != nil {
+				return j, err
+			}
+			return nil, errRequestLost
+		}
+		var now jobs.Project
+		if pit := got[keyString(projectKey(p.ID))]; pit != nil {
+			if err := unmarshal(pit, &now); err != nil {
+				return nil, err
+			}
+		}
+		if !combinerLive(&now, time.Now()) {
+			if err := s.combineAs(ctx, p.ID, b.token); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := pause(ctx, pollEvery); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// maxQueued bounds how long a request waits to be placed: about a
+// function's time (the template's 10 s), after which it is dropped.
+const maxQueued = 9 * time.Second
+
+// placedAs is the job created in place of the retried job as stored in it,
+// when the call of token retried it (nil otherwise).
+func (s *Store) placedAs(ctx context.Context, it item, token string) (*jobs.Job, error) {
+	if it == nil || keyAttr(it, writeTokenAttr) != token {
+		return nil, nil
+	}
+	n, err := avInt(it[newJobAttr])
+	if err != nil {
+		// This call's own direct write, whose answer was lost: once the
+		// request is answered lost, ApplyOnce's re-read recognises it.
+		return nil, nil
+	}
+	got, err := s.batchGet(ctx, []item{jobKey(n)})
+	if err != nil {
+		return nil, err
+	}
+	nj := got[keyString(jobKey(n))]
+	if nj == nil {
+		return nil, fmt.Errorf("placed job %d: %w", n, ErrNotFound)
+	}
+	return decodeJob(nj)
+}
+
+// combineAs takes project pid's combiner lease for token and places its
+// queue until it is empty, the lease is lost, or the request's time nears
+// its end; then it gives the lease up. A lease someone else took first is
+// no error: the caller waits for that combiner.
+func (s *Store) combineAs(ctx context.Context, pid int64, token string) error {
+	now := time.Now()
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: projectKey(pid),
+		UpdateExpression:    aws.String("SET cl = :me, ce = :until"),
+		ConditionExpression: aws.String("attribute_exists(PK) AND (attribute_not_exists(ce) OR ce < :now)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":me": str(token), ":until": num(now.Add(leaseFor).UnixMilli()), ":now": num(now.UnixMilli())},
+	})
+	var failed *types.ConditionalCheckFailedException
+	var conflict *types.TransactionConflictException
+	if errors.As(err, &failed) || errors.As(err, &conflict) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("take combiner lease: %w", err)
+	}
+	defer func() {
+		// Give the lease up, if still ours, so that the next busy moment
+		// need not wait for it to run out.
+		_, _ = s.db.UpdateItem(context.WithoutCancel(ctx), &dynamodb.UpdateItemInput{
+			TableName: aws.String(s.table), Key: projectKey(pid),
+			UpdateExpression:          aws.String("REMOVE cl, ce"),
+			ConditionExpression:       aws.String("cl = :me"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":me": str(token)},
+		})
+	}()
+	c := &combiner{s: s, pid: pid, token: token, placed: map[int64]bool{}}
+	for round := 1; ; round++ {
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < leaseFor/2 {
+			return nil
+		}
+		more, err := c.round(ctx, round)
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
+// combiner is one lease's placing of a project's queue.
+type combiner struct {
+	s      *Store
+	pid    int64
+	token  string
+	placed map[int64]bool // retried jobs placed under this lease
+	fresh  bool           // the project's next id is an import's: lease new ones
+}
+
+// round places the oldest requests of the queue in one transaction. It
+// reports whether to go on: the queue held requests and the lease held.
+func (c *combiner) round(ctx context.Context, round int) (bool, error) {
+	s := c.s
+	reqs, err := s.queuedRequests(ctx, c.pid)
+	if err != nil || len(reqs) == 0 {
+		return false, err
+	}
+	now := time.Now()
+	var batch []*request
+	var drop []item
+	seen := map[int64]bool{}
+	for _, r := range reqs {
+		switch {
+		case r.deadline.Before(now), c.placed[r.b.cur.ID], seen[r.b.cur.ID]:
+			drop = append(drop, r.key) // lost: too late, or its job already retried
+		case len(batch) < combineBatch:
+			seen[r.b.cur.ID] = true
+			batch = append(batch, r)
+		}
+	}
+	if len(batch) == 0 {
+		return true, s.deleteRequests(ctx, drop)
+	}
+	p, refs, err := s.placingCounts(ctx, c.pid, batch)
+	if err != nil {
+		return false, err
+	}
+	if p.Combiner != c.token {
+		return false, s.deleteRequests(ctx, drop) // the lease is someone else's
+	}
+	lease, err := c.ids(ctx, p, batch)
+	if err != nil {
+		return false, err
+	}
+	placings := make([]placing, len(batch))
+	for i, r := range batch {
+		placings[i] = r.b
+	}
+	ops, err := s.transitionWrites(p, refs, placings, lease, combinerHold{owner: c.token, now: now, until: now.Add(leaseFor)})
+	if err != nil {
+		return false, err
+	}
+	// Each retried job names the job created in its place.
+	for i := range ops {
+		if put := ops[i].w.Put; put != nil {
+			for _, r := range batch {
+				if keyString(put.Item) == keyString(jobKey(r.b.cur.ID)) && r.b.t.Created != nil {
+					put.Item[newJobAttr] = num(r.b.t.Created.ID)
+				}
+			}
+		}
+	}
+	err = s.writeOps(ctx, ops, fmt.Sprintf("%s-c%d", c.token, round))
+	var l *lostRace
+	switch {
+	case err == nil:
+		for _, r := range batch {
+			c.placed[r.b.cur.ID] = true
+			drop = append(drop, r.key)
+		}
+	case errors.As(err, &l):
+		s.giveBack(lease[0], lease[1])
+		// A request whose own item failed is answered lost; one whose id
+		// an import holds is placed again with new ids.
+		for _, r := range batch {
+			if _, changed := l.now[keyString(jobKey(r.b.cur.ID))]; changed {
+				drop = append(drop, r.key)
+			} else if _, taken := l.now[keyString(onceKey(r.b.once.Key))]; taken && r.b.once.Key != "" {
+				drop = append(drop, r.key)
+			} else if _, taken := l.now[keyString(jobKey(r.b.t.Created.ID))]; taken {
+				c.fresh = true
+			}
+		}
+		if err := backoff(ctx, min(round, 3)); err != nil {
+			return false, err
+		}
+	default:
+		s.giveBack(lease[0], lease[1])
+		return false, err
+	}
+	return true, s.deleteRequests(ctx, drop)
+}
+
+// ids gives the batch's new builds their ids, growing in batch order above
+// the project's builds: from the project's leased ids, then a new block
+// (returned: the transaction records it on the project).
+func (c *combiner) ids(ctx context.Context, p *jobs.Project, batch []*request) ([2]int64, error) {
+	next, end := p.MaxBuildID+1, p.IDsEnd
+	if c.fresh {
+		end = 0
+		c.fresh = false
+	}
+	var lease [2]int64
+	for _, r := range batch {
+		if next > end {
+			first, last, err := c.s.leaseIDs(ctx, next-1)
+			if err != nil {
+				return lease, err
+			}
+			lease = [2]int64{first, last}
+			next, end = first, last
+		}
+		r.b.t.Created.ID = next
+		next++
+	}
+	if lease[1] > 0 {
+		lease[0] = next // the rest, given back if the transaction loses
+	}
+	return lease, nil
+}
+
+// placingCounts reads project pid and the counts of the refs that batch
+// creates builds of, strongly consistent, in one BatchGetItem.
+func (s *Store) placingCounts(ctx context.Context, pid int64, batch []*request) (*jobs.Project, map[string]refCount, error) {
+	keys := []item{projectKey(pid)}
+	var refs []string
+	for _, r := range batch {
+		if c := r.b.t.Created; hasRef(c) && !slices.Contains(refs, c.Ref) {
+			refs = append(refs, c.Ref)
+			keys = append(keys, refCountKey(pid, c.Ref), refEntryKey(pid, c.Ref))
+		}
+	}
+	got, err := s.batchGet(ctx, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	pit := got[keyString(projectKey(pid))]
+	if pit == nil {
+		return nil, nil, fmt.Errorf("project %d: %w", pid, ErrNotFound)
+	}
+	p := &jobs.Project{}
+	if err := unmarshal(pit, p); err != nil {
+		return nil, nil, err
+	}
+	counts := map[string]refCount{}
+	for _, ref := range refs {
+		entry, err1 := countIn(got[keyString(refEntryKey(pid, ref))])
+		count, err2 := countIn(got[keyString(refCountKey(pid, ref))])
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, nil, err
+		}
+		counts[ref] = refCountOf(p.RefCounts, entry, count)
+	}
+	return p, counts, nil
+}
+
+// queuedRequests reads every shard of project pid's queue, oldest first
+// (up to combineBatch a shard), strongly consistent, in parallel.
+func (s *Store) queuedRequests(ctx context.Context, pid int64) ([]*request, error) {
+	var mu sync.Mutex
+	var out []*request
+	errs := make([]error, queueShards)
+	var wg sync.WaitGroup
+	for h := range queueShards {
+		wg.Go(func() {
+			res, err := s.query(ctx, &dynamodb.QueryInput{
+				TableName: aws.String(s.table), ConsistentRead: aws.Bool(true),
+				KeyConditionExpression:    aws.String("PK = :pk"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(queuePK(pid, h))},
+				Limit:                     aws.Int32(combineBatch),
+			})
+			if err != nil {
+				errs[h] = fmt.Errorf("query requests: %w", err)
+				return
+			}
+			for _, it := range res.Items {
+				r, err := decodeRequest(it)
+				if err != nil {
+					errs[h] = err
+					return
+				}
+				mu.Lock()
+				out = append(out, r)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b *request) int { return strings.Compare(keyAttr(a.key, "SK"), keyAttr(b.key, "SK")) })
+	return out, nil
+}
+
+// deleteRequests deletes answered requests, 25 a BatchWriteItem.
+func (s *Store) deleteRequests(ctx context.Context, keys []item) error {
+	for start := 0; start < len(keys); start += 25 {
+		var reqs []types.WriteRequest
+		for _, k := range keys[start:min(start+25, len(keys))] {
+			reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}})
+		}
+		if err := s.writeRequests(ctx, reqs); err != nil {
+			return fmt.Errorf("delete requests: %w", err)
+		}
+	}
+	return nil
+}
