@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -157,9 +158,11 @@ func keyAttr(it item, name string) string {
 const newJobAttr = "nj"
 
 // queued places b through project p's combiner: it queues b, and until its
-// answer comes (or its time runs out) it looks for it, taking the lease
-// and combining itself when no combiner is live. It returns the job
-// created, or errRequestLost.
+// answer comes (or its time runs out) it looks for it, combining itself
+// when the lease is handed to it or has run out. It reads the project item
+// only when the lease it knows of has run out, so that waiting requesters
+// do not make that item hot. It returns the job created, or
+// errRequestLost.
 func (s *Store) queued(ctx context.Context, p *jobs.Project, b placing) (*jobs.Job, error) {
 	defer s.ForgetPages()
 	now := time.Now()
@@ -175,15 +178,30 @@ func (s *Store) queued(ctx context.Context, p *jobs.Project, b placing) (*jobs.J
 	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: it}); err != nil {
 		return nil, fmt.Errorf("queue creation: %w", err)
 	}
-	for {
-		got, err := s.batchGet(ctx, []item{jobKey(b.cur.ID), r.key, projectKey(p.ID)})
+	until := time.UnixMilli(p.CombinerUntil) // the lease as last read
+	lead := false                            // the lease is ours
+	for polls := 0; ; {
+		if lead || time.Now().After(until) {
+			if err := s.combineAs(ctx, p.ID, r, lead); err != nil {
+				return nil, err
+			}
+			lead = false
+		} else if err := pause(ctx, pollEvery); err != nil {
+			return nil, err
+		}
+		keys := []item{jobKey(b.cur.ID), r.key}
+		if polls++; time.Now().After(until) || polls%recheckEvery == 0 {
+			keys = append(keys, projectKey(p.ID))
+		}
+		got, err := s.batchGet(ctx, keys)
 		if err != nil {
 			return nil, err
 		}
 		if j, err := s.placedAs(ctx, got[keyString(jobKey(b.cur.ID))], b.token); j != nil || err != nil {
 			return j, err
 		}
-		if got[keyString(r.key)] == nil {
+		mine := got[keyString(r.key)]
+		if mine == nil {
 			// Answered: placed (the job read above may be older than the
 			// answer) or lost.
 			again, err := s.batchGet(ctx, []item{jobKey(b.cur.ID)})
@@ -195,23 +213,24 @@ func (s *Store) queued(ctx context.Context, p *jobs.Project, b placing) (*jobs.J
 			}
 			return nil, errRequestLost
 		}
-		var now jobs.Project
+		_, lead = mine[leadAttr]
 		if pit := got[keyString(projectKey(p.ID))]; pit != nil {
+			var now jobs.Project
 			if err := unmarshal(pit, &now); err != nil {
 				return nil, err
 			}
-		}
-		if !combinerLive(&now, time.Now()) {
-			if err := s.combineAs(ctx, p.ID, b.token); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if err := pause(ctx, pollEvery); err != nil {
-			return nil, err
+			until = time.UnixMilli(now.CombinerUntil)
 		}
 	}
 }
+
+// recheckEvery is how many polls a requester makes between reads of the
+// project's lease while the one it knows of lasts: a combiner that gave up
+// the lease as this request was queued leaves it to a requester.
+const recheckEvery = 10
+
+// leadAttr marks the request whose caller a combiner handed its lease to.
+const leadAttr = "lead"
 
 // maxQueued bounds how long a request waits to be placed: about a
 // function's time (the template's 10 s), after which it is dropped.
@@ -240,46 +259,126 @@ func (s *Store) placedAs(ctx context.Context, it item, token string) (*jobs.Job,
 	return decodeJob(nj)
 }
 
-// combineAs takes project pid's combiner lease for token and places its
-// queue until it is empty, the lease is lost, or the request's time nears
-// its end; then it gives the lease up. A lease someone else took first is
-// no error: the caller waits for that combiner.
-func (s *Store) combineAs(ctx context.Context, pid int64, token string) error {
+// combineAs places project pid's queue as its combiner, for own's caller:
+// it takes the lease (held: it was handed over already), and places rounds
+// until own is answered and either the queue is empty or it has combined
+// for combineFor (its own caller is waiting), or its time nears its end, or
+// the lease is lost. Then it hands the lease to the caller of the oldest
+// request left, or gives it up. A lease someone else took first is no
+// error: the caller waits for that combiner.
+func (s *Store) combineAs(ctx context.Context, pid int64, own *request, held bool) error {
+	token := own.b.token
+	if !held {
+		if ok, err := s.takeLease(ctx, pid, token); !ok || err != nil {
+			return err
+		}
+	}
+	c := &combiner{s: s, pid: pid, token: token, placed: map[int64]bool{}}
+	start, idle := time.Now(), 0
+	var next *request // whom to hand the lease to
+	defer func() { s.handOver(context.WithoutCancel(ctx), pid, token, next) }()
+	for round := 1; ; round++ {
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < leaseFor/2 {
+			return nil
+		}
+		left, err := c.round(ctx, round)
+		if err != nil || c.lost {
+			next = nil
+			return err
+		}
+		ownLeft := slices.ContainsFunc(left, func(r *request) bool { return r.b.token == token })
+		next = nil
+		if i := slices.IndexFunc(left, func(r *request) bool { return r.b.token != token }); i >= 0 {
+			next = left[i]
+		}
+		switch {
+		case ownLeft:
+		case next != nil && time.Since(start) > combineFor:
+			return nil
+		case next == nil:
+			// The queue is empty: wait a moment for requests on their way
+			// (their creators saw the lease), then give the lease up and
+			// look once more, for a request queued before that.
+			if idle++; idle <= lingerRounds {
+				if err := pause(ctx, pollEvery); err != nil {
+					return err
+				}
+				continue
+			}
+			s.handOver(ctx, pid, token, nil)
+			if reqs, err := s.queuedRequests(ctx, pid); err != nil || len(reqs) == 0 {
+				return err
+			}
+			if ok, err := s.takeLease(ctx, pid, token); !ok || err != nil {
+				return err
+			}
+			start = time.Now()
+		}
+		if next != nil {
+			idle = 0
+		}
+	}
+}
+
+// lingerRounds is how many times pollEvery a combiner waits on an empty
+// queue before it gives its lease up.
+const lingerRounds = 2
+
+// takeLease takes project pid's combiner lease for token, if no other is
+// live; false when another is.
+func (s *Store) takeLease(ctx context.Context, pid int64, token string) (bool, error) {
 	now := time.Now()
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: projectKey(pid),
 		UpdateExpression:    aws.String("SET cl = :me, ce = :until"),
-		ConditionExpression: aws.String("attribute_exists(PK) AND (attribute_not_exists(ce) OR ce < :now)"),
+		ConditionExpression: aws.String("attribute_exists(PK) AND (attribute_not_exists(ce) OR ce < :now OR cl = :me)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":me": str(token), ":until": num(now.Add(leaseFor).UnixMilli()), ":now": num(now.UnixMilli())},
 	})
 	var failed *types.ConditionalCheckFailedException
 	var conflict *types.TransactionConflictException
 	if errors.As(err, &failed) || errors.As(err, &conflict) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("take combiner lease: %w", err)
+		return false, fmt.Errorf("take combiner lease: %w", err)
 	}
-	defer func() {
-		// Give the lease up, if still ours, so that the next busy moment
-		// need not wait for it to run out.
-		_, _ = s.db.UpdateItem(context.WithoutCancel(ctx), &dynamodb.UpdateItemInput{
-			TableName: aws.String(s.table), Key: projectKey(pid),
-			UpdateExpression:          aws.String("REMOVE cl, ce"),
-			ConditionExpression:       aws.String("cl = :me"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":me": str(token)},
-		})
-	}()
-	c := &combiner{s: s, pid: pid, token: token, placed: map[int64]bool{}}
-	for round := 1; ; round++ {
-		if d, ok := ctx.Deadline(); ok && time.Until(d) < leaseFor/2 {
-			return nil
-		}
-		more, err := c.round(ctx, round)
-		if err != nil || !more {
-			return err
-		}
+	return true, nil
+}
+
+// combineFor is how long a combiner whose own request is placed goes on
+// placing others' before it hands the lease on: its caller waits for it.
+const combineFor = 500 * time.Millisecond
+
+// handOver passes the lease of token's combiner on project pid to the
+// caller of request next, marking that request, or gives it up (next nil,
+// or that request already answered), so that the next busy moment need not
+// wait for it to run out.
+func (s *Store) handOver(ctx context.Context, pid int64, token string, next *request) {
+	release := &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: projectKey(pid),
+		UpdateExpression:          aws.String("REMOVE cl, ce"),
+		ConditionExpression:       aws.String("cl = :me"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":me": str(token)},
+	}
+	if next != nil {
+		release.UpdateExpression = aws.String("SET cl = :next, ce = :until")
+		release.ExpressionAttributeValues[":next"] = str(next.b.token)
+		release.ExpressionAttributeValues[":until"] = num(time.Now().Add(leaseFor).UnixMilli())
+	}
+	if _, err := s.db.UpdateItem(ctx, release); err != nil || next == nil {
+		return // a lease lost: its holder's, or it runs out
+	}
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: next.key,
+		UpdateExpression:          aws.String("SET #l = :t"),
+		ConditionExpression:       aws.String("attribute_exists(PK)"),
+		ExpressionAttributeNames:  map[string]string{"#l": leadAttr},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}},
+	})
+	if err != nil {
+		// Answered meanwhile: nobody takes the lease over, so give it up.
+		s.handOver(ctx, pid, next.b.token, nil)
 	}
 }
 
@@ -290,42 +389,63 @@ type combiner struct {
 	token  string
 	placed map[int64]bool // retried jobs placed under this lease
 	fresh  bool           // the project's next id is an import's: lease new ones
+	lost   bool           // the lease is someone else's
 }
 
-// round places the oldest requests of the queue in one transaction. It
-// reports whether to go on: the queue held requests and the lease held.
-func (c *combiner) round(ctx context.Context, round int) (bool, error) {
+// round places the oldest requests of the queue in one transaction and
+// returns those it left, oldest first (none: the queue is empty). It sets
+// lost when the lease is someone else's.
+func (c *combiner) round(ctx context.Context, round int) ([]*request, error) {
 	s := c.s
 	reqs, err := s.queuedRequests(ctx, c.pid)
 	if err != nil || len(reqs) == 0 {
-		return false, err
+		return nil, err
 	}
 	now := time.Now()
 	var batch []*request
-	var drop []item
+	answered := map[string]bool{} // by request key: placed, or lost
 	seen := map[int64]bool{}
 	for _, r := range reqs {
 		switch {
 		case r.deadline.Before(now), c.placed[r.b.cur.ID], seen[r.b.cur.ID]:
-			drop = append(drop, r.key) // lost: too late, or its job already retried
+			answered[keyString(r.key)] = true // lost: too late, or its job already retried
 		case len(batch) < combineBatch:
 			seen[r.b.cur.ID] = true
 			batch = append(batch, r)
 		}
 	}
-	if len(batch) == 0 {
-		return true, s.deleteRequests(ctx, drop)
+	if len(batch) > 0 {
+		if err := c.place(ctx, round, now, batch, answered); err != nil {
+			return nil, err
+		}
 	}
+	var left []*request
+	var done []item
+	for _, r := range reqs {
+		if answered[keyString(r.key)] {
+			done = append(done, r.key)
+		} else {
+			left = append(left, r)
+		}
+	}
+	return left, s.deleteRequests(ctx, done)
+}
+
+// place writes batch in one transaction, and marks in answered the
+// requests it placed and those it found lost.
+func (c *combiner) place(ctx context.Context, round int, now time.Time, batch []*request, answered map[string]bool) error {
+	s := c.s
 	p, refs, err := s.placingCounts(ctx, c.pid, batch)
 	if err != nil {
-		return false, err
+		return err
 	}
 	if p.Combiner != c.token {
-		return false, s.deleteRequests(ctx, drop) // the lease is someone else's
+		c.lost = true // the lease is someone else's
+		return nil
 	}
 	lease, err := c.ids(ctx, p, batch)
 	if err != nil {
-		return false, err
+		return err
 	}
 	placings := make([]placing, len(batch))
 	for i, r := range batch {
@@ -333,15 +453,17 @@ func (c *combiner) round(ctx context.Context, round int) (bool, error) {
 	}
 	ops, err := s.transitionWrites(p, refs, placings, lease, combinerHold{owner: c.token, now: now, until: now.Add(leaseFor)})
 	if err != nil {
-		return false, err
+		return err
 	}
 	// Each retried job names the job created in its place.
+	created := map[string]int64{}
+	for _, r := range batch {
+		created[keyString(jobKey(r.b.cur.ID))] = r.b.t.Created.ID
+	}
 	for i := range ops {
 		if put := ops[i].w.Put; put != nil {
-			for _, r := range batch {
-				if keyString(put.Item) == keyString(jobKey(r.b.cur.ID)) && r.b.t.Created != nil {
-					put.Item[newJobAttr] = num(r.b.t.Created.ID)
-				}
+			if n, ok := created[keyString(put.Item)]; ok {
+				put.Item[newJobAttr] = num(n)
 			}
 		}
 	}
@@ -351,29 +473,27 @@ func (c *combiner) round(ctx context.Context, round int) (bool, error) {
 	case err == nil:
 		for _, r := range batch {
 			c.placed[r.b.cur.ID] = true
-			drop = append(drop, r.key)
+			answered[keyString(r.key)] = true
 		}
-	case errors.As(err, &l):
+		return nil
+	case !errors.As(err, &l):
 		s.giveBack(lease[0], lease[1])
-		// A request whose own item failed is answered lost; one whose id
-		// an import holds is placed again with new ids.
-		for _, r := range batch {
-			if _, changed := l.now[keyString(jobKey(r.b.cur.ID))]; changed {
-				drop = append(drop, r.key)
-			} else if _, taken := l.now[keyString(onceKey(r.b.once.Key))]; taken && r.b.once.Key != "" {
-				drop = append(drop, r.key)
-			} else if _, taken := l.now[keyString(jobKey(r.b.t.Created.ID))]; taken {
-				c.fresh = true
-			}
-		}
-		if err := backoff(ctx, min(round, 3)); err != nil {
-			return false, err
-		}
-	default:
-		s.giveBack(lease[0], lease[1])
-		return false, err
+		return err
 	}
-	return true, s.deleteRequests(ctx, drop)
+	s.giveBack(lease[0], lease[1])
+	// A request whose own item failed is answered lost; one whose id an
+	// import holds is placed again with new ids.
+	for _, r := range batch {
+		_, changed := l.now[keyString(jobKey(r.b.cur.ID))]
+		_, onceTaken := l.now[keyString(onceKey(r.b.once.Key))]
+		if changed || onceTaken && r.b.once.Key != "" {
+			answered[keyString(r.key)] = true
+		} else if _, taken := l.now[keyString(jobKey(r.b.t.Created.ID))]; taken {
+			c.fresh = true
+		}
+	}
+	// Full jitter up to 5 ms doubling: what it lost to is one write.
+	return pause(ctx, time.Duration(rand.Int64N(int64(5*time.Millisecond<<min(round-1, 4)))))
 }
 
 // ids gives the batch's new builds their ids, growing in batch order above
