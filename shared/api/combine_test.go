@@ -3,9 +3,14 @@ package api_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
@@ -77,4 +82,69 @@ func TestBusyProjectRetriesAreCombined(t *testing.T) {
 		t.Errorf("invariants: %v %v", err, bad)
 	}
 	t.Logf("%d creations, calls %v", len(made), calls)
+}
+
+// A combiner whose container died leaves its lease to run out: creations
+// queued meanwhile are placed by a requester that takes the lease over,
+// and one retried twice with the same Idempotency-Key makes one build,
+// shown to both calls (its record is written with it).
+func TestQueuedCreationsOutliveADeadCombiner(t *testing.T) {
+	env := testenv.New(t)
+	const builds = 6
+	im := &world.Importer{Store: env.Deps.Store, Files: env.Files, Now: time.Now}
+	if _, err := im.Import(context.Background(), creationWorld(1, builds)); err != nil {
+		t.Fatal(err)
+	}
+	dead := time.Now().Add(time.Second).UnixMilli()
+	if _, err := env.DynamoDB.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+		TableName: aws.String(env.Table),
+		Key: map[string]types.AttributeValue{
+			"PK": &types.AttributeValueMemberS{Value: "P#1"}, "SK": &types.AttributeValueMemberS{Value: "P"}},
+		UpdateExpression: aws.String("SET cl = :dead, ce = :until"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":dead": &types.AttributeValueMemberS{Value: "a container that died"}, ":until": &types.AttributeValueMemberN{Value: strconv.FormatInt(dead, 10)}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	once := store.Once{Key: store.OnceKey("caller", 500001, "retry", "key-1"), At: now, Expires: now.Add(time.Hour)}
+	calls := []struct {
+		id   int64
+		once store.Once
+	}{{500001, once}, {500001, once}, {500002, store.Once{}}, {500003, store.Once{}}, {500004, store.Once{}}}
+	got := make([]int64, len(calls))
+	var wg sync.WaitGroup
+	for i, c := range calls {
+		s := store.New(env.DynamoDB, env.Table)
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			f, err := s.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: 1}, JobID: c.id})
+			if err != nil || f.Job == nil {
+				t.Errorf("lookup %d: %v", c.id, err)
+				return
+			}
+			j, err := s.ApplyOnce(ctx, f.Project, f.Job, jobs.Retry(2, time.Now()), c.once)
+			if err != nil {
+				t.Errorf("retry %d: %v", c.id, err)
+				return
+			}
+			got[i] = j.ID
+		})
+	}
+	wg.Wait()
+	if got[0] == 0 || got[0] != got[1] {
+		t.Errorf("the two retries with one key showed builds %d and %d, want one", got[0], got[1])
+	}
+	f, err := store.New(env.DynamoDB, env.Table).Lookup(context.Background(), store.Lookup{Project: store.ProjectRef{ID: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := f.Project; p.Builds != builds+4 || p.Combiner != "" {
+		t.Errorf("project after: %d builds, combiner %q; want %d, none", p.Builds, p.Combiner, builds+4)
+	}
+	bad, err := load.Check(context.Background(), load.Stack{DynamoDB: env.DynamoDB, S3: env.S3, Table: env.Table, Bucket: env.Bucket})
+	if err != nil || len(bad) > 0 {
+		t.Errorf("invariants: %v %v", err, bad)
+	}
 }

@@ -44,7 +44,7 @@ const (
 	// placement; a requester takes over one that ran out.
 	leaseFor = 2 * time.Second
 	// pollEvery is how often a queued requester looks for its answer.
-	pollEvery = 15 * time.Millisecond
+	pollEvery = 30 * time.Millisecond
 )
 
 // errRequestLost is a queued request that was not placed: its job changed
@@ -390,6 +390,10 @@ type combiner struct {
 	placed map[int64]bool // retried jobs placed under this lease
 	fresh  bool           // the project's next id is an import's: lease new ones
 	lost   bool           // the lease is someone else's
+	// The project and its refs' counts as the last placement left them
+	// (nil: to be read).
+	proj *jobs.Project
+	refs map[string]refCount
 }
 
 // round places the oldest requests of the queue in one transaction and
@@ -435,14 +439,26 @@ func (c *combiner) round(ctx context.Context, round int) ([]*request, error) {
 // requests it placed and those it found lost.
 func (c *combiner) place(ctx context.Context, round int, now time.Time, batch []*request, answered map[string]bool) error {
 	s := c.s
-	p, refs, err := s.placingCounts(ctx, c.pid, batch)
-	if err != nil {
-		return err
+	p, refs := c.proj, c.refs
+	for _, r := range batch {
+		if _, ok := refs[r.b.t.Created.Ref]; !ok && hasRef(r.b.t.Created) {
+			p = nil // a ref not read yet
+		}
 	}
-	if p.Combiner != c.token {
-		c.lost = true // the lease is someone else's
-		return nil
+	if p == nil {
+		var err error
+		if p, refs, err = s.placingCounts(ctx, c.pid, batch); err != nil {
+			return err
+		}
+		if p.Combiner != c.token {
+			c.lost = true // the lease is someone else's
+			return nil
+		}
 	}
+	// What the combiner wrote is what it reads next: while its lease
+	// lasts no other creation moves the counts (an import or a reshard
+	// fails this transaction, after which they are read again).
+	c.proj, c.refs = nil, nil
 	lease, err := c.ids(ctx, p, batch)
 	if err != nil {
 		return err
@@ -474,7 +490,15 @@ func (c *combiner) place(ctx context.Context, round int, now time.Time, batch []
 		for _, r := range batch {
 			c.placed[r.b.cur.ID] = true
 			answered[keyString(r.key)] = true
+			if n := r.b.t.Created; hasRef(n) {
+				refs[n.Ref] = refCount{n: n.RefOrdinal, apart: p.RefCounts != refsTogether}
+			}
+			p.Builds, p.MaxBuildID = r.b.t.Created.Ordinal, r.b.t.Created.ID
 		}
+		if lease[1] > 0 {
+			p.IDsEnd = lease[1]
+		}
+		c.proj, c.refs = p, refs
 		return nil
 	case !errors.As(err, &l):
 		s.giveBack(lease[0], lease[1])
