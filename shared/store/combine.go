@@ -96,7 +96,9 @@ type request struct {
 // requestItem is the stored form of r: the jobs as their items hold them
 // (their keys too, which nothing indexes inside a map).
 func requestItem(r *request) (item, error) {
-	it := withKey(item{"tok": str(r.b.token), "dl": num(r.deadline.UnixMilli())}, r.key)
+	// DynamoDB's TTL deletes what no combiner answered (its caller gave
+	// up), within days; combiners drop it once its deadline passed.
+	it := withKey(item{"tok": str(r.b.token), "dl": num(r.deadline.UnixMilli()), "ttl": num(r.deadline.Add(time.Hour).Unix())}, r.key)
 	for name, j := range map[string]*jobs.Job{"cur": r.b.cur, "job": r.b.t.Job, "new": r.b.t.Created} {
 		if j == nil {
 			continue
@@ -382,6 +384,9 @@ func (s *Store) handOver(ctx context.Context, pid int64, token string, next *req
 	}
 }
 
+// maxTransactItems is what one TransactWriteItems may write.
+const maxTransactItems = 100
+
 // combiner is one lease's placing of a project's queue.
 type combiner struct {
 	s      *Store
@@ -459,18 +464,11 @@ func (c *combiner) place(ctx context.Context, round int, now time.Time, batch []
 	// lasts no other creation moves the counts (an import or a reshard
 	// fails this transaction, after which they are read again).
 	c.proj, c.refs = nil, nil
-	lease, err := c.ids(ctx, p, batch)
+	ops, lease, batch, err := c.fit(ctx, p, refs, batch, now)
 	if err != nil {
 		return err
 	}
-	placings := make([]placing, len(batch))
-	for i, r := range batch {
-		placings[i] = r.b
-	}
-	ops, err := s.transitionWrites(p, refs, placings, lease, combinerHold{owner: c.token, now: now, until: now.Add(leaseFor)})
-	if err != nil {
-		return err
-	}
+	c.fresh = false
 	// Each retried job names the job created in its place.
 	created := map[string]int64{}
 	for _, r := range batch {
@@ -483,7 +481,9 @@ func (c *combiner) place(ctx context.Context, round int, now time.Time, batch []
 			}
 		}
 	}
-	err = s.writeOps(ctx, ops, fmt.Sprintf("%s-c%d", c.token, round))
+	// A ClientRequestToken of this round (at most 36 characters), unlike
+	// any of the direct writes' (the whole token, "-", the attempt).
+	err = s.writeOps(ctx, ops, fmt.Sprintf("%s-%x", c.token[:31], round))
 	var l *lostRace
 	switch {
 	case err == nil:
@@ -520,6 +520,28 @@ func (c *combiner) place(ctx context.Context, round int, now time.Time, batch []
 	return pause(ctx, time.Duration(rand.Int64N(int64(5*time.Millisecond<<min(round-1, 4)))))
 }
 
+// fit is the writes of the longest head of batch that one transaction
+// takes (those of many pipelines and refs share fewer items; the rest wait
+// for a round), that head, and the ids it leased.
+func (c *combiner) fit(ctx context.Context, p *jobs.Project, refs map[string]refCount, batch []*request, now time.Time) ([]op, [2]int64, []*request, error) {
+	for {
+		lease, err := c.ids(ctx, p, batch)
+		if err != nil {
+			return nil, lease, nil, err
+		}
+		placings := make([]placing, len(batch))
+		for i, r := range batch {
+			placings[i] = r.b
+		}
+		ops, err := c.s.transitionWrites(p, refs, placings, lease, combinerHold{owner: c.token, now: now, until: now.Add(leaseFor)})
+		if err != nil || len(ops) <= maxTransactItems || len(batch) == 1 {
+			return ops, lease, batch, err
+		}
+		c.s.giveBack(lease[0], lease[1])
+		batch = batch[:len(batch)-1]
+	}
+}
+
 // ids gives the batch's new builds their ids, growing in batch order above
 // the project's builds: from the project's leased ids, then a new block
 // (returned: the transaction records it on the project).
@@ -527,7 +549,6 @@ func (c *combiner) ids(ctx context.Context, p *jobs.Project, batch []*request) (
 	next, end := p.MaxBuildID+1, p.IDsEnd
 	if c.fresh {
 		end = 0
-		c.fresh = false
 	}
 	var lease [2]int64
 	for _, r := range batch {
