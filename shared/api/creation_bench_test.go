@@ -59,8 +59,9 @@ func creationWorld(n, perProject int) *world.World {
 // Local, each goroutine with a Store of its own (a Lambda container serves
 // one request at a time): across projects (goroutine g retries builds of
 // project g), within one project (every goroutine retries builds of
-// project 1), and within one project through holds, which answers the
-// transaction conflicts AWS would (project 2). It reports creations/s, the
+// project 1), within one project through holds, which answers the
+// transaction conflicts AWS would (project 2), and with 64 goroutines in
+// one project (project 3). It reports creations/s, the
 // retries answered 409 (every attempt lost), the transactions sent, the
 // conflicts answered, the id leases and the BatchGetItems per retry. Run
 // with -benchtime=Nx, N at most creationPool.
@@ -85,13 +86,15 @@ func BenchmarkCreations(b *testing.B) {
 		name    string
 		project func(g int) int
 		db      *dynamodb.Client
+		workers int
 	}{
-		{"across-projects", func(g int) int { return g + 1 }, env.DynamoDB},
-		{"one-project", func(int) int { return 1 }, env.DynamoDB},
-		{"one-project-holds", func(int) int { return 2 }, dynamodb.New(held)},
+		{"across-projects", func(g int) int { return g + 1 }, env.DynamoDB, creationProjects},
+		{"one-project", func(int) int { return 1 }, env.DynamoDB, creationProjects},
+		{"one-project-holds", func(int) int { return 2 }, dynamodb.New(held), creationProjects},
+		{"one-project-64", func(int) int { return 3 }, env.DynamoDB, 64},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			const workers = creationProjects
+			workers := c.workers
 			if b.N > creationPool {
 				b.Fatalf("b.N %d above the pool of %d builds a project: run with -benchtime=%dx", b.N, creationPool, creationPool)
 			}

@@ -82,7 +82,7 @@ func (s *Store) ApplyOnce(ctx context.Context, p *jobs.Project, j *jobs.Job, act
 			return cur, err
 		}
 		var lost error // how the attempt lost: a *lostRace, or errRequestLost
-		if c := t.Created; c != nil && c.Kind != jobs.Bridge && (combinerLive(proj, time.Now()) || attempt > queueAfter) {
+		if c := t.Created; c != nil && c.Kind != jobs.Bridge && s.busyProject(proj, attempt) {
 			// The project is busy: queue for its combiner (combine.go).
 			// A lost request tells nothing, so the job is read again.
 			shownJob, err := s.queued(ctx, proj, placing{cur, t, token, once})

@@ -33,17 +33,18 @@ import (
 const (
 	// queueAfter is how many races a creation loses before it queues.
 	queueAfter = 2
-	// combineBatch requests a transaction: 2 or 3 items each (the retried
-	// job, the new one, an idempotency record) and the shared ones stay
-	// within TransactWriteItems' 100.
-	combineBatch = 32
+	// combineBatch requests at most a transaction: 2 or 3 items each (the
+	// retried job, the new one, an idempotency record) and the shared ones;
+	// fit cuts a batch to TransactWriteItems' 100.
+	combineBatch = 48
 	// queueShards spread the requests over partition keys: each is
 	// written and deleted once, ≈ 3 WCU.
 	queueShards = 16
 	// leaseFor is how long a combiner's lease lasts past its last
 	// placement; a requester takes over one that ran out.
 	leaseFor = 2 * time.Second
-	// pollEvery is how often a queued requester looks for its answer.
+	// pollEvery is how often a queued requester looks for its answer, and
+	// how long a combiner waits on an empty queue before it looks again.
 	pollEvery = 30 * time.Millisecond
 )
 
@@ -68,6 +69,15 @@ func (h combinerHold) write(set, cond string, values map[string]types.AttributeV
 	}
 	values[":me"], values[":until"] = str(h.owner), num(h.until.UnixMilli())
 	return set + ", ce = :until", cond + " AND cl = :me"
+}
+
+// busyProject reports whether a creation in p (as read) on its attempt-th
+// try queues for a combiner: it lost queueAfter races, a combiner's lease
+// is live, or a creation here queued within the lease's time (the warm
+// cache's project may be older than the lease).
+func (s *Store) busyProject(p *jobs.Project, attempt int) bool {
+	_, recent := s.warm.busy.get(p.ID)
+	return attempt > queueAfter || combinerLive(p, time.Now()) || recent
 }
 
 // combinerLive reports whether p, as read, has a combiner at now.
@@ -167,6 +177,7 @@ const newJobAttr = "nj"
 // errRequestLost.
 func (s *Store) queued(ctx context.Context, p *jobs.Project, b placing) (*jobs.Job, error) {
 	defer s.ForgetPages()
+	defer s.warm.busy.put(p.ID, true)
 	now := time.Now()
 	deadline, ok := ctx.Deadline()
 	if !ok || deadline.Sub(now) > maxQueued {
@@ -181,19 +192,16 @@ func (s *Store) queued(ctx context.Context, p *jobs.Project, b placing) (*jobs.J
 		return nil, fmt.Errorf("queue creation: %w", err)
 	}
 	until := time.UnixMilli(p.CombinerUntil) // the lease as last read
-	lead := false                            // the lease is ours
-	for polls := 0; ; {
-		if lead || time.Now().After(until) {
-			if err := s.combineAs(ctx, p.ID, r, lead); err != nil {
-				return nil, err
-			}
-			lead = false
+	for polls := 0; ; polls++ {
+		// The request and the retried job (which tells first that it was
+		// placed), and the project too every recheckEvery polls or once
+		// the lease it knows of ran out.
+		keys := []item{r.key, jobKey(b.cur.ID)}
+		lease := polls > 0 && polls%recheckEvery == 0 || time.Now().After(until)
+		if lease {
+			keys = append(keys, projectKey(p.ID))
 		} else if err := pause(ctx, pollEvery); err != nil {
 			return nil, err
-		}
-		keys := []item{jobKey(b.cur.ID), r.key}
-		if polls++; time.Now().After(until) || polls%recheckEvery == 0 {
-			keys = append(keys, projectKey(p.ID))
 		}
 		got, err := s.batchGet(ctx, keys)
 		if err != nil {
@@ -215,13 +223,21 @@ func (s *Store) queued(ctx context.Context, p *jobs.Project, b placing) (*jobs.J
 			}
 			return nil, errRequestLost
 		}
-		_, lead = mine[leadAttr]
-		if pit := got[keyString(projectKey(p.ID))]; pit != nil {
+		_, lead := mine[leadAttr]
+		if lease {
 			var now jobs.Project
-			if err := unmarshal(pit, &now); err != nil {
-				return nil, err
+			if pit := got[keyString(projectKey(p.ID))]; pit != nil {
+				if err := unmarshal(pit, &now); err != nil {
+					return nil, err
+				}
 			}
 			until = time.UnixMilli(now.CombinerUntil)
+		}
+		if lead || lease && time.Now().After(until) {
+			if err := s.combineAs(ctx, p.ID, r, lead); err != nil {
+				return nil, err
+			}
+			until = time.Now() // its own request is likely answered: look at once
 		}
 	}
 }
