@@ -620,8 +620,14 @@ func (s *Store) placingCounts(ctx context.Context, pid int64, batch []*request) 
 	return p, counts, nil
 }
 
-// queuedRequests reads every shard of project pid's queue, oldest first
-// (up to combineBatch a shard), strongly consistent, in parallel.
+// shardTake is how many requests a round reads of each queue shard: the
+// oldest, twice a batch's share, so that a round reads about 2 batches'
+// worth (each request ≈ 2 KB), not 16, and no shard waits more than a
+// few rounds however full the others are.
+const shardTake = 2 * combineBatch / queueShards
+
+// queuedRequests reads every shard of project pid's queue, the oldest
+// shardTake of each, strongly consistent, in parallel, oldest first.
 func (s *Store) queuedRequests(ctx context.Context, pid int64) ([]*request, error) {
 	var mu sync.Mutex
 	var out []*request
@@ -633,7 +639,7 @@ func (s *Store) queuedRequests(ctx context.Context, pid int64) ([]*request, erro
 				TableName: aws.String(s.table), ConsistentRead: aws.Bool(true),
 				KeyConditionExpression:    aws.String("PK = :pk"),
 				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(queuePK(pid, h))},
-				Limit:                     aws.Int32(combineBatch),
+				Limit:                     aws.Int32(shardTake),
 			})
 			if err != nil {
 				errs[h] = fmt.Errorf("query requests: %w", err)
