@@ -29,6 +29,7 @@ func main() {
 	flag.IntVar(&m.CreationProjects, "creation-projects", m.CreationProjects, "projects the creations spread over")
 	flag.IntVar(&m.CreationPipelines, "creation-pipelines", m.CreationPipelines, "pipelines per creation project")
 	flag.IntVar(&m.CreationRefs, "creation-refs", m.CreationRefs, "refs a creation project's pipelines are dealt over")
+	flag.IntVar(&m.CreationWriters, "creation-writers", m.CreationWriters, "containers retrying in each creation project at once (1: one at a time, the direct path)")
 	flag.IntVar(&m.Callers, "callers", m.Callers, "distinct tokens reading the hot page")
 	flag.Float64Var(&m.ContainerRPS, "container-rps", m.ContainerRPS, "requests a second one warm container serves")
 	flag.IntVar(&m.Samples, "samples", m.Samples, "recordings of each list read kind")

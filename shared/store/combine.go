@@ -43,8 +43,9 @@ const (
 	// leaseFor is how long a combiner's lease lasts past its last
 	// placement; a requester takes over one that ran out.
 	leaseFor = 2 * time.Second
-	// pollEvery is how often a queued requester looks for its answer, and
-	// how long a combiner waits on an empty queue before it looks again.
+	// pollEvery is how soon a queued requester first looks for its answer
+	// (see maxPoll), and how long a combiner waits on an empty queue
+	// before it looks again.
 	pollEvery = 30 * time.Millisecond
 )
 
@@ -177,7 +178,6 @@ const newJobAttr = "nj"
 // errRequestLost.
 func (s *Store) queued(ctx context.Context, p *jobs.Project, b placing) (*jobs.Job, error) {
 	defer s.ForgetPages()
-	defer s.warm.busy.put(p.ID, true)
 	now := time.Now()
 	deadline, ok := ctx.Deadline()
 	if !ok || deadline.Sub(now) > maxQueued {
@@ -191,17 +191,29 @@ func (s *Store) queued(ctx context.Context, p *jobs.Project, b placing) (*jobs.J
 	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: it}); err != nil {
 		return nil, fmt.Errorf("queue creation: %w", err)
 	}
-	until := time.UnixMilli(p.CombinerUntil) // the lease as last read
+	// The lease as last read, here or by this container's last request:
+	// while it lasts, the project item is not read.
+	until := p.CombinerUntil
+	if u, ok := s.warm.busy.get(p.ID); ok {
+		until = max(until, u)
+	}
+	defer func() { s.warm.busy.put(p.ID, until) }()
+	wait, recheck := pollEvery, recheckAfter
 	for polls := 0; ; polls++ {
 		// The request and the retried job (which tells first that it was
-		// placed), and the project too every recheckEvery polls or once
-		// the lease it knows of ran out.
+		// placed), and the project too once the lease it knows of ran out
+		// (or at a recheck, see recheckAfter).
 		keys := []item{r.key, jobKey(b.cur.ID)}
-		lease := polls > 0 && polls%recheckEvery == 0 || time.Now().After(until)
+		lease := polls == recheck || time.Now().UnixMilli() > until
+		if polls == recheck {
+			recheck *= 2
+		}
 		if lease {
 			keys = append(keys, projectKey(p.ID))
-		} else if err := pause(ctx, pollEvery); err != nil {
+		} else if err := pause(ctx, wait); err != nil {
 			return nil, err
+		} else {
+			wait = min(wait*5/4, maxPoll)
 		}
 		got, err := s.batchGet(ctx, keys)
 		if err != nil {
@@ -231,21 +243,26 @@ func (s *Store) queued(ctx context.Context, p *jobs.Project, b placing) (*jobs.J
 					return nil, err
 				}
 			}
-			until = time.UnixMilli(now.CombinerUntil)
+			until = now.CombinerUntil
 		}
-		if lead || lease && time.Now().After(until) {
-			if err := s.combineAs(ctx, p.ID, r, lead); err != nil {
+		if lead || lease && time.Now().UnixMilli() > until {
+			if err := s.combineAs(ctx, p, r, lead); err != nil {
 				return nil, err
 			}
-			until = time.Now() // its own request is likely answered: look at once
+			until = 0 // its own request is likely answered: look at once
 		}
 	}
 }
 
-// recheckEvery is how many polls a requester makes between reads of the
-// project's lease while the one it knows of lasts: a combiner that gave up
-// the lease as this request was queued leaves it to a requester.
-const recheckEvery = 10
+// A requester's polls start pollEvery apart and grow by a quarter each
+// time up to maxPoll, so that a long wait costs few reads; and while the
+// lease it knows of lasts, it reads the project's after recheckAfter
+// polls, then after twice as many, and so on: a combiner that gave up the
+// lease as this request was queued leaves it to a requester.
+const (
+	maxPoll      = 200 * time.Millisecond
+	recheckAfter = 10
+)
 
 // leadAttr marks the request whose caller a combiner handed its lease to.
 const leadAttr = "lead"
@@ -284,14 +301,15 @@ func (s *Store) placedAs(ctx context.Context, it item, token string) (*jobs.Job,
 // the lease is lost. Then it hands the lease to the caller of the oldest
 // request left, or gives it up. A lease someone else took first is no
 // error: the caller waits for that combiner.
-func (s *Store) combineAs(ctx context.Context, pid int64, own *request, held bool) error {
+func (s *Store) combineAs(ctx context.Context, p *jobs.Project, own *request, held bool) error {
+	pid := p.ID
 	token := own.b.token
 	if !held {
 		if ok, err := s.takeLease(ctx, pid, token); !ok || err != nil {
 			return err
 		}
 	}
-	c := &combiner{s: s, pid: pid, token: token, placed: map[int64]bool{}}
+	c := &combiner{s: s, pid: pid, token: token, placed: map[int64]bool{}, mode: p.RefCounts}
 	start, idle := time.Now(), 0
 	var next *request // whom to hand the lease to
 	defer func() { s.handOver(context.WithoutCancel(ctx), pid, token, next) }()
@@ -411,6 +429,7 @@ type combiner struct {
 	placed map[int64]bool // retried jobs placed under this lease
 	fresh  bool           // the project's next id is an import's: lease new ones
 	lost   bool           // the lease is someone else's
+	mode   int            // where the project keeps its refs' counts, as last read
 	// The project and its refs' counts as the last placement left them
 	// (nil: to be read).
 	proj *jobs.Project
@@ -468,9 +487,10 @@ func (c *combiner) place(ctx context.Context, round int, now time.Time, batch []
 	}
 	if p == nil {
 		var err error
-		if p, refs, err = s.placingCounts(ctx, c.pid, batch); err != nil {
+		if p, refs, err = s.placingCounts(ctx, c.pid, batch, c.mode); err != nil {
 			return err
 		}
+		c.mode = p.RefCounts
 		if p.Combiner != c.token {
 			c.lost = true // the lease is someone else's
 			return nil
@@ -587,13 +607,18 @@ func (c *combiner) ids(ctx context.Context, p *jobs.Project, batch []*request) (
 
 // placingCounts reads project pid and the counts of the refs that batch
 // creates builds of, strongly consistent, in one BatchGetItem.
-func (s *Store) placingCounts(ctx context.Context, pid int64, batch []*request) (*jobs.Project, map[string]refCount, error) {
+func (s *Store) placingCounts(ctx context.Context, pid int64, batch []*request, mode int) (*jobs.Project, map[string]refCount, error) {
 	keys := []item{projectKey(pid)}
 	var refs []string
 	for _, r := range batch {
 		if c := r.b.t.Created; hasRef(c) && !slices.Contains(refs, c.Ref) {
 			refs = append(refs, c.Ref)
-			keys = append(keys, refCountKey(pid, c.Ref), refEntryKey(pid, c.Ref))
+			keys = append(keys, refCountKey(pid, c.Ref))
+			if mode != refsApart {
+				// Entries share the project's partition: read only where
+				// they may hold a count.
+				keys = append(keys, refEntryKey(pid, c.Ref))
+			}
 		}
 	}
 	got, err := s.batchGet(ctx, keys)
@@ -607,6 +632,9 @@ func (s *Store) placingCounts(ctx context.Context, pid int64, batch []*request) 
 	p := &jobs.Project{}
 	if err := unmarshal(pit, p); err != nil {
 		return nil, nil, err
+	}
+	if p.RefCounts != refsApart && mode == refsApart {
+		return s.placingCounts(ctx, pid, batch, p.RefCounts) // not apart after all
 	}
 	counts := map[string]refCount{}
 	for _, ref := range refs {

@@ -54,7 +54,7 @@ type caches struct {
 	pages     *warm[string, *Page]         // list pages by what their Queries read (pageKey), for PageTTL
 	ranks     *warm[string, *ranks]        // rank counts as a page read them, by list and statuses, for PageTTL
 	rankRows  *warm[string, float64]       // the rows a bucket of those counts held: a hint (perBucket)
-	busy      *warm[int64, bool]           // projects whose creations queued here within leaseFor: the next one queues at once
+	busy      *warm[int64, int64]          // projects whose creations queued here within leaseFor, and the lease's end as last read (Unix ms): the next one queues at once
 }
 
 // New returns a Store on table, its caches empty.
@@ -71,7 +71,7 @@ func New(db *dynamodb.Client, table string) *Store {
 		pages:     newWarm[string, *Page](PageTTL).holding(maxPages),
 		ranks:     newWarm[string, *ranks](PageTTL).holding(maxRanks),
 		rankRows:  newWarm[string, float64](WarmTTL),
-		busy:      newWarm[int64, bool](leaseFor),
+		busy:      newWarm[int64, int64](leaseFor),
 	}}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
@@ -31,6 +32,12 @@ type Mix struct {
 	// CreationRefs is how many refs a creation project's pipelines are
 	// dealt over (each ref's build count is an item of its own).
 	CreationRefs int
+	// CreationWriters is how many containers retry in each creation
+	// project at once: 1 records one creation at a time (the direct
+	// path), more record a project's creations together, as a busy
+	// project makes them (its combiner's queue), one sample of all their
+	// calls spread over as many samples as creations.
+	CreationWriters int
 	// Callers is how many distinct tokens read the hot page;
 	// ContainerRPS how many requests a second one warm container serves
 	// (Lambda: one at a time), which makes the containers C.
@@ -66,7 +73,7 @@ type Mix struct {
 // BatchWriteItem: 1 unit a row under 1 KB), in 16 shards: 10,000 / 16 =
 // 625 units a second on each build index key, 63% (8 shards: 125%).
 var DefaultMix = Mix{JobWrites: 5000, ListReads: 20000, Creations: 10000, Pipelines: 50, CreationProjects: 100,
-	CreationPipelines: 10, CreationRefs: 1, Callers: 100, ContainerRPS: 100, Samples: 3, HotShards: 32, CreationShards: 1,
+	CreationPipelines: 10, CreationRefs: 1, CreationWriters: 1, Callers: 100, ContainerRPS: 100, Samples: 3, HotShards: 32, CreationShards: 1,
 	Imports: 10000, ImportShards: 16, ImportJobs: 1000, ImportPipelineJobs: 8}
 
 // Containers is C, the warm containers serving the list reads.
@@ -193,12 +200,15 @@ func jobWrites(ctx context.Context, st Stack, s *store.Store, m Mix, now time.Ti
 // creations records one retry in every pipeline but the first of every
 // creation project (the first's is the project's first creation, which
 // leases ids), each creating one job (GitLab's retry: the one way this API creates a
-// job), the project read fresh before each (its build count exact).
+// job), the project read fresh before each (its build count exact); or,
+// with m.CreationWriters > 1, a project's retries all at once by that many
+// containers (each a Store of its own).
 func creations(ctx context.Context, st Stack, s *store.Store, m Mix, now time.Time) (Kind, error) {
 	k := Kind{Name: "creation", Rate: m.Creations}
 	for p := range m.CreationProjects {
+		pid := creationProject(p)
+		var together []*store.Found
 		for pl := range m.CreationPipelines {
-			pid := creationProject(p)
 			id := finishedJob(pid, pl)
 			f, err := s.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: pid}, JobID: id})
 			if err != nil || f.Job == nil || f.Project == nil {
@@ -208,23 +218,59 @@ func creations(ctx context.Context, st Stack, s *store.Store, m Mix, now time.Ti
 				_, err := s.Apply(ctx, f.Project, f.Job, jobs.Retry(1, now))
 				return err
 			}
-			if pl == 0 {
+			switch {
+			case pl == 0:
 				// The import left the project no leased ids: its first
 				// creation leases a block, as one in idBlock does later.
 				// Unrecorded, so that the samples lease at the steady rate.
 				if err := retry(); err != nil {
 					return k, err
 				}
-				continue
+			case m.CreationWriters > 1:
+				together = append(together, f)
+			default:
+				calls, err := st.Rec.Sample(retry)
+				if err != nil {
+					return k, err
+				}
+				k.Samples = append(k.Samples, calls)
 			}
-			calls, err := st.Rec.Sample(retry)
-			if err != nil {
-				return k, err
-			}
-			k.Samples = append(k.Samples, calls)
+		}
+		if len(together) == 0 {
+			continue
+		}
+		calls, err := st.Rec.Sample(func() error { return retryAtOnce(ctx, st, m.CreationWriters, together, now) })
+		if err != nil {
+			return k, err
+		}
+		k.Samples = append(k.Samples, calls)
+		for range len(together) - 1 {
+			k.Samples = append(k.Samples, nil)
 		}
 	}
 	return k, nil
+}
+
+// retryAtOnce retries the jobs found, writers containers at once.
+func retryAtOnce(ctx context.Context, st Stack, writers int, found []*store.Found, now time.Time) error {
+	work := make(chan *store.Found, len(found))
+	for _, f := range found {
+		work <- f
+	}
+	close(work)
+	g, ctx := errgroup.WithContext(ctx)
+	for range writers {
+		s := store.New(st.DB, st.Table)
+		g.Go(func() error {
+			for f := range work {
+				if _, err := s.Apply(ctx, f.Project, f.Job, jobs.Retry(1, now)); err != nil {
+					return fmt.Errorf("retry %d: %w", f.Job.ID, err)
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // imports records one import of m.ImportJobs new jobs into the import
