@@ -215,7 +215,10 @@ func (s *Store) queued(ctx context.Context, p *jobs.Project, b placing) (*jobs.J
 		} else {
 			wait = min(wait*5/4, maxPoll)
 		}
-		got, err := s.batchGet(ctx, keys)
+		// Eventually consistent, half the units: a stale answer only
+		// means another poll (what decides lost or placed is read
+		// strongly consistent below, and a lease is taken on a condition).
+		got, err := s.batchRead(ctx, keys, false)
 		if err != nil {
 			return nil, err
 		}
