@@ -48,7 +48,9 @@ const staleAfter = 5 * time.Millisecond
 // when they do not tell or its pause was long, re-read in one BatchGetItem.
 // Contention on a build count just tries again, while a job that someone
 // else retried meanwhile is no longer retryable, so the action answers
-// ErrNotRetryable.
+// ErrNotRetryable. In a busy project a creation queues instead, and the
+// project's combiner writes it in one transaction with others (combine.go):
+// the same writes, the same conditions.
 //
 // Apply returns the job the request should show: the created job if any,
 // else the job as it now is.

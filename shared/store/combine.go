@@ -227,16 +227,24 @@ func (s *Store) queued(ctx context.Context, p *jobs.Project, b placing) (*jobs.J
 		}
 		mine := got[keyString(r.key)]
 		if mine == nil {
-			// Answered: placed (the job read above may be older than the
-			// answer) or lost.
-			again, err := s.batchGet(ctx, []item{jobKey(b.cur.ID)})
+			// Gone, or not shown yet by an eventually consistent read:
+			// read it strongly consistent. Gone, it was answered, placed
+			// or lost, and the job (written before the request went, and
+			// read after) tells which.
+			sure, err := s.batchGet(ctx, []item{r.key})
 			if err != nil {
 				return nil, err
 			}
-			if j, err := s.placedAs(ctx, again[keyString(jobKey(b.cur.ID))], b.token); j != nil || err != nil {
-				return j, err
+			if mine = sure[keyString(r.key)]; mine == nil {
+				again, err := s.batchGet(ctx, []item{jobKey(b.cur.ID)})
+				if err != nil {
+					return nil, err
+				}
+				if j, err := s.placedAs(ctx, again[keyString(jobKey(b.cur.ID))], b.token); j != nil || err != nil {
+					return j, err
+				}
+				return nil, errRequestLost
 			}
-			return nil, errRequestLost
 		}
 		_, lead := mine[leadAttr]
 		if lease {
