@@ -309,7 +309,7 @@ func (s *Store) placedAs(ctx context.Context, it item, token string) (*jobs.Job,
 // it takes the lease (held: it was handed over already), and places rounds
 // until own is answered and either the queue is empty or it has combined
 // for combineFor (its own caller is waiting), or its time nears its end, or
-// the lease is lost. Then it hands the lease to the caller of the oldest
+// the lease is lost. Then it hands the lease to the caller of the newest
 // request left, or gives it up. A lease someone else took first is no
 // error: the caller waits for that combiner.
 func (s *Store) combineAs(ctx context.Context, p *jobs.Project, own *request, held bool) error {
@@ -334,9 +334,13 @@ func (s *Store) combineAs(ctx context.Context, p *jobs.Project, own *request, he
 			return err
 		}
 		ownLeft := slices.ContainsFunc(left, func(r *request) bool { return r.b.token == token })
+		// The lease goes to the caller of the newest request left: the
+		// one that polls most often (the oldest are placed first anyway).
 		next = nil
-		if i := slices.IndexFunc(left, func(r *request) bool { return r.b.token != token }); i >= 0 {
-			next = left[i]
+		for i := len(left) - 1; i >= 0 && next == nil; i-- {
+			if left[i].b.token != token {
+				next = left[i]
+			}
 		}
 		switch {
 		case ownLeft:
