@@ -160,10 +160,8 @@ func decodeRequest(it item) (*request, error) {
 
 // keyAttr is the string attribute name of it ("" when it is none).
 func keyAttr(it item, name string) string {
-	if s, ok := it[name].(*types.AttributeValueMemberS); ok {
-		return s.Value
-	}
-	return ""
+	s, _ := avString(it[name])
+	return s
 }
 
 // newJobAttr is the retried job's attribute naming the job a combiner
