@@ -99,7 +99,9 @@ func busyProjectRetries(t *testing.T, held bool) {
 // A combiner whose container died leaves its lease to run out: creations
 // queued meanwhile are placed by a requester that takes the lease over,
 // and one retried twice with the same Idempotency-Key makes one build,
-// shown to both calls (its record is written with it).
+// shown to both calls (its record is written with it). A request no
+// combiner can read (another version's, here an earlier one's) is answered
+// lost, and does not block the queue.
 func TestQueuedCreationsOutliveADeadCombiner(t *testing.T) {
 	env := testenv.New(t)
 	const builds = 6
@@ -116,6 +118,13 @@ func TestQueuedCreationsOutliveADeadCombiner(t *testing.T) {
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":dead": &types.AttributeValueMemberS{Value: "a container that died"}, ":until": &types.AttributeValueMemberN{Value: strconv.FormatInt(dead, 10)}},
 	}); err != nil {
+		t.Fatal(err)
+	}
+	unreadable := map[string]types.AttributeValue{
+		"PK": &types.AttributeValueMemberS{Value: "P#1#Q#0"}, "SK": &types.AttributeValueMemberS{Value: "00000000000000000001#gone"},
+		"tok": &types.AttributeValueMemberS{Value: "gone"}, "dl": &types.AttributeValueMemberN{Value: strconv.FormatInt(dead+9000, 10)},
+		"job": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"v": &types.AttributeValueMemberN{Value: "1"}}}}
+	if _, err := env.DynamoDB.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(env.Table), Item: unreadable}); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
@@ -154,6 +163,11 @@ func TestQueuedCreationsOutliveADeadCombiner(t *testing.T) {
 	}
 	if p := f.Project; p.Builds != builds+4 || p.Combiner != "" {
 		t.Errorf("project after: %d builds, combiner %q; want %d, none", p.Builds, p.Combiner, builds+4)
+	}
+	left, err := env.DynamoDB.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(env.Table),
+		Key: map[string]types.AttributeValue{"PK": unreadable["PK"], "SK": unreadable["SK"]}, ConsistentRead: aws.Bool(true)})
+	if err != nil || left.Item != nil {
+		t.Errorf("the unreadable request after: %v %v, want it gone", left.Item, err)
 	}
 	bad, err := load.Check(context.Background(), load.Stack{DynamoDB: env.DynamoDB, S3: env.S3, Table: env.Table, Bucket: env.Bucket})
 	if err != nil || len(bad) > 0 {

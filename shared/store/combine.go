@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,7 +40,7 @@ const (
 	// fit cuts a batch to TransactWriteItems' 100.
 	combineBatch = 48
 	// queueShards spread the requests over partition keys: each is
-	// written and deleted once, ≈ 3 WCU.
+	// written and deleted once, ≈ 1 WCU each (a request ≈ 0.5 KB).
 	queueShards = 16
 	// leaseFor is how long a combiner's lease lasts past its last
 	// placement; a requester takes over one that ran out.
@@ -104,26 +106,77 @@ type request struct {
 	deadline time.Time
 }
 
-// requestItem is the stored form of r: the jobs as their items hold them
-// (their keys too, which nothing indexes inside a map).
+// requestItem is the stored form of r: the retried job as read, and the
+// transition's two jobs as what they change of it (a retry sets a flag of
+// the one and copies most of the other), none with its index keys, which
+// the combiner writes from the jobs. A request then costs about one job's
+// units to queue, poll, read and delete, not three.
 func requestItem(r *request) (item, error) {
 	// DynamoDB's TTL deletes what no combiner answered (its caller gave
 	// up), within days; combiners drop it once its deadline passed.
 	it := withKey(item{"tok": str(r.b.token), "dl": num(r.deadline.UnixMilli()), "ttl": num(r.deadline.Add(time.Hour).Unix())}, r.key)
-	for name, j := range map[string]*jobs.Job{"cur": r.b.cur, "job": r.b.t.Job, "new": r.b.t.Created} {
+	cur, err := requestJob(r.b.cur)
+	if err != nil {
+		return nil, err
+	}
+	it["cur"] = &types.AttributeValueMemberM{Value: cur}
+	for name, j := range map[string]*jobs.Job{"jd": r.b.t.Job, "nd": r.b.t.Created} {
 		if j == nil {
 			continue
 		}
-		m, err := jobItem(j, 1)
+		m, err := requestJob(j)
 		if err != nil {
 			return nil, err
 		}
-		it[name] = &types.AttributeValueMemberM{Value: m}
+		it[name] = &types.AttributeValueMemberM{Value: changes(cur, m)}
 	}
 	if o := r.b.once; o.Key != "" {
 		it["ok"], it["oa"], it["ox"] = str(o.Key), num(o.At.UnixMilli()), num(o.Expires.UnixMilli())
 	}
 	return it, nil
+}
+
+// requestJob is j's item without what only keys or indexes it.
+func requestJob(j *jobs.Job) (item, error) {
+	it, err := jobItem(j, 1)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range indexOnlyAttrs {
+		delete(it, n)
+	}
+	return it, nil
+}
+
+// changes is what it changes of base: the attributes it sets to another
+// value, and NULL for those it lacks (decodeJob reads NULL as absent, so
+// no job attribute holds it).
+func changes(base, it item) item {
+	out := item{}
+	for n, v := range it {
+		if !reflect.DeepEqual(base[n], v) {
+			out[n] = v
+		}
+	}
+	for n := range base {
+		if _, ok := it[n]; !ok {
+			out[n] = &types.AttributeValueMemberNULL{Value: true}
+		}
+	}
+	return out
+}
+
+// changed is base with changes made (changes' inverse).
+func changed(base, changes item) item {
+	out := maps.Clone(base)
+	for n, v := range changes {
+		if _, null := v.(*types.AttributeValueMemberNULL); null {
+			delete(out, n)
+		} else {
+			out[n] = v
+		}
+	}
+	return out
 }
 
 // decodeRequest is the request stored as it.
@@ -135,16 +188,23 @@ func decodeRequest(it item) (*request, error) {
 		return nil, fmt.Errorf("request %v: %w", r.key, err)
 	}
 	r.deadline = time.UnixMilli(dl)
-	for name, to := range map[string]**jobs.Job{"cur": &r.b.cur, "job": &r.b.t.Job, "new": &r.b.t.Created} {
+	cur, ok := it["cur"].(*types.AttributeValueMemberM)
+	if !ok {
+		return nil, fmt.Errorf("request %v: no job to create", r.key)
+	}
+	if r.b.cur, err = decodeJob(cur.Value); err != nil {
+		return nil, err
+	}
+	for name, to := range map[string]**jobs.Job{"jd": &r.b.t.Job, "nd": &r.b.t.Created} {
 		m, ok := it[name].(*types.AttributeValueMemberM)
 		if !ok {
 			continue
 		}
-		if *to, err = decodeJob(m.Value); err != nil {
+		if *to, err = decodeJob(changed(cur.Value, m.Value)); err != nil {
 			return nil, err
 		}
 	}
-	if r.b.cur == nil || r.b.t.Created == nil {
+	if r.b.t.Created == nil {
 		return nil, fmt.Errorf("request %v: no job to create", r.key)
 	}
 	if k, ok := it["ok"].(*types.AttributeValueMemberS); ok {
@@ -355,7 +415,7 @@ func (s *Store) combineAs(ctx context.Context, p *jobs.Project, own *request, he
 				continue
 			}
 			s.handOver(ctx, pid, token, nil)
-			if reqs, err := s.queuedRequests(ctx, pid); err != nil || len(reqs) == 0 {
+			if reqs, _, err := s.queuedRequests(ctx, pid); err != nil || len(reqs) == 0 {
 				return err
 			}
 			if ok, err := s.takeLease(ctx, pid, token); !ok || err != nil {
@@ -454,9 +514,9 @@ type combiner struct {
 // lost when the lease is someone else's.
 func (c *combiner) round(ctx context.Context, round int) ([]*request, error) {
 	s := c.s
-	reqs, err := s.queuedRequests(ctx, c.pid)
+	reqs, unreadable, err := s.queuedRequests(ctx, c.pid)
 	if err != nil || len(reqs) == 0 {
-		return nil, err
+		return nil, errors.Join(err, s.deleteRequests(ctx, unreadable))
 	}
 	now := time.Now()
 	var batch []*request
@@ -477,7 +537,7 @@ func (c *combiner) round(ctx context.Context, round int) ([]*request, error) {
 		}
 	}
 	var left []*request
-	var done []item
+	done := unreadable
 	for _, r := range reqs {
 		if answered[keyString(r.key)] {
 			done = append(done, r.key)
@@ -663,15 +723,19 @@ func (s *Store) placingCounts(ctx context.Context, pid int64, batch []*request, 
 
 // shardTake is how many requests a round reads of each queue shard: the
 // oldest, twice a batch's share, so that a round reads about 2 batches'
-// worth (each request ≈ 2 KB), not 16, and no shard waits more than a
+// worth (each request ≈ 0.5 KB), not 16, and no shard waits more than a
 // few rounds however full the others are.
 const shardTake = 2 * combineBatch / queueShards
 
 // queuedRequests reads every shard of project pid's queue, the oldest
-// shardTake of each, strongly consistent, in parallel, oldest first.
-func (s *Store) queuedRequests(ctx context.Context, pid int64) ([]*request, error) {
+// shardTake of each, strongly consistent, in parallel, oldest first; and
+// the keys of those it cannot read (another version's, or damaged), which
+// the round answers lost, so that none blocks the queue: their callers ask
+// the domain again.
+func (s *Store) queuedRequests(ctx context.Context, pid int64) ([]*request, []item, error) {
 	var mu sync.Mutex
 	var out []*request
+	var unreadable []item
 	errs := make([]error, queueShards)
 	var wg sync.WaitGroup
 	for h := range queueShards {
@@ -686,24 +750,23 @@ func (s *Store) queuedRequests(ctx context.Context, pid int64) ([]*request, erro
 				errs[h] = fmt.Errorf("query requests: %w", err)
 				return
 			}
+			mu.Lock()
+			defer mu.Unlock()
 			for _, it := range res.Items {
-				r, err := decodeRequest(it)
-				if err != nil {
-					errs[h] = err
-					return
+				if r, err := decodeRequest(it); err == nil {
+					out = append(out, r)
+				} else {
+					unreadable = append(unreadable, key(keyAttr(it, "PK"), keyAttr(it, "SK")))
 				}
-				mu.Lock()
-				out = append(out, r)
-				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	slices.SortFunc(out, func(a, b *request) int { return strings.Compare(keyAttr(a.key, "SK"), keyAttr(b.key, "SK")) })
-	return out, nil
+	return out, unreadable, nil
 }
 
 // deleteRequests deletes answered requests, 25 a BatchWriteItem.

@@ -24,6 +24,7 @@
 //	J#<job>              J          job
 //	COUNTER              JOB        the global job id counter (leased by ADD, ids.go)
 //	I#<sha256(once)>     I          an action's Idempotency-Key record (see Once), expiring by ttl
+//	P#<project>#Q#<k>    <queued at>#<token>  a creation queued for the project's combiner (combine.go)
 //
 // Job items carry six index keys so that every list page is one Query per
 // status that reads only the rows it returns:
@@ -51,6 +52,8 @@
 package store
 
 import (
+	"strings"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -88,6 +91,21 @@ var gsiKeys = []struct {
 	{GSIRefBuilds, "rk", "ro", true},
 	{GSIRefBuildsByStatus, "rsk", "GSI2SK", true},
 }
+
+// indexOnlyAttrs are a job item's key and those of its index keys that are
+// no job attribute (the ones named for their index; ro, which the ref
+// index sorts by, is the job's ref ordinal): what a copy of the job kept
+// elsewhere leaves out.
+var indexOnlyAttrs = func() []string {
+	out := []string{"PK", "SK"}
+	for _, g := range gsiKeys {
+		out = append(out, g.pk)
+		if strings.HasPrefix(g.sk, "GSI") {
+			out = append(out, g.sk)
+		}
+	}
+	return out
+}()
 
 // TableSchema is the one definition of the table; template.yaml declares the
 // same (a test compares them) and local tools create the table from it.
