@@ -82,6 +82,7 @@ func TestArtifactsArchiveAccess(t *testing.T) {
 		{"bridge", "1/jobs/10/artifacts", r, 404, recordAbsentBody},
 		{"job id not an integer", "1/jobs/x/artifacts", r, 400, `{"error":"job_id is invalid"}`},
 		{"no artifacts", "1/jobs/7/artifacts", r, 404, fileAbsentBody},
+		{"the job token's own job", "1/jobs/7/artifacts", jobTokenHeader(demo.JobTokenRunning), 404, fileAbsentBody},
 		{"row without its file", "1/jobs/3/artifacts", r, 404, fileAbsentBody},
 	}
 	for _, tc := range tests {

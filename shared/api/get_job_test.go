@@ -56,3 +56,44 @@ func TestImportRoundTrip(t *testing.T) {
 		t.Fatalf("only %d finished jobs checked", checked)
 	}
 }
+
+// A caller reading a job of its own sees itself as the job's user, in a
+// cold container as in a warm one: one read of the user item serves both
+// the credentials and the job's user.
+func TestGetJobOfTheCallersOwn(t *testing.T) {
+	const maria = 2 // demo.TokenMaintainer's user
+	d := newDemo(t, 40)
+	var target string
+	for _, raw := range d.world.Jobs {
+		var j struct {
+			ID        int64
+			ProjectID int64 `json:"project_id"`
+			User      *struct{ ID int64 }
+		}
+		if err := json.Unmarshal(raw, &j); err != nil {
+			t.Fatal(err)
+		}
+		if j.User != nil && j.User.ID == maria && j.ProjectID == demo.ProjectBackend {
+			target = fmt.Sprintf("/api/v4/projects/%d/jobs/%d", j.ProjectID, j.ID)
+			break
+		}
+	}
+	if target == "" {
+		t.Fatal("no job of the maintainer's")
+	}
+	var bodies []string
+	for _, container := range []string{"cold", "warm"} {
+		if container == "cold" {
+			d.coldContainer()
+		}
+		w := d.call(t, "get-job", http.MethodGet, target, token(demo.TokenMaintainer))
+		var got struct{ User *struct{ ID int64 } }
+		if err := json.Unmarshal(w.Body.Bytes(), &got); w.Code != http.StatusOK || err != nil || got.User == nil || got.User.ID != maria {
+			t.Errorf("%s container: %d %s, want the job's user %d", container, w.Code, w.Body, maria)
+		}
+		bodies = append(bodies, w.Body.String())
+	}
+	if bodies[0] != bodies[1] {
+		t.Errorf("cold container:\n%s\nwarm:\n%s", bodies[0], bodies[1])
+	}
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"maps"
 	"strings"
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
@@ -74,23 +75,32 @@ type pathAlias struct {
 //
 // Errors: only the DynamoDB client's; a missing item is a nil field.
 func (s *Store) Lookup(ctx context.Context, l Lookup) (*Found, error) {
-	lk := &lookup{s: s, l: l, f: &Found{Related: jobs.NewRelated()}, asked: map[string]bool{}}
+	lk := &lookup{s: s, l: l, f: &Found{Related: jobs.NewRelated()}, asked: map[string]bool{}, read: map[string]item{}}
 	consistent := l.JobID != 0 || l.TokenProject
 	for {
 		wants, err := lk.wanted()
 		if err != nil || len(wants) == 0 {
 			return lk.f, err
 		}
-		keys := make([]item, len(wants))
-		for i, w := range wants {
-			keys[i] = w.key
+		// Each item once: two wants may name one (the caller's user and
+		// the job's), and a want may name one read a round before.
+		var keys []item
+		for _, w := range wants {
+			ks := keyString(w.key)
+			if _, ok := lk.read[ks]; !ok {
+				lk.read[ks] = nil
+				keys = append(keys, w.key)
+			}
 		}
-		got, err := s.batchRead(ctx, keys, consistent)
-		if err != nil {
-			return nil, err
+		if len(keys) > 0 {
+			got, err := s.batchRead(ctx, keys, consistent)
+			if err != nil {
+				return nil, err
+			}
+			maps.Copy(lk.read, got)
 		}
 		for _, w := range wants {
-			if err := w.take(got[keyString(w.key)]); err != nil {
+			if err := w.take(lk.read[keyString(w.key)]); err != nil {
 				return nil, err
 			}
 		}
@@ -109,7 +119,8 @@ type lookup struct {
 	s     *Store
 	l     Lookup
 	f     *Found
-	asked map[string]bool
+	asked map[string]bool // by purpose and key: each purpose takes its item once
+	read  map[string]item // items read, by key (nil: missing)
 
 	projectID int64                   // the request's project, once known
 	projects  map[int64]*jobs.Project // projects read, by id (nil: missing), or cached
@@ -124,9 +135,11 @@ type lookup struct {
 	tokenDone, relatedDone bool
 }
 
-// ask adds the want for k unless it was asked before.
-func (lk *lookup) ask(wants []want, k item, take func(item) error) []want {
-	ks := keyString(k)
+// ask adds the want of k for purpose (what take makes of it) unless it was
+// asked before. One item can serve two purposes (the caller is the job's
+// user, a job token's job is the job asked for), and each takes it.
+func (lk *lookup) ask(wants []want, purpose string, k item, take func(item) error) []want {
+	ks := purpose + "|" + keyString(k)
 	if lk.asked[ks] {
 		return wants
 	}
@@ -149,7 +162,7 @@ func (lk *lookup) wanted() ([]want, error) {
 					lk.hints = append(lk.hints, t.ProjectID)
 				}
 			}
-			wants = lk.ask(wants, tokenKey(l.TokenHash), lk.takeToken)
+			wants = lk.ask(wants, "token", tokenKey(l.TokenHash), lk.takeToken)
 		}
 	}
 	if f.Token != nil {
@@ -158,7 +171,7 @@ func (lk *lookup) wanted() ([]want, error) {
 	wants = lk.wantProject(wants)
 	wants = lk.wantIdentity(wants)
 	if l.JobID != 0 {
-		wants = lk.ask(wants, jobKey(l.JobID), func(it item) (err error) {
+		wants = lk.ask(wants, "job", jobKey(l.JobID), func(it item) (err error) {
 			if it != nil {
 				f.Job, err = decodeJob(it)
 			}
@@ -166,7 +179,7 @@ func (lk *lookup) wanted() ([]want, error) {
 		})
 	}
 	if l.PipelineID != 0 {
-		wants = lk.ask(wants, pipelineKey(l.PipelineID), func(it item) error {
+		wants = lk.ask(wants, "pipeline", pipelineKey(l.PipelineID), func(it item) error {
 			if it == nil {
 				return nil
 			}
@@ -175,7 +188,7 @@ func (lk *lookup) wanted() ([]want, error) {
 		})
 	}
 	if l.Once != "" {
-		wants = lk.ask(wants, onceKey(l.Once), func(it item) (err error) {
+		wants = lk.ask(wants, "once", onceKey(l.Once), func(it item) (err error) {
 			if it != nil {
 				f.Once, err = decodeDone(it)
 			}
@@ -190,7 +203,7 @@ func (lk *lookup) wanted() ([]want, error) {
 		rel, keys := s.cachedRelated([]*jobs.Job{f.Job})
 		f.Related = rel
 		for _, k := range keys {
-			wants = lk.ask(wants, k, func(it item) error { return s.takeRelated(rel, it) })
+			wants = lk.ask(wants, "related", k, func(it item) error { return s.takeRelated(rel, it) })
 		}
 	}
 	return wants, nil
@@ -246,7 +259,7 @@ func (lk *lookup) wantProject(wants []want) []want {
 		if lk.pathRead {
 			break // no such path
 		}
-		wants = lk.ask(wants, projectPathKey(path), func(it item) error {
+		wants = lk.ask(wants, "path", projectPathKey(path), func(it item) error {
 			lk.pathRead = true
 			var a pathAlias
 			if it != nil {
@@ -273,7 +286,7 @@ func (lk *lookup) wantProject(wants []want) []want {
 				}
 				lk.cached[id] = true
 			} else {
-				wants = lk.ask(wants, projectKey(id), lk.takeProject(id))
+				wants = lk.ask(wants, "project", projectKey(id), lk.takeProject(id))
 			}
 		}
 		if indexedRef(l.Ref) {
@@ -337,14 +350,14 @@ func (lk *lookup) wantRefCount(wants []want, id int64, ref string) []want {
 	}
 	entry := mode != refsApart
 	if mode != refsTogether && !r.countRead {
-		wants = lk.ask(wants, refCountKey(id, ref), func(it item) (err error) {
+		wants = lk.ask(wants, "ref count", refCountKey(id, ref), func(it item) (err error) {
 			r.count, err = countIn(it)
 			r.countRead = true
 			return err
 		})
 	}
 	if entry && !r.entryRead {
-		wants = lk.ask(wants, refEntryKey(id, ref), func(it item) (err error) {
+		wants = lk.ask(wants, "ref entry", refEntryKey(id, ref), func(it item) (err error) {
 			r.entry, err = countIn(it)
 			r.entryRead = true
 			return err
@@ -413,7 +426,7 @@ func (lk *lookup) wantIdentity(wants []want) []want {
 	if u, ok := s.warm.users.get(uid); ok {
 		f.User = u
 	} else {
-		wants = lk.ask(wants, userKey(uid), func(it item) error {
+		wants = lk.ask(wants, "user", userKey(uid), func(it item) error {
 			if it == nil {
 				return nil
 			}
@@ -431,7 +444,7 @@ func (lk *lookup) wantIdentity(wants []want) []want {
 		if a, ok := s.warm.members.get([2]int64{pid, uid}); ok {
 			f.Access = a
 		} else {
-			wants = lk.ask(wants, memberKey(pid, uid), func(it item) error {
+			wants = lk.ask(wants, "member", memberKey(pid, uid), func(it item) error {
 				var m member
 				if it != nil {
 					if err := unmarshal(it, &m); err != nil {
@@ -445,7 +458,7 @@ func (lk *lookup) wantIdentity(wants []want) []want {
 		}
 	}
 	if jid := lk.jobTokJob; jid != 0 {
-		wants = lk.ask(wants, jobKey(jid), func(it item) (err error) {
+		wants = lk.ask(wants, "token job", jobKey(jid), func(it item) (err error) {
 			if it != nil {
 				f.TokenJob, err = decodeJob(it)
 			}
