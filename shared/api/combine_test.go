@@ -3,7 +3,9 @@ package api_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/load"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/testenv"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/world"
@@ -109,17 +112,7 @@ func TestQueuedCreationsOutliveADeadCombiner(t *testing.T) {
 	if _, err := im.Import(context.Background(), creationWorld(1, builds)); err != nil {
 		t.Fatal(err)
 	}
-	dead := time.Now().Add(time.Second).UnixMilli()
-	if _, err := env.DynamoDB.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
-		TableName: aws.String(env.Table),
-		Key: map[string]types.AttributeValue{
-			"PK": &types.AttributeValueMemberS{Value: "P#1"}, "SK": &types.AttributeValueMemberS{Value: "P"}},
-		UpdateExpression: aws.String("SET cl = :dead, ce = :until"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":dead": &types.AttributeValueMemberS{Value: "a container that died"}, ":until": &types.AttributeValueMemberN{Value: strconv.FormatInt(dead, 10)}},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	dead := leaseOfTheDead(t, env, time.Second)
 	unreadable := map[string]types.AttributeValue{
 		"PK": &types.AttributeValueMemberS{Value: "P#1#Q#0"}, "SK": &types.AttributeValueMemberS{Value: "00000000000000000001#gone"},
 		"tok": &types.AttributeValueMemberS{Value: "gone"}, "dl": &types.AttributeValueMemberN{Value: strconv.FormatInt(dead+9000, 10)},
@@ -172,5 +165,66 @@ func TestQueuedCreationsOutliveADeadCombiner(t *testing.T) {
 	bad, err := load.Check(context.Background(), load.Stack{DynamoDB: env.DynamoDB, S3: env.S3, Table: env.Table, Bucket: env.Bucket})
 	if err != nil || len(bad) > 0 {
 		t.Errorf("invariants: %v %v", err, bad)
+	}
+}
+
+// leaseOfTheDead gives project 1's combiner lease to a container that died,
+// to run out in d: until then every creation in the project queues. It
+// returns when the lease ends, in Unix milliseconds.
+func leaseOfTheDead(t *testing.T, env *testenv.Env, d time.Duration) int64 {
+	t.Helper()
+	dead := time.Now().Add(d).UnixMilli()
+	if _, err := env.DynamoDB.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+		TableName: aws.String(env.Table),
+		Key: map[string]types.AttributeValue{
+			"PK": &types.AttributeValueMemberS{Value: "P#1"}, "SK": &types.AttributeValueMemberS{Value: "P"}},
+		UpdateExpression: aws.String("SET cl = :dead, ce = :until"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":dead": &types.AttributeValueMemberS{Value: "a container that died"}, ":until": &types.AttributeValueMemberN{Value: strconv.FormatInt(dead, 10)}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return dead
+}
+
+// A retry that went through the queue answers what a client then reads of
+// the new job, byte for byte, as a direct retry does: POST .../retry and
+// GET .../jobs/:id render the same Job entity, whichever path stored it.
+func TestQueuedRetriesAnswerAsTheJobReads(t *testing.T) {
+	d := newWorld(t, creationWorld(1, 8))
+	leaseOfTheDead(t, d.Env, time.Second)
+	const queued = 6
+	bodies := make([]string, queued+1)
+	var wg sync.WaitGroup
+	for i := range queued {
+		deps := *d.Deps // a container of its own
+		deps.Store = store.New(d.DynamoDB, d.Table)
+		wg.Go(func() {
+			w := d.callWith(t, &deps, "retry-job", http.MethodPost, "/api/v4/projects/1/jobs/"+strconv.Itoa(500001+i)+"/retry", token(demo.TokenMaintainer))
+			if w.Code != http.StatusCreated {
+				t.Errorf("retry %d: %d %s", 500001+i, w.Code, w.Body)
+			}
+			bodies[i] = w.Body.String()
+		})
+	}
+	wg.Wait()
+	// Each queued retry wrote its request (a direct one writes none).
+	if n := d.Counter.Calls()["PutItem"]; n < queued {
+		t.Fatalf("%d requests queued for %d retries", n, queued)
+	}
+	// Once the queue's combiner gave its lease up, the project is quiet
+	// and a retry takes the direct path.
+	w := d.post(t, "retry-job", "/api/v4/projects/1/jobs/"+strconv.Itoa(500001+queued)+"/retry", "", token(demo.TokenMaintainer))
+	if w.Code != http.StatusCreated {
+		t.Fatalf("direct retry: %d %s", w.Code, w.Body)
+	}
+	bodies[queued] = w.Body.String()
+	d.coldContainer()
+	for i, body := range bodies {
+		id := decode[struct{ ID int64 }](t, strings.NewReader(body)).ID
+		got := d.call(t, "get-job", http.MethodGet, "/api/v4/projects/1/jobs/"+strconv.FormatInt(id, 10), token(demo.TokenMaintainer))
+		if got.Code != http.StatusOK || got.Body.String() != body {
+			t.Errorf("retry %d answered\n%s\nand its job reads %d\n%s", i, body, got.Code, got.Body)
+		}
 	}
 }
