@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"reflect"
@@ -21,9 +22,16 @@ import (
 // in place of its own, is answered alike by a cold container, by that
 // container again (its caches now hold what the request read), and by one
 // container that has served every request before (its caches hold the
-// others' tokens, users, memberships, projects and pages).
+// others' tokens, users, memberships, projects and pages); in one write
+// shard and in four.
 func TestContainersAnswerAlike(t *testing.T) {
-	d := newDemo(t, 40)
+	for _, shards := range []int{1, 4} {
+		t.Run(fmt.Sprintf("%d shards", shards), func(t *testing.T) { containersAnswerAlike(t, newShardedDemo(t, 40, shards)) })
+	}
+}
+
+// containersAnswerAlike is TestContainersAnswerAlike in d.
+func containersAnswerAlike(t *testing.T, d *fixture) {
 	long := d.container()
 	checked := 0
 	fns, evs := eventsOf(t)
