@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/gitlab-jobs-serverless/jobsapi/shared/api"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/jobs"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/store"
 	"github.com/gitlab-jobs-serverless/jobsapi/shared/tools/demo"
@@ -190,19 +191,28 @@ func leaseOfTheDead(t *testing.T, env *testenv.Env, d time.Duration) int64 {
 // A retry that went through the queue answers what a client then reads of
 // the new job, byte for byte, as a direct retry does: POST .../retry and
 // GET .../jobs/:id render the same Job entity, whichever path stored it.
+// Two queued retries of one build with one Idempotency-Key both show the
+// one build made.
 func TestQueuedRetriesAnswerAsTheJobReads(t *testing.T) {
 	d := newWorld(t, creationWorld(1, 8))
 	leaseOfTheDead(t, d.Env, time.Second)
 	const queued = 6
-	bodies := make([]string, queued+1)
+	once := map[string]string{"PRIVATE-TOKEN": demo.TokenMaintainer, api.IdempotencyKeyHeader: "k-1"}
+	calls := []map[string]string{once}
+	for range queued - 1 {
+		calls = append(calls, token(demo.TokenMaintainer))
+	}
+	calls = append(calls, once) // build 500001 again
+	bodies := make([]string, len(calls)+1)
 	var wg sync.WaitGroup
-	for i := range queued {
+	for i, header := range calls {
 		deps := *d.Deps // a container of its own
 		deps.Store = store.New(d.DynamoDB, d.Table)
+		build := 500001 + i%queued
 		wg.Go(func() {
-			w := d.callWith(t, &deps, "retry-job", http.MethodPost, "/api/v4/projects/1/jobs/"+strconv.Itoa(500001+i)+"/retry", token(demo.TokenMaintainer))
+			w := d.callWith(t, &deps, "retry-job", http.MethodPost, "/api/v4/projects/1/jobs/"+strconv.Itoa(build)+"/retry", header)
 			if w.Code != http.StatusCreated {
-				t.Errorf("retry %d: %d %s", 500001+i, w.Code, w.Body)
+				t.Errorf("retry %d: %d %s", build, w.Code, w.Body)
 			}
 			bodies[i] = w.Body.String()
 		})
@@ -212,13 +222,16 @@ func TestQueuedRetriesAnswerAsTheJobReads(t *testing.T) {
 	if n := d.Counter.Calls()["PutItem"]; n < queued {
 		t.Fatalf("%d requests queued for %d retries", n, queued)
 	}
+	if bodies[0] != bodies[queued] {
+		t.Errorf("two retries with one key answered\n%s\nand\n%s", bodies[0], bodies[queued])
+	}
 	// Once the queue's combiner gave its lease up, the project is quiet
 	// and a retry takes the direct path.
 	w := d.post(t, "retry-job", "/api/v4/projects/1/jobs/"+strconv.Itoa(500001+queued)+"/retry", "", token(demo.TokenMaintainer))
 	if w.Code != http.StatusCreated {
 		t.Fatalf("direct retry: %d %s", w.Code, w.Body)
 	}
-	bodies[queued] = w.Body.String()
+	bodies[len(calls)] = w.Body.String()
 	d.coldContainer()
 	for i, body := range bodies {
 		id := decode[struct{ ID int64 }](t, strings.NewReader(body)).ID
