@@ -46,7 +46,7 @@ func containersAnswerAlike(t *testing.T, d *fixture) {
 			var answers []events.APIGatewayV2HTTPResponse
 			for _, deps := range []*api.Deps{cold, cold, long} {
 				resp, _ := invoke(t, deps, fn, e, time.Minute)
-				answers = append(answers, comparable(resp))
+				answers = append(answers, unsigned(resp))
 			}
 			for i, name := range []string{"again", "in a container that served every request before"} {
 				if a, b := answers[0], answers[i+1]; !reflect.DeepEqual(a, b) {
@@ -171,9 +171,9 @@ func withCredentials(ev events.APIGatewayV2HTTPRequest, cred map[string]string) 
 	return ev
 }
 
-// comparable is resp without what differs by the second: a presigned
+// unsigned is resp without what differs by the second: a presigned
 // URL's signature and date.
-func comparable(resp events.APIGatewayV2HTTPResponse) events.APIGatewayV2HTTPResponse {
+func unsigned(resp events.APIGatewayV2HTTPResponse) events.APIGatewayV2HTTPResponse {
 	resp.Headers = maps.Clone(resp.Headers)
 	if loc, ok := resp.Headers["Location"]; ok {
 		resp.Headers["Location"], _, _ = strings.Cut(loc, "?")
