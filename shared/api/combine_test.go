@@ -62,7 +62,9 @@ func busyProjectRetries(t *testing.T, held bool) {
 		s := store.New(db, env.Table)
 		wg.Go(func() {
 			for id := range work {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				// Longer than a function's 10 s: what is asserted is one
+				// build a retried build, and a loaded DynamoDB Local is slow.
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				f, err := s.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: 1}, JobID: id})
 				if err != nil || f.Job == nil {
 					t.Errorf("lookup %d: %v", id, err)

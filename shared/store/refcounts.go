@@ -132,12 +132,17 @@ func (s *Store) keepRefCountsApart(ctx context.Context, pid int64) error {
 		}
 	}
 	// Conditional, so that a project deleted meanwhile is not written anew
-	// with only this attribute.
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: projectKey(pid),
-		UpdateExpression:          aws.String("SET ra = :apart"),
-		ConditionExpression:       aws.String("ra IN (:moving, :apart)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":apart": num(refsApart), ":moving": num(refsMoving)},
+	// with only this attribute; outlasting, as the project item is every
+	// creation's and its transactions can keep this write out for longer
+	// than the client's attempts.
+	err := outlasting(ctx, func() error {
+		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(s.table), Key: projectKey(pid),
+			UpdateExpression:          aws.String("SET ra = :apart"),
+			ConditionExpression:       aws.String("ra IN (:moving, :apart)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":apart": num(refsApart), ":moving": num(refsMoving)},
+		})
+		return err
 	})
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
