@@ -63,7 +63,8 @@ func busyProjectRetries(t *testing.T, held bool) {
 		wg.Go(func() {
 			for id := range work {
 				// Longer than a function's 10 s: what is asserted is one
-				// build a retried build, and a loaded DynamoDB Local is slow.
+				// build per retried build, not speed, and a loaded DynamoDB
+				// Local is slow.
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				f, err := s.Lookup(ctx, store.Lookup{Project: store.ProjectRef{ID: 1}, JobID: id})
 				if err != nil || f.Job == nil {
@@ -227,8 +228,8 @@ func TestQueuedRetriesAnswerAsTheJobReads(t *testing.T) {
 	if bodies[0] != bodies[queued] {
 		t.Errorf("two retries with one key answered\n%s\nand\n%s", bodies[0], bodies[queued])
 	}
-	// Once the queue's combiner gave its lease up, the project is quiet
-	// and a retry takes the direct path.
+	// Then one more retry, which takes the direct path once the queue's
+	// combiner has given its lease up.
 	w := d.post(t, "retry-job", "/api/v4/projects/1/jobs/"+strconv.Itoa(500001+queued)+"/retry", "", token(demo.TokenMaintainer))
 	if w.Code != http.StatusCreated {
 		t.Fatalf("direct retry: %d %s", w.Code, w.Body)
